@@ -1,0 +1,45 @@
+/* Elementwise ops with NumPy broadcasting.
+ * Binary ops take two tensors of the same dtype and device; F32, F64 and (where the math is
+ * defined) C64, C128. Outputs are new contiguous arena tensors. */
+#ifndef LR_OPS_ELEMENTWISE_H
+#define LR_OPS_ELEMENTWISE_H
+
+#include "autograd/autograd.h"
+
+lr_status lr_add(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_sub(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_mul(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_div(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_pow(lr_tensor *a, lr_tensor *b, lr_tensor **out);     /* real: a^b, a > 0 where b is not integral */
+lr_status lr_maximum(lr_tensor *a, lr_tensor *b, lr_tensor **out); /* real; ties send the gradient half/half */
+lr_status lr_minimum(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+/* y = a * s + t (scalars), any float dtype: covers add/mul by a constant. */
+lr_status lr_affine(lr_tensor *a, double s, double t, lr_tensor **out);
+lr_status lr_pow_scalar(lr_tensor *a, double p, lr_tensor **out);
+
+lr_status lr_neg(lr_tensor *x, lr_tensor **out);
+lr_status lr_exp(lr_tensor *x, lr_tensor **out); /* also complex */
+lr_status lr_log(lr_tensor *x, lr_tensor **out); /* also complex */
+lr_status lr_log1p(lr_tensor *x, lr_tensor **out);
+lr_status lr_expm1(lr_tensor *x, lr_tensor **out);
+lr_status lr_sqrt(lr_tensor *x, lr_tensor **out);
+lr_status lr_rsqrt(lr_tensor *x, lr_tensor **out);
+lr_status lr_abs(lr_tensor *x, lr_tensor **out); /* complex input: real |z| output */
+lr_status lr_sin(lr_tensor *x, lr_tensor **out);
+lr_status lr_cos(lr_tensor *x, lr_tensor **out);
+lr_status lr_tanh(lr_tensor *x, lr_tensor **out);
+lr_status lr_sigmoid(lr_tensor *x, lr_tensor **out);
+/* log(1 + e^(beta x)) / beta, linear above threshold (PyTorch: beta 1, threshold 20). */
+lr_status lr_softplus(lr_tensor *x, double beta, double threshold, lr_tensor **out);
+lr_status lr_silu(lr_tensor *x, lr_tensor **out);
+typedef enum { LR_GELU_ERF = 0, LR_GELU_TANH } lr_gelu_kind;
+lr_status lr_gelu(lr_tensor *x, lr_gelu_kind kind, lr_tensor **out);
+lr_status lr_relu(lr_tensor *x, lr_tensor **out);
+/* clamp to [lo, hi]; use -INFINITY / INFINITY for one side. Gradient 1 inside, 0 outside. */
+lr_status lr_clamp(lr_tensor *x, double lo, double hi, lr_tensor **out);
+/* cond (BOOL) ? a : b, broadcasting all three. */
+lr_status lr_where(lr_tensor *cond, lr_tensor *a, lr_tensor *b, lr_tensor **out);
+/* x with value where mask (BOOL, broadcast to x) is true. */
+lr_status lr_masked_fill(lr_tensor *x, lr_tensor *mask, double value, lr_tensor **out);
+
+#endif

@@ -1,0 +1,4 @@
+/* functional ops: to be written. */
+#include "ops/registry.h"
+
+const lr_op_def *const lr_ops_functional[] = {NULL};

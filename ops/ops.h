@@ -1,0 +1,14 @@
+/* All differentiable ops, one header per family. */
+#ifndef LR_OPS_H
+#define LR_OPS_H
+
+#include "ops/complex.h"
+#include "ops/elementwise.h"
+#include "ops/functional.h"
+#include "ops/linalg.h"
+#include "ops/reduce.h"
+#include "ops/registry.h"
+#include "ops/shape.h"
+#include "ops/view.h"
+
+#endif

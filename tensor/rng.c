@@ -1,0 +1,2 @@
+/* Philox RNG: to be written. */
+#include "tensor/rng.h"
