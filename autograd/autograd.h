@@ -8,7 +8,10 @@
  * nodes with the activations.
  *
  * Gradients: a leaf's grad persists (heap for heap tensors) and accumulates across backward calls
- * until lr_zero_grad; non-leaf grads live in the arena and are dropped after backward.
+ * until lr_zero_grad; non-leaf grads live in the arena and are dropped after backward. The grad
+ * of an arena leaf lives in the current arena; rewinding that arena past it sets t->grad to NULL
+ * again (when t lives in the same arena), so it never dangles. A graph must be recorded on one
+ * arena's tape (do not switch arenas between the ops of one graph).
  * Complex tensors follow PyTorch: grad = dL/dRe + i dL/dIm.
  */
 #ifndef LR_AUTOGRAD_H
@@ -53,15 +56,18 @@ bool lr_set_grad_enabled(bool on);
 /* true when grad mode is on and some input requires grad. */
 bool lr_needs_grad(int n, lr_tensor *const *in);
 
-/* Records a node when lr_needs_grad(n_in, in): outputs get requires_grad and their node.
- * *node is NULL when nothing was recorded, so an op writes:
+/* Records a node when lr_needs_grad(n_in, in) and op->backward is set: float outputs get
+ * requires_grad and their node. *node is NULL when nothing was recorded, so an op writes:
  *   lr_node *nd; LR_TRY(lr_record(&op_add, 2, (lr_tensor *[]){a, b}, 1, &y, &nd));
  *   if (nd) { nd->iarg[0] = dim; }
- * Outputs must be arena tensors that no node produced yet. */
+ * Outputs must be fresh arena tensors: one that already has a node or requires grad (an input
+ * passed through as output) is LR_ERR_INTERNAL. */
 lr_status lr_record(const lr_op_def *op, int n_in, lr_tensor *const *in, int n_out, lr_tensor **out, lr_node **node);
 
-/* Backward from root. grad_root NULL: root must have one element and gets gradient 1; otherwise
- * grad_root has root's shape and dtype. */
+/* Backward from root. grad_root NULL: root must have one element and gets gradient 1 (for a
+ * complex root that is the gradient of Re(root)); otherwise grad_root has root's shape and dtype.
+ * Without retain_graph semantics: afterwards the nodes it reached are freed, and a second backward
+ * whose gradient reaches one of them is LR_ERR_STATE. */
 lr_status lr_backward(lr_tensor *root, const lr_tensor *grad_root);
 
 /* t's gradient buffer, allocated as zeros on first use (heap for heap leaves, else arena).

@@ -53,14 +53,34 @@ static double loss_of(const lr_tensor *y, const lr_tensor *w) {
   return L;
 }
 
+/* "add, mul" : the distinct ops between tape_after (newest) and tape_before, oldest first. */
+static void tape_ops(const lr_node *tape_after, const lr_node *tape_before, char *buf, size_t n) {
+  const lr_op_def *ops[64];
+  int k = 0;
+  for (const lr_node *nd = tape_after; nd && nd != tape_before; nd = nd->prev) {
+    bool seen = false;
+    for (int i = 0; i < k; i++) seen = seen || ops[i] == nd->op;
+    if (!seen && k < 64) ops[k++] = nd->op;
+  }
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int i = k - 1; i >= 0 && len < n; i--)
+    len += (size_t)snprintf(buf + len, n - len, "%s%s", i == k - 1 ? "" : ", ", ops[i]->name ? ops[i]->name : "?");
+  if (k == 0) snprintf(buf, n, "none");
+}
+
 lr_status lr_gradcheck(const char *name, lr_gc_fn f, void *ctx, int n, lr_tensor *const *in, const lr_gc_opts *opts,
                        lr_gc_result *res) {
+  if (!res) return lr_fail(LR_ERR_ARG, "lr_gradcheck: res is NULL");
   memset(res, 0, sizeof *res);
+  if (!name) name = "?";
+  if (!f || (n > 0 && !in) || n < 0) return lr_fail(LR_ERR_ARG, "lr_gradcheck(%s): bad arguments (f, n %d, in)", name, n);
   double eps = opts && opts->eps > 0 ? opts->eps : 1e-6;
   double atol = opts && opts->atol > 0 ? opts->atol : 1e-6;
   double rtol = opts && opts->rtol > 0 ? opts->rtol : 1e-5;
   uint64_t seed = opts ? opts->seed : 0;
   lr_arena *a = lr_arena_current();
+  if (!a) return lr_fail(LR_ERR_MEMORY, "lr_gradcheck(%s): no arena", name);
   lr_arena_mark m = lr_arena_get_mark(a);
   bool prev_mode = lr_set_grad_enabled(true);
   lr_status s = LR_OK;
@@ -99,6 +119,8 @@ lr_status lr_gradcheck(const char *name, lr_gc_fn f, void *ctx, int n, lr_tensor
 
   /* numeric */
   lr_set_grad_enabled(false);
+  char ops[256];
+  tape_ops(tape_after, tape_before, ops, sizeof ops);
   res->passed = true;
   for (int i = 0; i < n && s == LR_OK; i++) {
     if (!analytic[i]) continue;
@@ -130,8 +152,8 @@ lr_status lr_gradcheck(const char *name, lr_gc_fn f, void *ctx, int n, lr_tensor
         if (!(err <= atol + rtol * fabs(num))) {  /* also catches NaN */
           if (res->passed || err > res->max_abs_err || isnan(err))
             snprintf(res->msg, sizeof res->msg,
-                     "gradcheck(%s): input %d element %lld (%s): analytic %.10g, numeric %.10g, |diff| %.3g > %.3g",
-                     name, i, (long long)e, p ? "imag" : "real", an, num, err, atol + rtol * fabs(num));
+                     "gradcheck(%s) [ops: %s]: input %d element %lld (%s): analytic %.10g, numeric %.10g, |diff| %.3g > %.3g",
+                     name, ops, i, (long long)e, p ? "imag" : "real", an, num, err, atol + rtol * fabs(num));
           res->passed = false;
         }
         if (err > res->max_abs_err || isnan(err)) res->max_abs_err = err;
@@ -140,7 +162,9 @@ lr_status lr_gradcheck(const char *name, lr_gc_fn f, void *ctx, int n, lr_tensor
     }
   }
   if (res->passed) {
-    for (lr_node *nd = tape_after; nd && nd != tape_before; nd = nd->prev) mark_covered(nd->op);
+    /* Only nodes the backward reached (marked freed) had their backward checked. */
+    for (lr_node *nd = tape_after; nd && nd != tape_before; nd = nd->prev)
+      if (nd->freed) mark_covered(nd->op);
     snprintf(res->msg, sizeof res->msg, "gradcheck(%s): %lld derivatives, max |diff| %.3g", name,
              (long long)res->n_checked, res->max_abs_err);
   }

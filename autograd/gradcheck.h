@@ -7,8 +7,10 @@
  * the analytic gradient (its real or imaginary part, PyTorch's convention):
  *   |analytic - numeric| <= atol + rtol * |numeric|.
  * Run it in F64 / C128. Inputs must be leaves in the current arena (views of leaves are fine,
- * expanded ones with stride 0 are not). Ops seen on the tape of a passing check are recorded as
- * covered (lr_gradcheck_covered), which the coverage test compares with the op registry.
+ * expanded ones with stride 0 are not). Ops whose backward ran in a passing check are recorded as
+ * covered (lr_gradcheck_covered), which the coverage test compares with the op registry. A failure
+ * message names the check, the ops on its tape, the input, the element and both values:
+ *   "gradcheck(add) [ops: add]: input 1 element 3 (real): analytic 2, numeric 1, |diff| 1 > 1.1e-05"
  */
 #ifndef LR_GRADCHECK_H
 #define LR_GRADCHECK_H
@@ -28,7 +30,7 @@ typedef struct {
   bool passed;
   int64_t n_checked;  /* scalar derivatives compared */
   double max_abs_err; /* worst |analytic - numeric| */
-  char msg[1024];     /* on failure: the op, the input, the element, both values */
+  char msg[1024];     /* on failure: the check, its ops, the input, the element, both values */
 } lr_gc_result;
 
 /* Returns a status for failures of f or of the machinery; the verdict is in res->passed. */

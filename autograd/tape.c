@@ -29,8 +29,20 @@ bool lr_needs_grad(int n, lr_tensor *const *in) {
 }
 
 lr_status lr_record(const lr_op_def *op, int n_in, lr_tensor *const *in, int n_out, lr_tensor **out, lr_node **node) {
+  if (!node) return lr_fail(LR_ERR_ARG, "lr_record: node is NULL");
   *node = NULL;
-  if (!lr_needs_grad(n_in, in)) return LR_OK;
+  if (!op || n_in < 0 || n_out < 0 || (n_in && !in) || (n_out && !out))
+    return lr_fail(LR_ERR_ARG, "lr_record(%s): bad arguments (n_in %d, n_out %d)", op && op->name ? op->name : "?", n_in,
+                   n_out);
+  /* An op without a backward has outputs that do not require grad (PyTorch's non-differentiable
+   * outputs); recording it would only give silent zero gradients. */
+  if (!op->backward || !lr_needs_grad(n_in, in)) return LR_OK;
+  for (int i = 0; i < n_out; i++) {
+    if (out[i] && (out[i]->node || out[i]->requires_grad))
+      return lr_fail(LR_ERR_INTERNAL,
+                     "lr_record(%s): output %d is already part of a graph (%s); outputs must be fresh tensors",
+                     op->name, i, out[i]->node ? "produced by another node" : "a leaf that requires grad");
+  }
   lr_arena *a = lr_arena_current();
   lr_node *nd = a ? lr_arena_calloc(a, sizeof *nd) : NULL;
   lr_tensor **ins = a ? lr_arena_alloc(a, sizeof(lr_tensor *) * (size_t)(n_in ? n_in : 1)) : NULL;
@@ -63,11 +75,37 @@ int lr_tape_size(void) {
   return n;
 }
 
+/* An arena gradient of an arena tensor: rewinding the arena past the gradient must not leave
+ * t->grad dangling (a later backward would accumulate into reused memory). */
+typedef struct {
+  lr_tensor *t, *g;
+} grad_owner;
+
+static void drop_grad(void *p) {
+  grad_owner *o = p;
+  if (o->t->grad == o->g) o->t->grad = NULL;
+}
+
 lr_status lr_grad_buffer(lr_tensor *t, lr_tensor **g) {
+  if (!t || !g) return lr_fail(LR_ERR_ARG, "lr_grad_buffer: NULL argument");
   if (!t->grad) {
     lr_tensor *z;
-    if (t->flags & LR_TF_HEAP) LR_TRY(lr_tensor_new(t->dtype, t->device, t->ndim, t->shape, &z));
-    else LR_TRY(lr_zeros_on(t->dtype, t->device, t->ndim, t->shape, &z));
+    if (t->flags & LR_TF_HEAP) {
+      LR_TRY(lr_tensor_new(t->dtype, t->device, t->ndim, t->shape, &z));
+    } else {
+      LR_TRY(lr_zeros_on(t->dtype, t->device, t->ndim, t->shape, &z));
+      /* Only when t lives in the same arena: t is then older than z, so when the rewind runs the
+       * cleanup t's memory has not been reused yet. t elsewhere (another arena, the stack) must
+       * outlive the step or drop its grad itself. */
+      lr_arena *a = lr_arena_current();
+      if (lr_arena_contains(a, t)) {
+        grad_owner *o = lr_arena_alloc(a, sizeof *o);
+        if (!o) return lr_fail(LR_ERR_MEMORY, "lr_grad_buffer: out of memory");
+        o->t = t;
+        o->g = z;
+        LR_TRY(lr_arena_on_rewind(a, drop_grad, o));
+      }
+    }
     t->grad = z;
   }
   *g = t->grad;
@@ -121,7 +159,7 @@ lr_status lr_backward(lr_tensor *root, const lr_tensor *grad_root) {
   }
   if (grad_root && (!lr_same_shape(root, grad_root) || root->dtype != grad_root->dtype)) {
     char a[160], b[160];
-    return lr_fail(LR_ERR_SHAPE, "lr_backward: grad_root is %s %s, root is %s %s", lr_dtype_name(grad_root->dtype),
+    return lr_fail(root->dtype != grad_root->dtype ? LR_ERR_DTYPE : LR_ERR_SHAPE, "lr_backward: grad_root is %s %s, root is %s %s", lr_dtype_name(grad_root->dtype),
                    lr_shape_str(grad_root->ndim, grad_root->shape, a, 160), lr_dtype_name(root->dtype),
                    lr_shape_str(root->ndim, root->shape, b, 160));
   }
@@ -146,24 +184,32 @@ lr_status lr_backward(lr_tensor *root, const lr_tensor *grad_root) {
       } else if (s == LR_OK) {
         s = lr_tensor_copy_(g, gc); /* device root: its fresh grad buffer is zero, so copy */
       }
-    } else {
+    } else if (g->device == LR_DEVICE_CPU) {
+      /* Seed 1 (for a complex root: the gradient of Re(root)); += for a leaf root's grad. */
       double re, im;
       lr_tensor_get_c(g, 0, &re, &im);
-      if (g->device == LR_DEVICE_CPU) lr_tensor_set(g, 0, re + 1.0, im);
-      else s = lr_tensor_fill_(g, 1.0);
+      lr_tensor_set(g, 0, re + 1.0, im);
+    } else {
+      s = lr_tensor_fill_(g, 1.0); /* device memory cannot be read here; a fresh buffer is 0 */
     }
   }
   for (lr_node *nd = root->node; nd && s == LR_OK; nd = nd->prev) {
-    if (nd->freed || !has_out_grad(nd)) continue;
+    if (!has_out_grad(nd)) continue;
+    if (nd->freed) {
+      /* A gradient reached a node whose saved state an earlier backward released: continuing
+       * would silently drop that part of the gradient. */
+      s = lr_fail(LR_ERR_STATE,
+                  "lr_backward: the gradient reaches op '%s', whose graph an earlier backward already freed",
+                  nd->op->name);
+      break;
+    }
     if (!nd->op->backward) continue;
     s = nd->op->backward(nd);
     if (s != LR_OK) break;
   }
   /* Release: non-leaf grads and saved state; the memory itself goes with the arena. */
   for (lr_node *nd = root->node; nd; nd = nd->prev) {
-    if (nd->freed) continue;
-    bool reached = has_out_grad(nd);
-    if (!reached) continue;
+    if (!has_out_grad(nd)) continue; /* not part of this graph, or no gradient flowed there */
     for (int i = 0; i < nd->n_out; i++)
       if (nd->out[i] && nd->out[i]->node == nd) nd->out[i]->grad = NULL;
     for (int i = 0; i < LR_NODE_MAX_SAVED; i++) nd->saved[i] = NULL;

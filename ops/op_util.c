@@ -54,7 +54,19 @@ void lr_broadcast_strides(const lr_tensor *t, int ndim, const int64_t *shape, in
 }
 
 lr_status lr_grad_acc(lr_tensor *t, const lr_tensor *g) {
-  if (!t || !t->requires_grad) return LR_OK;
+  if (!t || !t->requires_grad || !g) return LR_OK; /* g NULL: an output that got no gradient */
+  /* g must be t broadcast to g's shape; anything else is a bug in the calling backward, and
+   * reading t's dims misaligned would accumulate into the wrong elements. */
+  bool fits = g->ndim >= t->ndim;
+  for (int i = 0; fits && i < t->ndim; i++) {
+    int64_t ts = t->shape[i], gs = g->shape[g->ndim - t->ndim + i];
+    fits = ts == gs || ts == 1;
+  }
+  if (!fits) {
+    char a[160], b[160];
+    return lr_fail(LR_ERR_INTERNAL, "lr_grad_acc: gradient of shape %s does not fit a tensor of shape %s",
+                   lr_shape_str(g->ndim, g->shape, a, 160), lr_shape_str(t->ndim, t->shape, b, 160));
+  }
   if (g->dtype != t->dtype)
     return lr_fail(LR_ERR_INTERNAL, "lr_grad_acc: gradient is %s, tensor is %s", lr_dtype_name(g->dtype),
                    lr_dtype_name(t->dtype));

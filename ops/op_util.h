@@ -15,8 +15,8 @@ lr_status lr_check_same(const char *op, const lr_tensor *a, const char *an, cons
 lr_status lr_check_device(const char *op, const lr_op_def *def, const lr_tensor *t);
 
 /* t->grad += g, summing g over the dims along which t was broadcast to g's shape.
- * g: contiguous, same dtype as t, shape t broadcast to (g->ndim >= t->ndim). No-op unless
- * t->requires_grad. */
+ * g: any strides, same dtype as t, shape t broadcast to (g->ndim >= t->ndim; otherwise
+ * LR_ERR_INTERNAL). No-op unless t->requires_grad, and for g NULL. */
 lr_status lr_grad_acc(lr_tensor *t, const lr_tensor *g);
 
 /* Strides of t aligned to a broadcast shape of ndim dims (0 where t is broadcast). */

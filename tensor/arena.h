@@ -12,6 +12,7 @@
 #ifndef LR_ARENA_H
 #define LR_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tensor/status.h"
@@ -27,7 +28,8 @@ typedef struct {
 
 /* A new arena whose blocks hold block_bytes (0: 16 MiB). */
 lr_status lr_arena_new(size_t block_bytes, lr_arena **out);
-/* Runs pending cleanups and frees every block. NULL is ignored. */
+/* Runs pending cleanups and frees every block. NULL is ignored. If a is this thread's current
+ * arena, the thread goes back to its default arena. */
 void lr_arena_free(lr_arena *a);
 
 /* 64-byte aligned memory, valid until the arena is rewound past it. NULL if out of memory. */
@@ -44,6 +46,9 @@ void lr_arena_reset(lr_arena *a);
 /* Bytes handed out now, and the most ever. */
 size_t lr_arena_used(const lr_arena *a);
 size_t lr_arena_peak(const lr_arena *a);
+
+/* Whether p lies in memory a has handed out and not taken back (for autograd's bookkeeping). */
+bool lr_arena_contains(const lr_arena *a, const void *p);
 
 /* The arena this thread's ops allocate from. A default one is made on first use. */
 lr_arena *lr_arena_current(void);

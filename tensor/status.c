@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char lr_err_msg[1024];
 
@@ -11,10 +12,14 @@ const char *lr_last_error(void) { return lr_err_msg; }
 void lr_clear_error(void) { lr_err_msg[0] = '\0'; }
 
 lr_status lr_fail(lr_status code, const char *fmt, ...) {
+  /* Format into a scratch buffer first: a caller may pass lr_last_error() itself as an argument
+   * ("%s: %s", fn, lr_last_error()), and vsnprintf into its own source is undefined. */
+  char tmp[sizeof lr_err_msg];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(lr_err_msg, sizeof lr_err_msg, fmt, ap);
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
+  memcpy(lr_err_msg, tmp, sizeof tmp);
   return code;
 }
 

@@ -5,6 +5,7 @@
  */
 #include "tensor/tensor.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ const char *lr_dtype_name(lr_dtype d) {
 }
 const char *lr_device_name(lr_device d) { return d == LR_DEVICE_CPU ? "cpu" : d == LR_DEVICE_CUDA ? "cuda" : "?"; }
 bool lr_dtype_is_complex(lr_dtype d) { return d == LR_DTYPE_C64 || d == LR_DTYPE_C128; }
-bool lr_dtype_is_float(lr_dtype d) { return d <= LR_DTYPE_C128; }
+bool lr_dtype_is_float(lr_dtype d) { return (unsigned)d <= LR_DTYPE_C128; }
 lr_dtype lr_dtype_real(lr_dtype d) {
   return d == LR_DTYPE_C64 ? LR_DTYPE_F32 : d == LR_DTYPE_C128 ? LR_DTYPE_F64 : d;
 }
@@ -53,6 +54,9 @@ void lr_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
 }
 
 bool lr_is_contiguous(const lr_tensor *t) {
+  /* An empty tensor is contiguous whatever its strides (PyTorch's rule); without this, the
+   * strides lr_contiguous_strides gives a shape with a 0 dim would not count as contiguous. */
+  if (lr_numel(t) == 0) return true;
   int64_t s = 1;
   for (int i = t->ndim - 1; i >= 0; i--) {
     if (t->shape[i] != 1 && t->strides[i] != s) return false;
@@ -84,19 +88,35 @@ int64_t lr_offset(const lr_tensor *t, const int64_t *idx) {
 }
 
 lr_status lr_norm_dim(const char *op, int dim, int ndim, int *out) {
-  int d = dim < 0 ? dim + ndim : dim;
-  if (d < 0 || d >= (ndim > 0 ? ndim : 1))
+  /* A 0-dim tensor takes dim 0 and -1, as in PyTorch. */
+  int n = ndim > 0 ? ndim : 1;
+  int d = dim < 0 ? dim + n : dim;
+  if (d < 0 || d >= n)
     return lr_fail(LR_ERR_ARG, "%s: dim %d out of range for a tensor with %d dims", op, dim, ndim);
   *out = d;
   return LR_OK;
 }
 
-static lr_status check_shape(const char *fn, int ndim, const int64_t *shape) {
+/* ndim in 0..LR_MAX_DIMS, sizes >= 0, and numel * es bytes representable (a product that
+ * overflowed would allocate a small buffer for a huge tensor). */
+static lr_status check_shape(const char *fn, int ndim, const int64_t *shape, size_t es) {
   if (ndim < 0 || ndim > LR_MAX_DIMS)
     return lr_fail(LR_ERR_SHAPE, "%s: %d dims, expected 0..%d", fn, ndim, LR_MAX_DIMS);
   if (ndim > 0 && !shape) return lr_fail(LR_ERR_ARG, "%s: shape is NULL", fn);
   for (int i = 0; i < ndim; i++)
     if (shape[i] < 0) return lr_fail(LR_ERR_SHAPE, "%s: dim %d has size %lld", fn, i, (long long)shape[i]);
+  int64_t limit = (int64_t)((size_t)INT64_MAX < SIZE_MAX ? (size_t)INT64_MAX : SIZE_MAX) / (int64_t)(es ? es : 1);
+  int64_t n = 1;
+  bool overflow = false;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == 0) return LR_OK;
+    if (n > limit / shape[i]) overflow = true;
+    else n *= shape[i];
+  }
+  if (overflow) {
+    char b[160];
+    return lr_fail(LR_ERR_SHAPE, "%s: shape %s has too many elements", fn, lr_shape_str(ndim, shape, b, sizeof b));
+  }
   return LR_OK;
 }
 
@@ -133,9 +153,10 @@ static void init_meta(lr_tensor *t, lr_dtype dt, lr_device dev, int ndim, const 
 lr_status lr_empty_on(lr_dtype dt, lr_device dev, int ndim, const int64_t *shape, lr_tensor **out) {
   if (!out) return lr_fail(LR_ERR_ARG, "lr_empty: out is NULL");
   if ((unsigned)dt >= LR_DTYPE_COUNT) return lr_fail(LR_ERR_DTYPE, "lr_empty: unknown dtype %d", (int)dt);
-  LR_TRY(check_shape("lr_empty", ndim, shape));
+  LR_TRY(check_shape("lr_empty", ndim, shape, lr_dtype_size(dt)));
   LR_TRY(device_check("lr_empty", dev));
   lr_arena *a = lr_arena_current();
+  if (!a) return lr_fail(LR_ERR_MEMORY, "lr_empty: no arena (out of memory)");
   lr_tensor *t = lr_tensor_struct_alloc();
   if (!t) return lr_fail(LR_ERR_MEMORY, "lr_empty: out of memory");
   init_meta(t, dt, dev, ndim, shape);
@@ -179,16 +200,19 @@ lr_status lr_ones(lr_dtype dt, int ndim, const int64_t *shape, lr_tensor **out) 
   return lr_full(dt, ndim, shape, 1.0, out);
 }
 lr_status lr_empty_like(const lr_tensor *like, lr_tensor **out) {
+  if (!like) return lr_fail(LR_ERR_ARG, "lr_empty_like: like is NULL");
   return lr_empty_on(like->dtype, like->device, like->ndim, like->shape, out);
 }
 lr_status lr_zeros_like(const lr_tensor *like, lr_tensor **out) {
+  if (!like) return lr_fail(LR_ERR_ARG, "lr_zeros_like: like is NULL");
   return lr_zeros_on(like->dtype, like->device, like->ndim, like->shape, out);
 }
 lr_status lr_from_host(lr_dtype dt, int ndim, const int64_t *shape, const void *src, lr_tensor **out) {
   lr_tensor *t;
   LR_TRY(lr_empty(dt, ndim, shape, &t));
-  if (!src && lr_nbytes(t)) return lr_fail(LR_ERR_ARG, "lr_from_host: src is NULL");
-  if (lr_nbytes(t)) memcpy(t->data, src, lr_nbytes(t));
+  size_t bytes = lr_nbytes(t);
+  if (!src && bytes) return lr_fail(LR_ERR_ARG, "lr_from_host: src is NULL");
+  if (bytes) memcpy(t->data, src, bytes);
   *out = t;
   return LR_OK;
 }
@@ -197,7 +221,7 @@ lr_status lr_scalar(lr_dtype dt, double value, lr_tensor **out) { return lr_full
 lr_status lr_tensor_new(lr_dtype dt, lr_device dev, int ndim, const int64_t *shape, lr_tensor **out) {
   if (!out) return lr_fail(LR_ERR_ARG, "lr_tensor_new: out is NULL");
   if ((unsigned)dt >= LR_DTYPE_COUNT) return lr_fail(LR_ERR_DTYPE, "lr_tensor_new: unknown dtype %d", (int)dt);
-  LR_TRY(check_shape("lr_tensor_new", ndim, shape));
+  LR_TRY(check_shape("lr_tensor_new", ndim, shape, lr_dtype_size(dt)));
   LR_TRY(device_check("lr_tensor_new", dev));
   lr_tensor *t = calloc(1, sizeof *t);
   if (!t) return lr_fail(LR_ERR_MEMORY, "lr_tensor_new: out of memory");
@@ -205,7 +229,7 @@ lr_status lr_tensor_new(lr_dtype dt, lr_device dev, int ndim, const int64_t *sha
   t->flags = LR_TF_HEAP | LR_TF_OWNS_DATA;
   size_t bytes = lr_nbytes(t);
   if (dev == LR_DEVICE_CPU) {
-    t->data = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    t->data = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64); /* never 0 bytes */
     if (!t->data) {
       free(t);
       return lr_fail(LR_ERR_MEMORY, "lr_tensor_new: cannot allocate %zu bytes", bytes);
@@ -236,6 +260,7 @@ void lr_tensor_free(lr_tensor *t) {
 }
 
 lr_status lr_tensor_clone_persistent(const lr_tensor *x, lr_tensor **out) {
+  if (!x || !out) return lr_fail(LR_ERR_ARG, "lr_tensor_clone_persistent: NULL argument");
   lr_tensor *t;
   LR_TRY(lr_tensor_new(x->dtype, x->device, x->ndim, x->shape, &t));
   lr_status s = lr_tensor_copy_(t, x);
@@ -259,7 +284,7 @@ static void strided_copy(unsigned char *dst, const int64_t *dstr, const unsigned
   int64_t od = 0, os = 0;
   for (int64_t done = 0; done < n; done += L) {
     if (dstr[last] == 1 && sstr[last] == 1) {
-      memcpy(dst + od * (int64_t)es, src + os * (int64_t)es, (size_t)L * es);
+      memmove(dst + od * (int64_t)es, src + os * (int64_t)es, (size_t)L * es); /* dst may alias src */
     } else {
       for (int64_t j = 0; j < L; j++)
         memcpy(dst + (od + j * dstr[last]) * (int64_t)es, src + (os + j * sstr[last]) * (int64_t)es, es);
@@ -312,7 +337,7 @@ static lr_tensor host_desc(const lr_tensor *t, void *ptr) {
 }
 
 lr_status lr_tensor_copy_from_host(lr_tensor *t, const void *src, size_t bytes) {
-  if (!t || !src) return lr_fail(LR_ERR_ARG, "lr_tensor_copy_from_host: NULL argument");
+  if (!t || (!src && bytes)) return lr_fail(LR_ERR_ARG, "lr_tensor_copy_from_host: NULL argument");
   if (bytes != lr_nbytes(t))
     return lr_fail(LR_ERR_SHAPE, "lr_tensor_copy_from_host: %zu bytes given, tensor holds %zu", bytes, lr_nbytes(t));
   lr_tensor h = host_desc(t, (void *)src);
@@ -320,7 +345,7 @@ lr_status lr_tensor_copy_from_host(lr_tensor *t, const void *src, size_t bytes) 
 }
 
 lr_status lr_tensor_copy_to_host(const lr_tensor *t, void *dst, size_t bytes) {
-  if (!t || !dst) return lr_fail(LR_ERR_ARG, "lr_tensor_copy_to_host: NULL argument");
+  if (!t || (!dst && bytes)) return lr_fail(LR_ERR_ARG, "lr_tensor_copy_to_host: NULL argument");
   if (bytes != lr_nbytes(t))
     return lr_fail(LR_ERR_SHAPE, "lr_tensor_copy_to_host: %zu bytes given, tensor holds %zu", bytes, lr_nbytes(t));
   lr_tensor h = host_desc(t, dst);
@@ -328,6 +353,7 @@ lr_status lr_tensor_copy_to_host(const lr_tensor *t, void *dst, size_t bytes) {
 }
 
 lr_status lr_tensor_contiguous_raw(const lr_tensor *x, lr_tensor **out) {
+  if (!x || !out) return lr_fail(LR_ERR_ARG, "lr_tensor_contiguous_raw: NULL argument");
   if (lr_is_contiguous(x)) { *out = (lr_tensor *)x; return LR_OK; }
   lr_tensor *t;
   LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
@@ -347,6 +373,12 @@ static int64_t logical_offset(const lr_tensor *t, int64_t i) {
 }
 
 void lr_tensor_get_c(const lr_tensor *t, int64_t i, double *re, double *im) {
+  /* Device memory cannot be read from here, nor an element that does not exist. */
+  if (t->device != LR_DEVICE_CPU || i < 0 || i >= lr_numel(t)) {
+    if (re) *re = NAN;
+    if (im) *im = NAN;
+    return;
+  }
   const unsigned char *p = (const unsigned char *)t->data + logical_offset(t, i) * (int64_t)lr_dtype_size(t->dtype);
   double r = 0, m = 0;
   switch (t->dtype) {
@@ -369,20 +401,30 @@ double lr_tensor_get(const lr_tensor *t, int64_t i) {
   return r;
 }
 
+/* double -> integer, truncating toward zero and saturating: converting an out-of-range value or
+ * NaN with a plain cast is undefined behaviour. NaN becomes 0. */
+static int64_t to_int(double v, int64_t lo, int64_t hi) {
+  if (!(v == v)) return 0;
+  if (v <= (double)lo) return lo;
+  if (v >= (double)hi) return hi; /* (double)INT64_MAX rounds up to 2^63: still saturates */
+  return (int64_t)v;
+}
+
 static void set_at(lr_dtype dt, unsigned char *p, double re, double im) {
   switch (dt) {
     case LR_DTYPE_F32: *(float *)p = (float)re; break;
     case LR_DTYPE_F64: *(double *)p = re; break;
     case LR_DTYPE_C64: ((float *)p)[0] = (float)re; ((float *)p)[1] = (float)im; break;
     case LR_DTYPE_C128: ((double *)p)[0] = re; ((double *)p)[1] = im; break;
-    case LR_DTYPE_I32: *(int32_t *)p = (int32_t)re; break;
-    case LR_DTYPE_I64: *(int64_t *)p = (int64_t)re; break;
+    case LR_DTYPE_I32: *(int32_t *)p = (int32_t)to_int(re, INT32_MIN, INT32_MAX); break;
+    case LR_DTYPE_I64: *(int64_t *)p = to_int(re, INT64_MIN, INT64_MAX); break;
     case LR_DTYPE_BOOL: *(uint8_t *)p = re != 0; break;
     default: break;
   }
 }
 
 void lr_tensor_set(lr_tensor *t, int64_t i, double re, double im) {
+  if (t->device != LR_DEVICE_CPU || i < 0 || i >= lr_numel(t)) return;
   set_at(t->dtype, (unsigned char *)t->data + logical_offset(t, i) * (int64_t)lr_dtype_size(t->dtype), re, im);
 }
 
@@ -411,6 +453,8 @@ lr_status lr_tensor_fill_(lr_tensor *t, double value) {
 }
 
 void lr_tensor_print(const lr_tensor *t, const char *name, FILE *f, int max_elems) {
+  if (!f) return;
+  if (!t) { fprintf(f, "%s: NULL\n", name ? name : "tensor"); return; }
   char sb[160];
   fprintf(f, "%s: %s %s %s%s\n", name ? name : "tensor", lr_dtype_name(t->dtype), lr_device_name(t->device),
           lr_shape_str(t->ndim, t->shape, sb, sizeof sb), lr_is_contiguous(t) ? "" : " (strided)");
@@ -428,6 +472,12 @@ void lr_tensor_print(const lr_tensor *t, const char *name, FILE *f, int max_elem
 }
 
 /* ---- raw views ---- */
+static lr_status view_args(const char *fn, const lr_tensor *x, lr_tensor **out) {
+  if (!x) return lr_fail(LR_ERR_ARG, "%s: x is NULL", fn);
+  if (!out) return lr_fail(LR_ERR_ARG, "%s: out is NULL", fn);
+  return LR_OK;
+}
+
 static lr_status new_view(const char *fn, const lr_tensor *x, lr_tensor **out) {
   lr_tensor *t = lr_tensor_struct_alloc();
   if (!t) return lr_fail(LR_ERR_MEMORY, "%s: out of memory", fn);
@@ -443,7 +493,11 @@ static lr_status new_view(const char *fn, const lr_tensor *x, lr_tensor **out) {
 }
 
 lr_status lr_tensor_view(const lr_tensor *x, int ndim, const int64_t *shape, lr_tensor **out) {
-  LR_TRY(check_shape("lr_tensor_view", ndim, shape));
+  LR_TRY(view_args("lr_tensor_view", x, out));
+  if (ndim < 0 || ndim > LR_MAX_DIMS)
+    return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: %d dims, expected 0..%d", ndim, LR_MAX_DIMS);
+  if (ndim > 0 && !shape) return lr_fail(LR_ERR_ARG, "lr_tensor_view: shape is NULL");
+  char a[160], b[160];
   int64_t n = 1;
   int infer = -1;
   int64_t sh[LR_MAX_DIMS];
@@ -452,21 +506,30 @@ lr_status lr_tensor_view(const lr_tensor *x, int ndim, const int64_t *shape, lr_
     if (shape[i] == -1) {
       if (infer >= 0) return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: more than one -1 in the shape");
       infer = i;
+    } else if (shape[i] < 0) {
+      return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: dim %d has size %lld", i, (long long)shape[i]);
     } else {
       n *= shape[i];
     }
   }
   int64_t numel = lr_numel(x);
-  if (infer >= 0) sh[infer] = n ? numel / n : 0;
+  if (infer >= 0) {
+    if (n == 0)
+      return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: cannot infer the -1 in %s for %s: it could be any size",
+                     lr_shape_str(ndim, shape, b, 160), lr_shape_str(x->ndim, x->shape, a, 160));
+    if (numel % n)
+      return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: cannot view %s as %s", lr_shape_str(x->ndim, x->shape, a, 160),
+                     lr_shape_str(ndim, shape, b, 160));
+    sh[infer] = numel / n;
+  }
   int64_t total = 1;
   for (int i = 0; i < ndim; i++) total *= sh[i];
-  char a[160], b[160];
   if (total != numel)
     return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: cannot view %s as %s", lr_shape_str(x->ndim, x->shape, a, 160),
                    lr_shape_str(ndim, sh, b, 160));
-  /* Strides without a copy (PyTorch's rule): walk the old dims from the innermost, split them
-   * into chunks that are contiguous within themselves, and let each chunk carry a run of new dims
-   * with the same element count. */
+  /* Strides without a copy (PyTorch's computeStride): walk the old dims from the innermost, split
+   * them into chunks that are contiguous within themselves, and let each chunk carry a run of new
+   * dims with the same element count. */
   int64_t st[LR_MAX_DIMS];
   if (numel == 0 || x->ndim == 0) {
     lr_contiguous_strides(ndim, sh, st);
@@ -499,12 +562,17 @@ lr_status lr_tensor_view(const lr_tensor *x, int ndim, const int64_t *shape, lr_
     *out = t;
     return LR_OK;
   }
-copy_needed:
-  return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: %s with strides cannot be viewed as %s without a copy",
-                 lr_shape_str(x->ndim, x->shape, a, 160), lr_shape_str(ndim, sh, b, 160));
+copy_needed: {
+  char c[160];
+  return lr_fail(LR_ERR_SHAPE, "lr_tensor_view: %s with strides %s cannot be viewed as %s without a copy",
+                 lr_shape_str(x->ndim, x->shape, a, 160), lr_shape_str(x->ndim, x->strides, c, 160),
+                 lr_shape_str(ndim, sh, b, 160));
+}
 }
 
 lr_status lr_tensor_permute(const lr_tensor *x, const int *perm, lr_tensor **out) {
+  LR_TRY(view_args("lr_tensor_permute", x, out));
+  if (x->ndim > 0 && !perm) return lr_fail(LR_ERR_ARG, "lr_tensor_permute: perm is NULL");
   int seen[LR_MAX_DIMS] = {0};
   for (int i = 0; i < x->ndim; i++) {
     if (perm[i] < 0 || perm[i] >= x->ndim || seen[perm[i]])
@@ -519,9 +587,11 @@ lr_status lr_tensor_permute(const lr_tensor *x, const int *perm, lr_tensor **out
 }
 
 lr_status lr_tensor_transpose(const lr_tensor *x, int d0, int d1, lr_tensor **out) {
+  LR_TRY(view_args("lr_tensor_transpose", x, out));
   int a, b;
   LR_TRY(lr_norm_dim("lr_tensor_transpose", d0, x->ndim, &a));
   LR_TRY(lr_norm_dim("lr_tensor_transpose", d1, x->ndim, &b));
+  if (x->ndim == 0) return new_view("lr_tensor_transpose", x, out); /* (0, 0) of a scalar */
   int perm[LR_MAX_DIMS];
   for (int i = 0; i < x->ndim; i++) perm[i] = i;
   perm[a] = b;
@@ -530,11 +600,16 @@ lr_status lr_tensor_transpose(const lr_tensor *x, int d0, int d1, lr_tensor **ou
 }
 
 lr_status lr_tensor_narrow(const lr_tensor *x, int dim, int64_t start, int64_t length, lr_tensor **out) {
+  LR_TRY(view_args("lr_tensor_narrow", x, out));
+  if (x->ndim == 0) return lr_fail(LR_ERR_ARG, "lr_tensor_narrow: cannot narrow a 0-dim tensor");
   int d;
   LR_TRY(lr_norm_dim("lr_tensor_narrow", dim, x->ndim, &d));
-  if (start < 0 || length < 0 || start + length > x->shape[d])
+  if (start < 0 || length < 0 || start > x->shape[d] || length > x->shape[d] - start) {
+    long long end;
+    if (__builtin_add_overflow((long long)start, (long long)length, &end)) end = length < 0 ? LLONG_MIN : LLONG_MAX;
     return lr_fail(LR_ERR_ARG, "lr_tensor_narrow: [%lld, %lld) out of range for dim %d of size %lld", (long long)start,
-                   (long long)(start + length), d, (long long)x->shape[d]);
+                   end, d, (long long)x->shape[d]);
+  }
   lr_tensor *t;
   LR_TRY(new_view("lr_tensor_narrow", x, &t));
   t->shape[d] = length;
@@ -544,36 +619,45 @@ lr_status lr_tensor_narrow(const lr_tensor *x, int dim, int64_t start, int64_t l
 }
 
 lr_status lr_tensor_expand(const lr_tensor *x, int ndim, const int64_t *shape, lr_tensor **out) {
+  LR_TRY(view_args("lr_tensor_expand", x, out));
+  if (ndim > 0 && !shape) return lr_fail(LR_ERR_ARG, "lr_tensor_expand: shape is NULL");
   char a[160], b[160];
   if (ndim < x->ndim || ndim > LR_MAX_DIMS)
     return lr_fail(LR_ERR_SHAPE, "lr_tensor_expand: cannot expand %s to %s", lr_shape_str(x->ndim, x->shape, a, 160),
-                   lr_shape_str(ndim, shape, b, 160));
-  lr_tensor *t;
-  LR_TRY(new_view("lr_tensor_expand", x, &t));
+                   lr_shape_str(ndim < 0 ? 0 : ndim > LR_MAX_DIMS ? LR_MAX_DIMS : ndim, shape, b, 160));
+  int64_t sh[LR_MAX_DIMS], st[LR_MAX_DIMS];
   int off = ndim - x->ndim;
   for (int i = ndim - 1; i >= 0; i--) {
     int j = i - off;
     int64_t xs = j >= 0 ? x->shape[j] : 1;
+    /* -1 keeps an existing size; a new leading dim has none to keep (PyTorch rejects it too). */
+    bool ok = shape[i] >= 0 || (shape[i] == -1 && j >= 0);
     int64_t want = shape[i] == -1 ? xs : shape[i];
-    if (j >= 0 && xs == want) {
-      t->shape[i] = xs;
-      t->strides[i] = x->strides[j];
-    } else if (xs == 1) {
-      t->shape[i] = want;
-      t->strides[i] = 0;
+    if (ok && j >= 0 && xs == want) {
+      sh[i] = xs;
+      st[i] = x->strides[j];
+    } else if (ok && xs == 1) {
+      sh[i] = want;
+      st[i] = 0;
     } else {
       return lr_fail(LR_ERR_SHAPE, "lr_tensor_expand: cannot expand %s to %s", lr_shape_str(x->ndim, x->shape, a, 160),
                      lr_shape_str(ndim, shape, b, 160));
     }
   }
+  lr_tensor *t;
+  LR_TRY(new_view("lr_tensor_expand", x, &t));
   t->ndim = ndim;
+  for (int i = 0; i < ndim; i++) { t->shape[i] = sh[i]; t->strides[i] = st[i]; }
   *out = t;
   return LR_OK;
 }
 
 lr_status lr_tensor_unsqueeze(const lr_tensor *x, int dim, lr_tensor **out) {
+  LR_TRY(view_args("lr_tensor_unsqueeze", x, out));
+  if (x->ndim >= LR_MAX_DIMS)
+    return lr_fail(LR_ERR_SHAPE, "lr_tensor_unsqueeze: the tensor already has %d dims, the most there can be", x->ndim);
   int d = dim < 0 ? dim + x->ndim + 1 : dim;
-  if (d < 0 || d > x->ndim || x->ndim >= LR_MAX_DIMS)
+  if (d < 0 || d > x->ndim)
     return lr_fail(LR_ERR_ARG, "lr_tensor_unsqueeze: dim %d out of range for a tensor with %d dims", dim, x->ndim);
   lr_tensor *t;
   LR_TRY(new_view("lr_tensor_unsqueeze", x, &t));
@@ -586,20 +670,28 @@ lr_status lr_tensor_unsqueeze(const lr_tensor *x, int dim, lr_tensor **out) {
 }
 
 lr_status lr_tensor_squeeze(const lr_tensor *x, int dim, lr_tensor **out) {
+  LR_TRY(view_args("lr_tensor_squeeze", x, out));
   int d;
   LR_TRY(lr_norm_dim("lr_tensor_squeeze", dim, x->ndim, &d));
+  if (x->ndim == 0) return new_view("lr_tensor_squeeze", x, out); /* a scalar stays a scalar */
   if (x->shape[d] != 1)
     return lr_fail(LR_ERR_SHAPE, "lr_tensor_squeeze: dim %d has size %lld, expected 1", d, (long long)x->shape[d]);
   lr_tensor *t;
   LR_TRY(new_view("lr_tensor_squeeze", x, &t));
   for (int i = d; i < x->ndim - 1; i++) { t->shape[i] = x->shape[i + 1]; t->strides[i] = x->strides[i + 1]; }
   t->ndim = x->ndim - 1;
+  t->shape[t->ndim] = 0; /* keep the unused tail zero, like a fresh tensor */
+  t->strides[t->ndim] = 0;
   *out = t;
   return LR_OK;
 }
 
 lr_status lr_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb, int *nout,
                              int64_t *sout) {
+  if (!op) op = "lr_broadcast_shape";
+  if (!nout || !sout || (na > 0 && !sa) || (nb > 0 && !sb)) return lr_fail(LR_ERR_ARG, "%s: NULL shape argument", op);
+  if (na < 0 || nb < 0 || na > LR_MAX_DIMS || nb > LR_MAX_DIMS)
+    return lr_fail(LR_ERR_SHAPE, "%s: %d and %d dims, expected 0..%d", op, na, nb, LR_MAX_DIMS);
   int n = na > nb ? na : nb;
   int64_t r[LR_MAX_DIMS];
   for (int i = 0; i < n; i++) {
@@ -613,6 +705,6 @@ lr_status lr_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, 
     r[i] = a == 1 ? b : a;
   }
   *nout = n;
-  for (int i = 0; i < n; i++) sout[i] = r[i];
+  for (int i = 0; i < n; i++) sout[i] = r[i]; /* sout may alias sa or sb */
   return LR_OK;
 }

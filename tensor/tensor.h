@@ -89,19 +89,25 @@ lr_status lr_tensor_copy_from_host(lr_tensor *t, const void *src, size_t bytes);
 lr_status lr_tensor_copy_to_host(const lr_tensor *t, void *dst, size_t bytes);
 /* dst[...] = src[...]: same dtype and shape, any strides. */
 lr_status lr_tensor_copy_(lr_tensor *dst, const lr_tensor *src);
-/* Every element = value (real part for complex; integers truncate). */
+/* Every element = value (real part for complex, imaginary 0; integers as lr_tensor_set). */
 lr_status lr_tensor_fill_(lr_tensor *t, double value);
 /* x itself if contiguous, else a contiguous arena copy (for kernels). */
 lr_status lr_tensor_contiguous_raw(const lr_tensor *x, lr_tensor **out);
-/* Element i (row-major logical index) as double (real part for complex). For tests and tools. */
+/* Element i (row-major logical index) as double (real part for complex). For tests and tools:
+ * NaN for an index outside [0, numel) or a tensor not on the CPU. */
 double lr_tensor_get(const lr_tensor *t, int64_t i);
-/* Element i; for complex tensors both parts. */
+/* Element i; for complex tensors both parts (im is 0 for real tensors). re or im may be NULL. */
 void lr_tensor_get_c(const lr_tensor *t, int64_t i, double *re, double *im);
+/* Sets element i (im ignored for real dtypes; integers truncate toward zero and saturate, NaN
+ * gives 0). Ignored for an index out of range or a tensor not on the CPU. */
 void lr_tensor_set(lr_tensor *t, int64_t i, double re, double im);
 /* A readable dump: dtype, shape, and up to max_elems values. */
 void lr_tensor_print(const lr_tensor *t, const char *name, FILE *f, int max_elems);
 
-/* ---- raw views (no tape; ops/view.c has the differentiable ones) ---- */
+/* ---- raw views (no tape; ops/view.c has the differentiable ones) ----
+ * A view shares x's data, has base = x's base (or x), and no autograd state. view follows
+ * PyTorch: one -1 is inferred, and a shape that needs a copy (a transposed tensor flattened) is
+ * LR_ERR_SHAPE. squeeze/transpose of a 0-dim tensor (dim 0 or -1) give a 0-dim view. */
 lr_status lr_tensor_view(const lr_tensor *x, int ndim, const int64_t *shape, lr_tensor **out);
 lr_status lr_tensor_permute(const lr_tensor *x, const int *perm, lr_tensor **out);
 lr_status lr_tensor_transpose(const lr_tensor *x, int d0, int d1, lr_tensor **out);
@@ -115,7 +121,8 @@ lr_status lr_tensor_squeeze(const lr_tensor *x, int dim, lr_tensor **out);
 lr_status lr_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
                              int *nout, int64_t *sout);
 
-/* Normalises a possibly negative dim against ndim; LR_ERR_ARG naming op if out of range. */
+/* Normalises a possibly negative dim against ndim; LR_ERR_ARG naming op if out of range. A 0-dim
+ * tensor takes 0 and -1 (both give 0), as in PyTorch. */
 lr_status lr_norm_dim(const char *op, int dim, int ndim, int *out);
 
 /* Allocates a tensor struct (zeroed) in the current arena; used by ops and views. */
