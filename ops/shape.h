@@ -1,4 +1,5 @@
-/* Ops that combine, pick or rearrange elements (copies, not views). */
+/* Ops that combine, pick or rearrange elements (copies, not views; split and chunk are views).
+ * Index values are checked before any read: out-of-range ones give LR_ERR_ARG naming the value. */
 #ifndef LR_OPS_SHAPE_H
 #define LR_OPS_SHAPE_H
 
