@@ -1,0 +1,26 @@
+/* The commands of the `lrnnx` tool, callable from tests.
+ *
+ * Each command takes its own arguments (argv[0] is the command name), writes its normal output to
+ * out and its diagnostics to err, and returns the process exit code: 0 on success, 1 when the
+ * work failed (the message from lr_last_error() goes to err), 2 for bad usage.
+ */
+#ifndef LR_TOOLS_H
+#define LR_TOOLS_H
+
+#include <stdio.h>
+
+/* `lrnnx ARGS...`: dispatches argv[1] to a command; argv[0] is the program name. */
+int lr_tool_main(int argc, char **argv, FILE *out, FILE *err);
+
+/* `lrnnx info`: version, CUDA, devices, the op table. */
+int lr_tool_info(int argc, char **argv, FILE *out, FILE *err);
+/* `lrnnx bench matmul [--sizes 256,512] [--reps N]`: lr_matmul against cblas_sgemm. */
+int lr_tool_bench(int argc, char **argv, FILE *out, FILE *err);
+/* `lrnnx safetensors FILE...`: the tensors of each file (name, dtype, shape) and its metadata. */
+int lr_tool_safetensors(int argc, char **argv, FILE *out, FILE *err);
+
+/* Parses "256,512,1024" into at most max positive sizes <= limit; returns the count, or -1 with a
+ * message in err naming the bad entry. */
+int lr_tool_parse_sizes(const char *s, long *sizes, int max, long limit, FILE *err);
+
+#endif
