@@ -1,6 +1,6 @@
 /* Elementwise ops with NumPy broadcasting.
  * Binary ops take two tensors of the same dtype and device; F32, F64 and (where the math is
- * defined) C64, C128. Outputs are new contiguous arena tensors. */
+ * defined) C64, C128. Outputs are new contiguous arena tensors. Inputs may be strided views. */
 #ifndef LR_OPS_ELEMENTWISE_H
 #define LR_OPS_ELEMENTWISE_H
 
@@ -41,5 +41,14 @@ lr_status lr_clamp(lr_tensor *x, double lo, double hi, lr_tensor **out);
 lr_status lr_where(lr_tensor *cond, lr_tensor *a, lr_tensor *b, lr_tensor **out);
 /* x with value where mask (BOOL, broadcast to x) is true. */
 lr_status lr_masked_fill(lr_tensor *x, lr_tensor *mask, double value, lr_tensor **out);
+
+/* Comparisons with broadcasting: a BOOL tensor, not differentiable (never recorded).
+ * a and b: the same dtype, F32, F64, I32 or I64. */
+lr_status lr_eq(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_ne(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_lt(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_le(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_gt(lr_tensor *a, lr_tensor *b, lr_tensor **out);
+lr_status lr_ge(lr_tensor *a, lr_tensor *b, lr_tensor **out);
 
 #endif
