@@ -72,6 +72,10 @@ Test(elementwise, strided_large) {
   for (int64_t i = 0; i < 257; i++)
     for (int64_t j = 0; j < 300; j++) bad += lr_tensor_get(y, i * 300 + j) != (double)(j * 257 + i) + 1;
   cr_assert_eq(bad, 0);
+  cr_assert_eq(lr_mul(x, x, &y), LR_OK); /* contiguous: the unit-stride threaded path */
+  bad = 0;
+  for (int64_t i = 0; i < 300 * 257; i++) bad += lr_tensor_get(y, i) != (double)i * (double)i;
+  cr_assert_eq(bad, 0);
   cr_assert_eq(lr_exp(xt, &y), LR_OK); /* unary on a strided input */
   cr_assert_float_eq(lr_tensor_get(y, 1), exp(257.0), 1e-12 * exp(257.0));
 }

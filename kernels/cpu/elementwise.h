@@ -58,7 +58,7 @@ static inline void lr_ew_init(lr_ew_iter *it, int ndim, const int64_t *shape, in
   }
   it->inner = it->shape[it->nd - 1];
   it->rows = it->n ? it->n / it->inner : 0;
-  for (int k = 0; k < nops; k++) it->is[k] = it->st[k][it->nd - 1];
+  for (int k = 0; k < LR_EW_MAX_OPS; k++) it->is[k] = k < nops ? it->st[k][it->nd - 1] : 0;
 }
 
 static inline void lr_ew_row(const lr_ew_iter *it, int64_t r, int64_t *off) {
@@ -70,22 +70,35 @@ static inline void lr_ew_row(const lr_ew_iter *it, int64_t r, int64_t *off) {
   }
 }
 
-/* Runs the body (the variadic argument, so commas need no parentheses) for every element; inside it, LR_EW_AT(k) is operand k's element offset. Rows are
- * split across threads when the op is large. */
-#define LR_EW_AT(k) (ew_off_[k] + ew_j_ * ew_it_->is[k])
-#define LR_EW_FOR(IT, ...)                                       \
-  do {                                                           \
-    const lr_ew_iter *ew_it_ = (IT);                             \
-    int64_t ew_n_ = ew_it_->n;                                   \
-    (void)ew_n_;                                                 \
-    _Pragma("omp parallel for if (ew_n_ > 32768)")               \
-    for (int64_t ew_r_ = 0; ew_r_ < ew_it_->rows; ew_r_++) {     \
-      int64_t ew_off_[LR_EW_MAX_OPS];                            \
-      lr_ew_row(ew_it_, ew_r_, ew_off_);                         \
-      for (int64_t ew_j_ = 0; ew_j_ < ew_it_->inner; ew_j_++) {  \
-        __VA_ARGS__;                                             \
-      }                                                          \
-    }                                                            \
+/* Runs the body (the variadic argument, so commas need no parentheses) for every element; inside
+ * it, LR_EW_AT(k) is operand k's element offset. Rows are split across threads when the op is
+ * large. When every operand's innermost stride is 1 (any contiguous op, after merging) the body
+ * is compiled a second time with constant unit strides, so that copy vectorises. */
+#define LR_EW_AT(k) (ew_off_[k] + ew_j_ * ew_is_[k])
+#define LR_EW_ROWS_(...)                                                         \
+  _Pragma("omp parallel for if (ew_n_ > 32768)")                                 \
+  for (int64_t ew_r_ = 0; ew_r_ < ew_rows_; ew_r_++) {                           \
+    int64_t ew_off_[LR_EW_MAX_OPS];                                              \
+    lr_ew_row(ew_it_, ew_r_, ew_off_);                                           \
+    for (int64_t ew_j_ = 0; ew_j_ < ew_inner_; ew_j_++) {                        \
+      __VA_ARGS__;                                                               \
+    }                                                                            \
+  }
+#define LR_EW_FOR(IT, ...)                                                       \
+  do {                                                                           \
+    const lr_ew_iter *ew_it_ = (IT);                                             \
+    int64_t ew_n_ = ew_it_->n, ew_rows_ = ew_it_->rows, ew_inner_ = ew_it_->inner; \
+    bool ew_unit_ = true;                                                        \
+    for (int k_ = 0; k_ < ew_it_->nops; k_++) ew_unit_ = ew_unit_ && ew_it_->is[k_] == 1; \
+    (void)ew_n_;                                                                 \
+    if (ew_unit_) {                                                              \
+      const int64_t ew_is_[LR_EW_MAX_OPS] = {1, 1, 1, 1};                        \
+      LR_EW_ROWS_(__VA_ARGS__)                                                   \
+    } else {                                                                     \
+      int64_t ew_is_[LR_EW_MAX_OPS]; /* a local: stores through outputs cannot alias it */ \
+      for (int k_ = 0; k_ < LR_EW_MAX_OPS; k_++) ew_is_[k_] = ew_it_->is[k_];   \
+      LR_EW_ROWS_(__VA_ARGS__)                                                   \
+    }                                                                            \
   } while (0)
 
 /* ---- binary ops ---- */
