@@ -2,6 +2,9 @@
 #include "ops/op_util.h"
 
 #include "kernels/cpu/accumulate.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 lr_status lr_check_ptr(const char *op, const void *p, const char *what) {
   if (!p) return lr_fail(LR_ERR_ARG, "%s: argument '%s' is NULL", op, what);
@@ -70,13 +73,20 @@ lr_status lr_grad_acc(lr_tensor *t, const lr_tensor *g) {
   if (g->dtype != t->dtype)
     return lr_fail(LR_ERR_INTERNAL, "lr_grad_acc: gradient is %s, tensor is %s", lr_dtype_name(g->dtype),
                    lr_dtype_name(t->dtype));
-  if (g->device != LR_DEVICE_CPU || t->device != LR_DEVICE_CPU)
-    return lr_fail(LR_ERR_UNSUPPORTED, "lr_grad_acc: only CPU tensors so far");
+  if (g->device != t->device)
+    return lr_fail(LR_ERR_DEVICE, "lr_grad_acc: gradient is on %s, tensor is on %s", lr_device_name(g->device),
+                   lr_device_name(t->device));
   lr_tensor *buf, *gc;
   LR_TRY(lr_grad_buffer(t, &buf));
   LR_TRY(lr_tensor_contiguous_raw(g, &gc));
   int64_t dstr[LR_MAX_DIMS];
   lr_broadcast_strides(buf, gc->ndim, gc->shape, dstr);
+#ifdef LR_CUDA
+  if (t->device == LR_DEVICE_CUDA)
+    return lr_kcuda_acc_broadcast(t->dtype, buf->data, dstr, gc->data, gc->ndim, gc->shape, lr_cuda_stream());
+#endif
+  if (t->device != LR_DEVICE_CPU)
+    return lr_fail(LR_ERR_UNSUPPORTED, "lr_grad_acc: no %s implementation", lr_device_name(t->device));
   lr_kcpu_acc_broadcast(t->dtype, buf->data, dstr, gc->data, gc->ndim, gc->shape);
   return LR_OK;
 }
