@@ -67,7 +67,12 @@ Test(tools, info) {
   result r = RUN("info");
   cr_assert_eq(r.rc, 0, "%s", r.err);
   cr_assert(strstr(r.out, "lrnnx 0.1.0\n"), "%s", r.out);
+#ifdef LR_CUDA
+  cr_assert(strstr(r.out, "CUDA: yes"), "%s", r.out);
+  cr_assert(strstr(r.out, "  cuda  "), "%s", r.out); /* a device line, usable or with the reason */
+#else
   cr_assert(strstr(r.out, "CUDA: no"), "%s", r.out);
+#endif
   cr_assert(strstr(r.out, "  cpu "), "%s", r.out);
   cr_assert(strstr(r.out, "OpenMP threads"), "%s", r.out);
   /* add is in the registry from the foundation on: f32..c128, cpu forward and backward. */

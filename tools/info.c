@@ -7,6 +7,9 @@
 #include "ops/registry.h"
 #include "tensor/version.h"
 #include "tools/tools.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 static void dtype_list(uint32_t mask, char *buf, size_t n) {
   buf[0] = 0;
@@ -40,7 +43,14 @@ int lr_tool_info(int argc, char **argv, FILE *out, FILE *err) {
   fprintf(out, "CUDA: no (built without LR_CUDA)\n");
 #endif
   fprintf(out, "devices:\n  cpu   %d OpenMP threads\n", omp_get_max_threads());
-  if (lr_get_device_hooks(LR_DEVICE_CUDA)) fprintf(out, "  cuda  available\n");
+#ifdef LR_CUDA
+  if (lr_cuda_available()) {
+    fprintf(out, "  cuda  %d device(s): %s\n", lr_cuda_device_count(), lr_cuda_device_name());
+  } else {
+    lr_status s = lr_cuda_init();
+    fprintf(out, "  cuda  not usable: %s\n", s == LR_OK ? "unknown reason" : lr_last_error());
+  }
+#endif
 
   int n;
   const lr_op_def *const *ops = lr_op_registry(&n);

@@ -52,6 +52,8 @@ typedef struct cublasContext *lr_cublas_t;
 int lr_cuda_device_count(void);
 /* true when a device is present and the context can be created. */
 bool lr_cuda_available(void);
+/* "NVIDIA H200, sm_90, 140 GiB" for device 0, or "none". */
+const char *lr_cuda_device_name(void);
 /* Creates the context if needed. LR_ERR_DEVICE with the reason ("no CUDA driver",
  * "no CUDA device") when CUDA cannot be used. */
 lr_status lr_cuda_init(void);

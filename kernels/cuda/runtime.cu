@@ -352,6 +352,16 @@ extern "C" bool lr_cuda_available(void) {
   return false;
 }
 
+extern "C" const char *lr_cuda_device_name(void) {
+  static char name[256];
+  if (!lr_cuda_available()) return "none";
+  cudaDeviceProp p;
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "unknown";
+  snprintf(name, sizeof name, "%s, sm_%d%d, %.0f GiB", p.name, p.major, p.minor,
+           (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+  return name;
+}
+
 extern "C" lr_status lr_cuda_init(void) {
   Lock l(&mu);
   return init_locked("lr_cuda_init");
