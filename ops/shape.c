@@ -575,5 +575,32 @@ static lr_status cumsum_backward(lr_node *n) {
   return lr_grad_acc(x, gx);
 }
 
+/* ---- to: copy between devices ----
+ * y = x on another device; dx += g copied back to x's device. */
+static lr_status to_backward(lr_node *n);
+static const lr_op_def op_to = {"to", LR_DT_FLOAT, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU | LR_ON_CUDA, to_backward};
+
+lr_status lr_to(lr_tensor *x, lr_device dev, lr_tensor **out) {
+  LR_TRY(lr_check_ptr("lr_to", x, "x"));
+  LR_TRY(lr_check_ptr("lr_to", out, "out"));
+  lr_tensor *xc, *y;
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(lr_empty_on(x->dtype, dev, x->ndim, x->shape, &y));
+  LR_TRY(lr_tensor_copy_(y, xc));
+  if (lr_dtype_is_float(x->dtype)) {
+    lr_node *nd;
+    LR_TRY(lr_record(&op_to, 1, &x, 1, &y, &nd));
+  }
+  *out = y;
+  return LR_OK;
+}
+
+static lr_status to_backward(lr_node *n) {
+  lr_tensor *x = n->in[0], *g = n->out[0]->grad, *gx;
+  LR_TRY(lr_empty_on(g->dtype, x->device, g->ndim, g->shape, &gx));
+  LR_TRY(lr_tensor_copy_(gx, g));
+  return lr_grad_acc(x, gx);
+}
+
 const lr_op_def *const lr_ops_shape[] = {&op_cat,  &op_index_select, &op_gather, &op_embedding, &op_pad,
-                                         &op_flip, &op_roll,         &op_cumsum, NULL};
+                                         &op_flip, &op_roll,         &op_cumsum, &op_to,        NULL};

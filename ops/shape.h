@@ -20,5 +20,8 @@ lr_status lr_pad(lr_tensor *x, int npairs, const int64_t *pads, double value, lr
 lr_status lr_flip(lr_tensor *x, int ndims, const int *dims, lr_tensor **out);
 lr_status lr_roll(lr_tensor *x, int64_t shift, int dim, lr_tensor **out);
 lr_status lr_cumsum(lr_tensor *x, int dim, lr_tensor **out);
+/* A contiguous copy of x on device dev (always a copy, also on the same device); the gradient
+ * is copied back to x's device. */
+lr_status lr_to(lr_tensor *x, lr_device dev, lr_tensor **out);
 
 #endif

@@ -373,13 +373,18 @@ static int64_t logical_offset(const lr_tensor *t, int64_t i) {
 }
 
 void lr_tensor_get_c(const lr_tensor *t, int64_t i, double *re, double *im) {
-  /* Device memory cannot be read from here, nor an element that does not exist. */
-  if (t->device != LR_DEVICE_CPU || i < 0 || i >= lr_numel(t)) {
-    if (re) *re = NAN;
-    if (im) *im = NAN;
-    return;
+  if (re) *re = NAN;
+  if (im) *im = NAN;
+  if (i < 0 || i >= lr_numel(t)) return; /* an element that does not exist */
+  size_t es = lr_dtype_size(t->dtype);
+  const unsigned char *p = (const unsigned char *)t->data + logical_offset(t, i) * (int64_t)es;
+  unsigned char host[16];
+  if (t->device != LR_DEVICE_CPU) {
+    /* One element through the device hooks: slow, for tests and tools only. */
+    const lr_device_hooks *h = lr_get_device_hooks(t->device);
+    if (!h || h->memcpy_d2h(host, p, es) != LR_OK) return;
+    p = host;
   }
-  const unsigned char *p = (const unsigned char *)t->data + logical_offset(t, i) * (int64_t)lr_dtype_size(t->dtype);
   double r = 0, m = 0;
   switch (t->dtype) {
     case LR_DTYPE_F32: r = *(const float *)p; break;
@@ -424,8 +429,18 @@ static void set_at(lr_dtype dt, unsigned char *p, double re, double im) {
 }
 
 void lr_tensor_set(lr_tensor *t, int64_t i, double re, double im) {
-  if (t->device != LR_DEVICE_CPU || i < 0 || i >= lr_numel(t)) return;
-  set_at(t->dtype, (unsigned char *)t->data + logical_offset(t, i) * (int64_t)lr_dtype_size(t->dtype), re, im);
+  if (i < 0 || i >= lr_numel(t)) return;
+  size_t es = lr_dtype_size(t->dtype);
+  unsigned char *p = (unsigned char *)t->data + logical_offset(t, i) * (int64_t)es;
+  if (t->device == LR_DEVICE_CPU) {
+    set_at(t->dtype, p, re, im);
+    return;
+  }
+  /* One element through the device hooks: slow, for tests and tools only. */
+  const lr_device_hooks *h = lr_get_device_hooks(t->device);
+  unsigned char host[16];
+  set_at(t->dtype, host, re, im);
+  if (h) (void)h->memcpy_h2d(p, host, es);
 }
 
 lr_status lr_tensor_fill_(lr_tensor *t, double value) {

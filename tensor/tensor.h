@@ -94,12 +94,12 @@ lr_status lr_tensor_fill_(lr_tensor *t, double value);
 /* x itself if contiguous, else a contiguous arena copy (for kernels). */
 lr_status lr_tensor_contiguous_raw(const lr_tensor *x, lr_tensor **out);
 /* Element i (row-major logical index) as double (real part for complex). For tests and tools:
- * NaN for an index outside [0, numel) or a tensor not on the CPU. */
+ * NaN for an index outside [0, numel). Device tensors are read one element per copy (slow). */
 double lr_tensor_get(const lr_tensor *t, int64_t i);
 /* Element i; for complex tensors both parts (im is 0 for real tensors). re or im may be NULL. */
 void lr_tensor_get_c(const lr_tensor *t, int64_t i, double *re, double *im);
 /* Sets element i (im ignored for real dtypes; integers truncate toward zero and saturate, NaN
- * gives 0). Ignored for an index out of range or a tensor not on the CPU. */
+ * gives 0). Ignored for an index out of range. Device tensors: one element per copy (slow). */
 void lr_tensor_set(lr_tensor *t, int64_t i, double re, double im);
 /* A readable dump: dtype, shape, and up to max_elems values. */
 void lr_tensor_print(const lr_tensor *t, const char *name, FILE *f, int max_elems);

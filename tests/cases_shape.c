@@ -179,7 +179,22 @@ static lr_status cumsum_c128(lr_gc_result *r) {
   return lr_gradcheck("cumsum_c128", f_cumsum_mid, NULL, 1, in, NULL, r);
 }
 
+/* to: CPU -> gc_device -> CPU, so the case also crosses the bus when the suite runs on the GPU */
+static lr_status f_to(void *ctx, lr_tensor *const *in, lr_tensor **out) {
+  (void)ctx;
+  lr_tensor *d, *m;
+  LR_TRY(lr_to(in[0], LR_DEVICE_CPU, &d));
+  LR_TRY(lr_mul(d, d, &m));
+  return lr_to(m, in[0]->device, out);
+}
+
+static lr_status to_roundtrip(lr_gc_result *r) {
+  lr_tensor *in[1] = {gc_leaf_strided(LR_DTYPE_F64, LR_SHAPE(2, 3, 4), -1, 1, 91)};
+  return lr_gradcheck("to", f_to, NULL, 1, in, NULL, r);
+}
+
 const lr_gc_case lr_cases_shape[] = {
+    {"to_roundtrip", to_roundtrip},
     {"cat3", cat3},
     {"cat_c128", cat_c128},
     {"stack", stack},

@@ -265,7 +265,13 @@ Test(tensor, device_hooks_arena_and_heap) {
   OK(lr_tensor_fill_(d2, 2.5));
   OK(lr_tensor_copy_to_host(d2, back, sizeof back));
   for (int i = 0; i < 6; i++) cr_assert_eq(back[i], 2.5f);
-  cr_assert(isnan(lr_tensor_get(d2, 0)), "device memory is not read from the host");
+  /* element access goes through the hooks (one element per copy) */
+  int d2h_before = fake_d2h;
+  cr_assert_eq(lr_tensor_get(d2, 4), 2.5);
+  cr_assert_eq(fake_d2h, d2h_before + 1);
+  lr_tensor_set(d2, 1, -7.0, 0);
+  cr_assert_eq(lr_tensor_get(d2, 1), -7.0);
+  cr_assert(isnan(lr_tensor_get(d2, 6)), "out of range");
   /* strided copies between devices are the backend's business */
   lr_tensor *dt;
   OK(lr_tensor_transpose(d, 0, 1, &dt));
