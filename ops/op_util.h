@@ -5,6 +5,14 @@
 
 #include "autograd/autograd.h"
 
+/* The devices an op runs on when it has a CUDA path: LR_CUDA is defined for everything that
+ * depends on //kernels when the CUDA backend is built (--config=cuda). */
+#ifdef LR_CUDA
+#define LR_ON_CPU_CUDA (LR_ON_CPU | LR_ON_CUDA)
+#else
+#define LR_ON_CPU_CUDA LR_ON_CPU
+#endif
+
 /* NULL checks: "op: argument 'x' is NULL". */
 lr_status lr_check_ptr(const char *op, const void *p, const char *what);
 /* t's dtype is in the mask: "op: x is i64, expected f32, f64, c64 or c128". */
