@@ -24,12 +24,25 @@
  *                p = 1: y = 0 (no draws). !training or p = 0: y is x itself, as PyTorch.
  * Saved for backward: the output (softmaxes), the contiguous inputs, per-row mean/rstd (norms,
  * f64), the 0/1 mask (dropout).
+ *
+ * CUDA (builds with LR_CUDA): every op runs forward and backward on CUDA tensors through
+ * kernels/cuda/functional.cu, which mirrors the CPU kernels. Scalar results (cross entropy, mse
+ * with a reduction) stay on the device; cross entropy reads back two integers (the kept count and
+ * the first out-of-range target) to report a bad target and to save the count, a synchronisation
+ * per call. Dropout draws its mask on the GPU from the same Philox stream as lr_rand_bernoulli_
+ * (identical masks for the same rng state) and advances the rng's offset by numel, as the CPU.
+ * Strided CUDA inputs are gathered into contiguous copies by lr_kcuda_functional_gather.
  */
 #include "ops/functional.h"
 
 #include "kernels/cpu/functional.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#define ON_CUDA(t) ((t)->device == LR_DEVICE_CUDA)
+#endif
 
 static lr_status softmax_backward(lr_node *n);
 static lr_status log_softmax_backward(lr_node *n);
@@ -39,13 +52,13 @@ static lr_status layer_norm_backward(lr_node *n);
 static lr_status rms_norm_backward(lr_node *n);
 static lr_status dropout_backward(lr_node *n);
 
-static const lr_op_def op_softmax = {"softmax", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, softmax_backward};
-static const lr_op_def op_log_softmax = {"log_softmax", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, log_softmax_backward};
-static const lr_op_def op_cross_entropy = {"cross_entropy", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, cross_entropy_backward};
-static const lr_op_def op_mse_loss = {"mse_loss", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, mse_loss_backward};
-static const lr_op_def op_layer_norm = {"layer_norm", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, layer_norm_backward};
-static const lr_op_def op_rms_norm = {"rms_norm", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, rms_norm_backward};
-static const lr_op_def op_dropout = {"dropout", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, dropout_backward};
+static const lr_op_def op_softmax = {"softmax", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, softmax_backward};
+static const lr_op_def op_log_softmax = {"log_softmax", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, log_softmax_backward};
+static const lr_op_def op_cross_entropy = {"cross_entropy", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, cross_entropy_backward};
+static const lr_op_def op_mse_loss = {"mse_loss", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, mse_loss_backward};
+static const lr_op_def op_layer_norm = {"layer_norm", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, layer_norm_backward};
+static const lr_op_def op_rms_norm = {"rms_norm", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, rms_norm_backward};
+static const lr_op_def op_dropout = {"dropout", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, dropout_backward};
 
 /* x is a real tensor on a device the op runs on; out is not NULL. */
 static lr_status check_input(const char *fn, const lr_op_def *def, const lr_tensor *x, const char *xn, void *out) {
@@ -54,6 +67,30 @@ static lr_status check_input(const char *fn, const lr_op_def *def, const lr_tens
   LR_TRY(lr_check_dtype(fn, x, xn, def->dtypes));
   return lr_check_device(fn, def, x);
 }
+
+/* x in row-major order: x itself when contiguous, else a copy (on x's device). */
+static lr_status contig(const lr_tensor *x, lr_tensor **out) {
+#ifdef LR_CUDA
+  if (ON_CUDA(x) && !lr_is_contiguous(x)) {
+    lr_tensor *t;
+    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
+    LR_TRY(lr_kcuda_functional_gather(lr_dtype_size(x->dtype), t->data, x->data, x->ndim, x->shape, x->strides,
+                                      lr_cuda_stream()));
+    *out = t;
+    return LR_OK;
+  }
+#endif
+  return lr_tensor_contiguous_raw(x, out);
+}
+
+#ifdef LR_CUDA
+/* Device scratch of at least `bytes` (an arena tensor on dev). */
+static lr_status scratch(lr_device dev, size_t bytes, lr_tensor **out) {
+  int64_t n = (int64_t)((bytes + 7) / 8);
+  if (n < 1) n = 1;
+  return lr_empty_on(LR_DTYPE_F64, dev, 1, &n, out);
+}
+#endif
 
 /* The incoming gradient of a node's single output (contiguous). */
 static lr_tensor *out_grad(lr_node *n) { return n->out[0]->grad; }
@@ -68,9 +105,13 @@ static lr_status softmax_impl(const char *fn, const lr_op_def *def, bool lg, lr_
   for (int i = 0; i < d; i++) outer *= x->shape[i];
   for (int i = d + 1; i < x->ndim; i++) inner *= x->shape[i];
   lr_tensor *xc, *y;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(contig(x, &xc));
   LR_TRY(lr_empty_like(x, &y));
-  lr_kcpu_softmax(x->dtype, lg, xc->data, y->data, outer, D, inner);
+#ifdef LR_CUDA
+  if (ON_CUDA(x)) LR_TRY(lr_kcuda_softmax(x->dtype, lg, xc->data, y->data, outer, D, inner, lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_softmax(x->dtype, lg, xc->data, y->data, outer, D, inner);
   lr_node *nd;
   LR_TRY(lr_record(def, 1, &x, 1, &y, &nd));
   if (nd) {
@@ -96,7 +137,13 @@ static lr_status softmax_bwd_impl(lr_node *n, bool lg) {
   if (!x->requires_grad) return LR_OK;
   lr_tensor *y = n->saved[0], *g = out_grad(n), *dx;
   LR_TRY(lr_empty_like(x, &dx));
-  lr_kcpu_softmax_bwd(x->dtype, lg, y->data, g->data, dx->data, n->iarg[0], n->iarg[1], n->iarg[2]);
+#ifdef LR_CUDA
+  if (ON_CUDA(x))
+    LR_TRY(lr_kcuda_softmax_bwd(x->dtype, lg, y->data, g->data, dx->data, n->iarg[0], n->iarg[1], n->iarg[2],
+                                lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_softmax_bwd(x->dtype, lg, y->data, g->data, dx->data, n->iarg[0], n->iarg[1], n->iarg[2]);
   return lr_grad_acc(x, dx);
 }
 
@@ -129,18 +176,41 @@ lr_status lr_cross_entropy(lr_tensor *logits, lr_tensor *targets, int64_t ignore
   int64_t N = logits->shape[0], C = logits->shape[1], S = 1;
   for (int i = 2; i < logits->ndim; i++) S *= logits->shape[i];
   lr_tensor *xc, *tc, *y;
-  LR_TRY(lr_tensor_contiguous_raw(targets, &tc));
+  LR_TRY(contig(targets, &tc));
   const int64_t *t = tc->data;
-  for (int64_t i = 0; i < N * S; i++)
-    if (t[i] != ignore_index && (t[i] < 0 || t[i] >= C))
-      return lr_fail(LR_ERR_ARG, "%s: target %lld at position %lld is out of range for C = %lld classes (ignore_index %lld)",
-                     fn, (long long)t[i], (long long)i, (long long)C, (long long)ignore_index);
-  LR_TRY(lr_tensor_contiguous_raw(logits, &xc));
-  LR_TRY(lr_empty(logits->dtype, 0, NULL, &y));
-  double sum;
   int64_t count;
-  lr_kcpu_cross_entropy(logits->dtype, xc->data, t, N, C, S, ignore_index, label_smoothing, &sum, &count);
-  lr_tensor_set(y, 0, sum / (double)count, 0); /* count 0: 0/0 = NaN, as PyTorch */
+#ifdef LR_CUDA
+  if (ON_CUDA(logits)) {
+    lr_tensor *work, *info;
+    int64_t two = 2, hinfo[2];
+    LR_TRY(contig(logits, &xc));
+    LR_TRY(lr_empty_on(logits->dtype, logits->device, 0, NULL, &y));
+    LR_TRY(lr_empty_on(LR_DTYPE_I64, logits->device, 1, &two, &info));
+    LR_TRY(scratch(logits->device, lr_kcuda_cross_entropy_work(N * S), &work));
+    LR_TRY(lr_kcuda_cross_entropy(logits->dtype, xc->data, t, N, C, S, ignore_index, label_smoothing, y->data,
+                                  info->data, work->data, lr_cuda_stream()));
+    LR_TRY(lr_cuda_memcpy_d2h(hinfo, info->data, sizeof hinfo));
+    if (hinfo[1] >= 0) {
+      int64_t bad;
+      LR_TRY(lr_cuda_memcpy_d2h(&bad, t + hinfo[1], sizeof bad));
+      return lr_fail(LR_ERR_ARG, "%s: target %lld at position %lld is out of range for C = %lld classes (ignore_index %lld)",
+                     fn, (long long)bad, (long long)hinfo[1], (long long)C, (long long)ignore_index);
+    }
+    count = hinfo[0];
+  } else
+#endif
+  {
+    for (int64_t i = 0; i < N * S; i++)
+      if (t[i] != ignore_index && (t[i] < 0 || t[i] >= C))
+        return lr_fail(LR_ERR_ARG,
+                       "%s: target %lld at position %lld is out of range for C = %lld classes (ignore_index %lld)", fn,
+                       (long long)t[i], (long long)i, (long long)C, (long long)ignore_index);
+    LR_TRY(contig(logits, &xc));
+    LR_TRY(lr_empty(logits->dtype, 0, NULL, &y));
+    double sum;
+    lr_kcpu_cross_entropy(logits->dtype, xc->data, t, N, C, S, ignore_index, label_smoothing, &sum, &count);
+    lr_tensor_set(y, 0, sum / (double)count, 0); /* count 0: 0/0 = NaN, as PyTorch */
+  }
   lr_node *nd;
   LR_TRY(lr_record(&op_cross_entropy, 2, (lr_tensor *[]){logits, targets}, 1, &y, &nd));
   if (nd) {
@@ -163,6 +233,14 @@ static lr_status cross_entropy_backward(lr_node *n) {
   lr_tensor *dx;
   LR_TRY(lr_empty_like(x, &dx));
   int64_t count = n->iarg[4];
+#ifdef LR_CUDA
+  if (ON_CUDA(x)) { /* the scale g / count is formed on the device: no synchronisation */
+    LR_TRY(lr_kcuda_cross_entropy_bwd(x->dtype, n->saved[0]->data, n->saved[1]->data, n->iarg[0], n->iarg[1],
+                                      n->iarg[2], n->iarg[3], n->farg[0], out_grad(n)->data, count, dx->data,
+                                      lr_cuda_stream()));
+    return lr_grad_acc(x, dx);
+  }
+#endif
   double g = lr_tensor_get(out_grad(n), 0), scale = count ? g / (double)count : 0.0;
   lr_kcpu_cross_entropy_bwd(x->dtype, n->saved[0]->data, n->saved[1]->data, n->iarg[0], n->iarg[1], n->iarg[2],
                             n->iarg[3], n->farg[0], scale, dx->data);
@@ -184,9 +262,23 @@ lr_status lr_mse_loss(lr_tensor *x, lr_tensor *target, lr_reduction red, lr_tens
   if (red != LR_REDUCE_MEAN && red != LR_REDUCE_SUM && red != LR_REDUCE_NONE)
     return lr_fail(LR_ERR_ARG, "%s: reduction %d is not LR_REDUCE_MEAN, _SUM or _NONE", fn, (int)red);
   lr_tensor *xc, *tc, *y;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
-  LR_TRY(lr_tensor_contiguous_raw(target, &tc));
+  LR_TRY(contig(x, &xc));
+  LR_TRY(contig(target, &tc));
   int64_t n = lr_numel(x);
+#ifdef LR_CUDA
+  if (ON_CUDA(x)) {
+    lr_tensor *work = NULL;
+    if (red == LR_REDUCE_NONE) {
+      LR_TRY(lr_empty_like(x, &y));
+    } else {
+      LR_TRY(lr_empty_on(x->dtype, x->device, 0, NULL, &y));
+      LR_TRY(scratch(x->device, lr_kcuda_mse_work(), &work));
+    }
+    bool none = red == LR_REDUCE_NONE;
+    LR_TRY(lr_kcuda_mse(x->dtype, xc->data, tc->data, none ? y->data : NULL, none ? NULL : y->data,
+                        red == LR_REDUCE_MEAN, n, work ? work->data : NULL, lr_cuda_stream()));
+  } else
+#endif
   if (red == LR_REDUCE_NONE) {
     LR_TRY(lr_empty_like(x, &y));
     lr_kcpu_mse(x->dtype, xc->data, tc->data, y->data, n);
@@ -214,8 +306,15 @@ static lr_status mse_loss_backward(lr_node *n) {
   int64_t cnt = lr_numel(x);
   lr_reduction red = (lr_reduction)n->iarg[0];
   double scale = red == LR_REDUCE_MEAN ? 1.0 / (double)cnt : 1.0;
-  lr_kcpu_mse_bwd(x->dtype, n->saved[0]->data, n->saved[1]->data, out_grad(n)->data, red == LR_REDUCE_NONE ? 1 : 0,
-                  scale, dx ? dx->data : NULL, dt ? dt->data : NULL, cnt);
+#ifdef LR_CUDA
+  if (ON_CUDA(x))
+    LR_TRY(lr_kcuda_mse_bwd(x->dtype, n->saved[0]->data, n->saved[1]->data, out_grad(n)->data,
+                            red == LR_REDUCE_NONE ? 1 : 0, scale, dx ? dx->data : NULL, dt ? dt->data : NULL, cnt,
+                            lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_mse_bwd(x->dtype, n->saved[0]->data, n->saved[1]->data, out_grad(n)->data, red == LR_REDUCE_NONE ? 1 : 0,
+                    scale, dx ? dx->data : NULL, dt ? dt->data : NULL, cnt);
   if (dx) LR_TRY(lr_grad_acc(x, dx));
   if (dt) LR_TRY(lr_grad_acc(t, dt));
   return LR_OK;
@@ -254,14 +353,20 @@ lr_status lr_layer_norm(lr_tensor *x, lr_tensor *weight, lr_tensor *bias, double
   int64_t rows, H;
   LR_TRY(norm_prep(fn, &op_layer_norm, x, weight, bias, eps, out, &rows, &H));
   lr_tensor *xc, *wc = NULL, *bc = NULL, *y, *mean, *rstd;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
-  if (weight) LR_TRY(lr_tensor_contiguous_raw(weight, &wc));
-  if (bias) LR_TRY(lr_tensor_contiguous_raw(bias, &bc));
+  LR_TRY(contig(x, &xc));
+  if (weight) LR_TRY(contig(weight, &wc));
+  if (bias) LR_TRY(contig(bias, &bc));
   LR_TRY(lr_empty_like(x, &y));
-  LR_TRY(lr_empty(LR_DTYPE_F64, 1, &rows, &mean));
-  LR_TRY(lr_empty(LR_DTYPE_F64, 1, &rows, &rstd));
-  lr_kcpu_layer_norm(x->dtype, xc->data, wc ? wc->data : NULL, bc ? bc->data : NULL, y->data, mean->data, rstd->data,
-                     rows, H, eps);
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, x->device, 1, &rows, &mean));
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, x->device, 1, &rows, &rstd));
+#ifdef LR_CUDA
+  if (ON_CUDA(x))
+    LR_TRY(lr_kcuda_layer_norm(x->dtype, xc->data, wc ? wc->data : NULL, bc ? bc->data : NULL, y->data, mean->data,
+                               rstd->data, rows, H, eps, lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_layer_norm(x->dtype, xc->data, wc ? wc->data : NULL, bc ? bc->data : NULL, y->data, mean->data,
+                       rstd->data, rows, H, eps);
   lr_node *nd;
   LR_TRY(lr_record(&op_layer_norm, 3, (lr_tensor *[]){x, weight, bias}, 1, &y, &nd));
   if (nd) {
@@ -281,11 +386,17 @@ lr_status lr_rms_norm(lr_tensor *x, lr_tensor *weight, double eps, lr_tensor **o
   int64_t rows, H;
   LR_TRY(norm_prep(fn, &op_rms_norm, x, weight, NULL, eps, out, &rows, &H));
   lr_tensor *xc, *wc = NULL, *y, *rstd;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
-  if (weight) LR_TRY(lr_tensor_contiguous_raw(weight, &wc));
+  LR_TRY(contig(x, &xc));
+  if (weight) LR_TRY(contig(weight, &wc));
   LR_TRY(lr_empty_like(x, &y));
-  LR_TRY(lr_empty(LR_DTYPE_F64, 1, &rows, &rstd));
-  lr_kcpu_rms_norm(x->dtype, xc->data, wc ? wc->data : NULL, y->data, rstd->data, rows, H, eps);
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, x->device, 1, &rows, &rstd));
+#ifdef LR_CUDA
+  if (ON_CUDA(x))
+    LR_TRY(lr_kcuda_rms_norm(x->dtype, xc->data, wc ? wc->data : NULL, y->data, rstd->data, rows, H, eps,
+                             lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_rms_norm(x->dtype, xc->data, wc ? wc->data : NULL, y->data, rstd->data, rows, H, eps);
   lr_node *nd;
   LR_TRY(lr_record(&op_rms_norm, 2, (lr_tensor *[]){x, weight}, 1, &y, &nd));
   if (nd) {
@@ -309,7 +420,13 @@ static lr_status norm_backward(lr_node *n) {
   if (x->requires_grad) {
     lr_tensor *dx;
     LR_TRY(lr_empty_like(x, &dx));
-    lr_kcpu_norm_bwd(x->dtype, xc->data, wc ? wc->data : NULL, mean, rstd, g->data, dx->data, rows, H);
+#ifdef LR_CUDA
+    if (ON_CUDA(x))
+      LR_TRY(lr_kcuda_norm_bwd(x->dtype, xc->data, wc ? wc->data : NULL, mean, rstd, g->data, dx->data, rows, H,
+                               lr_cuda_stream()));
+    else
+#endif
+      lr_kcpu_norm_bwd(x->dtype, xc->data, wc ? wc->data : NULL, mean, rstd, g->data, dx->data, rows, H);
     LR_TRY(lr_grad_acc(x, dx));
   }
   bool need_w = w && w->requires_grad, need_b = b && b->requires_grad;
@@ -317,8 +434,16 @@ static lr_status norm_backward(lr_node *n) {
     lr_tensor *dw = NULL, *db = NULL;
     if (need_w) LR_TRY(lr_empty_like(w, &dw));
     if (need_b) LR_TRY(lr_empty_like(b, &db));
-    lr_kcpu_norm_param_bwd(x->dtype, xc->data, mean, rstd, g->data, dw ? dw->data : NULL, db ? db->data : NULL, rows,
-                           H);
+#ifdef LR_CUDA
+    if (ON_CUDA(x)) {
+      lr_tensor *work;
+      LR_TRY(scratch(x->device, (size_t)lr_kcuda_norm_param_work(rows, H) * sizeof(double), &work));
+      LR_TRY(lr_kcuda_norm_param_bwd(x->dtype, xc->data, mean, rstd, g->data, dw ? dw->data : NULL,
+                                     db ? db->data : NULL, rows, H, work->data, lr_cuda_stream()));
+    } else
+#endif
+      lr_kcpu_norm_param_bwd(x->dtype, xc->data, mean, rstd, g->data, dw ? dw->data : NULL, db ? db->data : NULL,
+                             rows, H);
     if (dw) LR_TRY(lr_grad_acc(w, dw));
     if (db) LR_TRY(lr_grad_acc(b, db));
   }
@@ -340,17 +465,32 @@ lr_status lr_dropout(lr_tensor *x, double p, bool training, lr_rng *rng, lr_tens
   }
   LR_TRY(lr_check_ptr(fn, rng, "rng"));
   lr_tensor *xc, *mask, *y;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(contig(x, &xc));
   LR_TRY(lr_empty_like(x, &y));
   double scale = 0.0;
-  if (p == 1.0) {
-    LR_TRY(lr_zeros_like(x, &mask));
-  } else {
+  int64_t numel = lr_numel(x);
+#ifdef LR_CUDA
+  if (ON_CUDA(x) && p != 1.0) { /* mask and product in one kernel, the mask drawn on the GPU */
     LR_TRY(lr_empty_like(x, &mask));
-    LR_TRY(lr_rand_bernoulli_(mask, 1.0 - p, rng));
     scale = 1.0 / (1.0 - p);
+    LR_TRY(lr_kcuda_dropout(x->dtype, xc->data, mask->data, y->data, numel, 1.0 - p, scale, rng->seed, rng->offset,
+                            lr_cuda_stream()));
+    rng->offset += (uint64_t)numel; /* the draws lr_rand_bernoulli_ would have used */
+  } else if (ON_CUDA(x)) {
+    LR_TRY(lr_zeros_like(x, &mask));
+    LR_TRY(lr_kcuda_mul_scaled(x->dtype, xc->data, mask->data, scale, y->data, numel, lr_cuda_stream()));
+  } else
+#endif
+  {
+    if (p == 1.0) {
+      LR_TRY(lr_zeros_like(x, &mask));
+    } else {
+      LR_TRY(lr_empty_like(x, &mask));
+      LR_TRY(lr_rand_bernoulli_(mask, 1.0 - p, rng));
+      scale = 1.0 / (1.0 - p);
+    }
+    lr_kcpu_mul_scaled(x->dtype, xc->data, mask->data, scale, y->data, numel);
   }
-  lr_kcpu_mul_scaled(x->dtype, xc->data, mask->data, scale, y->data, lr_numel(x));
   lr_node *nd;
   LR_TRY(lr_record(&op_dropout, 1, &x, 1, &y, &nd));
   if (nd) {
@@ -366,7 +506,13 @@ static lr_status dropout_backward(lr_node *n) {
   if (!x->requires_grad) return LR_OK;
   lr_tensor *dx;
   LR_TRY(lr_empty_like(x, &dx));
-  lr_kcpu_mul_scaled(x->dtype, out_grad(n)->data, n->saved[0]->data, n->farg[0], dx->data, lr_numel(x));
+#ifdef LR_CUDA
+  if (ON_CUDA(x))
+    LR_TRY(lr_kcuda_mul_scaled(x->dtype, out_grad(n)->data, n->saved[0]->data, n->farg[0], dx->data, lr_numel(x),
+                               lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_mul_scaled(x->dtype, out_grad(n)->data, n->saved[0]->data, n->farg[0], dx->data, lr_numel(x));
   return lr_grad_acc(x, dx);
 }
 

@@ -6,12 +6,16 @@
  *   m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
  *   p <- p - lr/(1 - beta1^t) * m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
  * lr and wd are the parameter's group's. Complex parameters are pairs of reals (view_as_real):
- * v accumulates re^2 and im^2 separately, as PyTorch does.
+ * v accumulates re^2 and im^2 separately, as PyTorch does. CUDA parameters are updated by
+ * kernels/cuda/optim.cu with the same per-element arithmetic (bitwise equal to the CPU).
  */
 #include <math.h>
 
 #include "kernels/cpu/optim.h"
 #include "optim/optim_internal.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 lr_status lr_adam_step(lr_optim *o) {
   const char *fn = o && o->cfg.kind == LR_OPTIM_ADAMW ? "lr_adamw_step" : "lr_adam_step";
@@ -37,6 +41,14 @@ lr_status lr_adam_step(lr_optim *o) {
         .bias_correction1 = 1.0 - pow(o->cfg.beta1, t),
         .bias_correction2_sqrt = sqrt(1.0 - pow(o->cfg.beta2, t)),
     };
+#ifdef LR_CUDA
+    if (p->device == LR_DEVICE_CUDA) {
+      s = lr_kcuda_adam(lr_dtype_real(p->dtype), lr_optim_nreal_(p), p->data, p->grad->data, st->m->data, st->v->data,
+                        a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.decoupled, a.bias_correction1,
+                        a.bias_correction2_sqrt, lr_cuda_stream());
+      continue;
+    }
+#endif
     lr_kcpu_adam(lr_dtype_real(p->dtype), lr_optim_nreal_(p), p->data, p->grad->data, st->m->data, st->v->data, &a);
   }
   lr_set_grad_enabled(prev);

@@ -212,9 +212,16 @@ lr_status lr_optim_prepare_(lr_optim *o, const char *fn, int n_bufs) {
     lr_optim_state *st = &o->st[i];
     lr_tensor *p = st->p, *g = p->grad;
     if (!g) continue;
+#ifdef LR_CUDA
+    /* CUDA parameters update on the GPU (kernels/cuda/optim.cu); the state lives on p's device. */
+    if (g->device != p->device)
+      return lr_fail(LR_ERR_DEVICE, "%s: parameter %d is on %s, its grad on %s", fn, i, lr_device_name(p->device),
+                     lr_device_name(g->device));
+#else
     if (p->device != LR_DEVICE_CPU || g->device != LR_DEVICE_CPU)
       return lr_fail(LR_ERR_UNSUPPORTED, "%s: parameter %d is on %s; only cpu is implemented", fn, i,
                      lr_device_name(p->device));
+#endif
     if (g->dtype != p->dtype || !lr_same_shape(g, p) || !lr_is_contiguous(g) || !lr_is_contiguous(p)) {
       char a[128], b[128];
       return lr_fail(LR_ERR_STATE, "%s: parameter %d is %s %s, its grad %s %s (%s)", fn, i, lr_dtype_name(p->dtype),

@@ -6,9 +6,13 @@
  *                          d <- d + mu buf (nesterov) or buf
  *   p <- p - lr d
  * The momentum buffer is the state's m, allocated on the first step when mu != 0.
+ * CUDA parameters are updated by kernels/cuda/optim.cu (bitwise equal to the CPU).
  */
 #include "kernels/cpu/optim.h"
 #include "optim/optim_internal.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 lr_status lr_sgd_step(lr_optim *o) {
   const char *fn = "lr_sgd_step";
@@ -30,7 +34,13 @@ lr_status lr_sgd_step(lr_optim *o) {
         .nesterov = o->cfg.nesterov,
         .first = st->step == 0,
     };
-    lr_kcpu_sgd(lr_dtype_real(p->dtype), lr_optim_nreal_(p), p->data, p->grad->data, mom ? st->m->data : NULL, &a);
+#ifdef LR_CUDA
+    if (p->device == LR_DEVICE_CUDA)
+      s = lr_kcuda_sgd(lr_dtype_real(p->dtype), lr_optim_nreal_(p), p->data, p->grad->data, mom ? st->m->data : NULL,
+                       a.lr, a.momentum, a.dampening, a.weight_decay, a.nesterov, a.first, lr_cuda_stream());
+    else
+#endif
+      lr_kcpu_sgd(lr_dtype_real(p->dtype), lr_optim_nreal_(p), p->data, p->grad->data, mom ? st->m->data : NULL, &a);
     st->step++;
   }
   lr_set_grad_enabled(prev);

@@ -3,7 +3,8 @@
  * every reduction and a target that requires grad; the norms with and without parameters; and
  * dropout with a mask fixed by reseeding the rng in every evaluation. Strided inputs come from
  * gc_leaf_strided. Default tolerances (atol 1e-6, rtol 1e-5, eps 1e-6): the ops are smooth at
- * the sampled points and the central difference error is about 1e-10 in f64. */
+ * the sampled points and the central difference error is about 1e-10 in f64. With gc_device =
+ * CUDA the same cases run on the GPU: targets go there through gc_input. */
 #include "tests/cases.h"
 
 /* ---- softmax / log_softmax ---- */
@@ -64,6 +65,7 @@ static lr_status f_cross_entropy(void *ctx, lr_tensor *const *in, lr_tensor **ou
 static lr_status ce_smooth_ignore(lr_gc_result *r) {
   ce_ctx c = {NULL, -100, 0.1};
   LR_TRY(lr_from_host(LR_DTYPE_I64, LR_SHAPE(5), (int64_t[]){1, -100, 4, 0, 4}, &c.targets));
+  c.targets = gc_input(c.targets); /* on gc_device with the logits */
   lr_tensor *in[1] = {gc_leaf(LR_DTYPE_F64, LR_SHAPE(5, 5), -2, 2, 21)};
   return lr_gradcheck("cross_entropy", f_cross_entropy, &c, 1, in, NULL, r);
 }
@@ -71,6 +73,7 @@ static lr_status ce_smooth_ignore(lr_gc_result *r) {
 static lr_status ce_plain(lr_gc_result *r) {
   ce_ctx c = {NULL, -100, 0.0};
   LR_TRY(lr_from_host(LR_DTYPE_I64, LR_SHAPE(3), (int64_t[]){2, 0, 1}, &c.targets));
+  c.targets = gc_input(c.targets); /* on gc_device with the logits */
   lr_tensor *in[1] = {gc_leaf_strided(LR_DTYPE_F64, LR_SHAPE(3, 4), -2, 2, 22)};
   return lr_gradcheck("cross_entropy", f_cross_entropy, &c, 1, in, NULL, r);
 }
@@ -79,6 +82,7 @@ static lr_status ce_plain(lr_gc_result *r) {
 static lr_status ce_extra_dims_strided(lr_gc_result *r) {
   ce_ctx c = {NULL, 1, 0.25};
   LR_TRY(lr_from_host(LR_DTYPE_I64, LR_SHAPE(2, 2, 2), (int64_t[]){0, 2, 1, 2, 2, 0, 0, 1}, &c.targets));
+  c.targets = gc_input(c.targets); /* on gc_device with the logits */
   lr_tensor *in[1] = {gc_leaf_strided(LR_DTYPE_F64, LR_SHAPE(2, 3, 2, 2), -2, 2, 23)};
   return lr_gradcheck("cross_entropy", f_cross_entropy, &c, 1, in, NULL, r);
 }

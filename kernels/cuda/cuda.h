@@ -125,6 +125,75 @@ lr_status lr_kcuda_fill(lr_dtype dt, void *dst, int64_t n, double re, double im,
 lr_status lr_kcuda_acc_broadcast(lr_dtype dt, void *dst, const int64_t *dstr, const void *src, int ndim,
                                  const int64_t *ss, lr_cuda_stream_t s);
 
+
+/* ==== functional ops (kernels/cuda/functional.cu; h-cfunc) ====
+ * Mirrors kernels/cpu/functional.h: contiguous pointers, dt F32 or F64 (else LR_ERR_DTYPE), the
+ * same math in double with the same operations; backward kernels OVERWRITE their outputs.
+ * Asynchronous on the stream; nothing here synchronises. Scratch memory ("work") is the caller's
+ * (device memory of the stated size). Deterministic: fixed reduction orders (see the .cu file). */
+lr_status lr_kcuda_softmax(lr_dtype dt, bool log, const void *x, void *y, int64_t outer, int64_t D, int64_t inner,
+                           lr_cuda_stream_t s);
+lr_status lr_kcuda_softmax_bwd(lr_dtype dt, bool log, const void *y, const void *g, void *dx, int64_t outer, int64_t D,
+                               int64_t inner, lr_cuda_stream_t s);
+/* Bytes of device scratch lr_kcuda_cross_entropy needs for N * S rows. */
+size_t lr_kcuda_cross_entropy_work(int64_t rows);
+/* x (N, C, S), tgt (N, S) i64 on the device. loss: a device scalar of dt, = sum over kept rows of
+ * [lse - (1 - eps) x_t - eps mean_c x_c] / count (count 0: NaN); info (2) device i64: info[0] =
+ * count of kept rows, info[1] = the first row whose target is neither ignore nor in [0, C), or -1
+ * (such rows are skipped, the op reports the error). */
+lr_status lr_kcuda_cross_entropy(lr_dtype dt, const void *x, const int64_t *tgt, int64_t N, int64_t C, int64_t S,
+                                 int64_t ignore, double eps, void *loss, int64_t *info, void *work, lr_cuda_stream_t s);
+/* dx (N, C, S) = g[0] / count * (softmax(x) - (1 - eps) onehot(t) - eps / C) on kept rows, 0 on
+ * ignored ones; g: the device scalar (dt) of the loss's gradient; count 0 gives 0. */
+lr_status lr_kcuda_cross_entropy_bwd(lr_dtype dt, const void *x, const int64_t *tgt, int64_t N, int64_t C, int64_t S,
+                                     int64_t ignore, double eps, const void *g, int64_t count, void *dx,
+                                     lr_cuda_stream_t s);
+lr_status lr_kcuda_layer_norm(lr_dtype dt, const void *x, const void *w, const void *b, void *y, double *mean,
+                              double *rstd, int64_t rows, int64_t H, double eps, lr_cuda_stream_t s);
+lr_status lr_kcuda_rms_norm(lr_dtype dt, const void *x, const void *w, void *y, double *rstd, int64_t rows, int64_t H,
+                            double eps, lr_cuda_stream_t s);
+lr_status lr_kcuda_norm_bwd(lr_dtype dt, const void *x, const void *w, const double *mean, const double *rstd,
+                            const void *g, void *dx, int64_t rows, int64_t H, lr_cuda_stream_t s);
+/* Doubles of device scratch lr_kcuda_norm_param_bwd needs. */
+int64_t lr_kcuda_norm_param_work(int64_t rows, int64_t H);
+lr_status lr_kcuda_norm_param_bwd(lr_dtype dt, const void *x, const double *mean, const double *rstd, const void *g,
+                                  void *dw, void *db, int64_t rows, int64_t H, double *work, lr_cuda_stream_t s);
+/* Bytes of device scratch lr_kcuda_mse needs (any n). */
+size_t lr_kcuda_mse_work(void);
+/* out (n), if not NULL, gets (x - t)^2; loss, if not NULL, a device scalar of dt, gets the sum,
+ * divided by n when mean (n = 0: NaN). */
+lr_status lr_kcuda_mse(lr_dtype dt, const void *x, const void *t, void *out, void *loss, bool mean, int64_t n,
+                       void *work, lr_cuda_stream_t s);
+lr_status lr_kcuda_mse_bwd(lr_dtype dt, const void *x, const void *t, const void *g, int64_t g_step, double scale,
+                           void *dx, void *dtgt, int64_t n, lr_cuda_stream_t s);
+lr_status lr_kcuda_mul_scaled(lr_dtype dt, const void *a, const void *b, double scale, void *y, int64_t n,
+                              lr_cuda_stream_t s);
+/* Dropout with the mask drawn on the GPU exactly as lr_rand_bernoulli_(mask, keep, rng) draws it
+ * for rng = (seed, offset): mask[i] = draw(seed, offset + i) * 2^-32 < keep ? 1 : 0, then
+ * y = x * mask * (T)scale. The caller advances the rng's offset by n. */
+lr_status lr_kcuda_dropout(lr_dtype dt, const void *x, void *mask, void *y, int64_t n, double keep, double scale,
+                           uint64_t seed, uint64_t offset, lr_cuda_stream_t s);
+/* dst (contiguous) = src read through strides (in elements) over shape[ndim]; es: 1, 4, 8 or 16
+ * bytes per element. For strided inputs of the functional ops. */
+lr_status lr_kcuda_functional_gather(size_t es, void *dst, const void *src, int ndim, const int64_t *shape,
+                                     const int64_t *strides, lr_cuda_stream_t s);
+
+/* ==== optimizers (kernels/cuda/optim.cu; h-cfunc) ====
+ * Mirror kernels/cpu/optim.h on n contiguous reals (complex: 2n), F32 or F64, in place, with the
+ * same per-element operations (each rounded: optim.cu is compiled with -fmad=false), so updates
+ * are bitwise equal to the CPU's. Scalars as in lr_adam_args / lr_sgd_args. */
+lr_status lr_kcuda_adam(lr_dtype dt, int64_t n, void *p, const void *g, void *m, void *v, double lr, double beta1,
+                        double beta2, double eps, double weight_decay, int decoupled, double bias_correction1,
+                        double bias_correction2_sqrt, lr_cuda_stream_t s);
+lr_status lr_kcuda_sgd(lr_dtype dt, int64_t n, void *p, const void *g, void *buf, double lr, double momentum,
+                       double dampening, double weight_decay, int nesterov, int first, lr_cuda_stream_t s);
+/* Doubles of device scratch lr_kcuda_sumsq needs (any n). */
+int64_t lr_kcuda_sumsq_work(void);
+/* *out (a device double) = sum x[i]^2 in double over n reals: deterministic two-pass sum. */
+lr_status lr_kcuda_sumsq(lr_dtype dt, int64_t n, const void *x, double *out, double *work, lr_cuda_stream_t s);
+/* x[i] *= s over n reals (f32: multiplied by (float)s, as the CPU). */
+lr_status lr_kcuda_scale(lr_dtype dt, int64_t n, void *x, double scale, lr_cuda_stream_t s);
+
 #ifdef __cplusplus
 }
 #endif
