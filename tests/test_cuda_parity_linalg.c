@@ -95,7 +95,7 @@ static lr_tensor *leaf(lr_device dev, lr_dtype dt, int nd, const int64_t *sh, co
   }
   lr_tensor *base, *t;
   cr_assert_eq(lr_empty_on(st, dev, nd, bsh, &base), LR_OK, "%s", lr_last_error());
-  cr_assert_eq(lr_tensor_copy_from_host(base, host, (size_t)n * es), LR_OK, "%s", lr_last_error());
+  if (n > 0) cr_assert_eq(lr_tensor_copy_from_host(base, host, (size_t)n * es), LR_OK, "%s", lr_last_error());
   free(host);
   if (tr) {
     cr_assert_eq(lr_tensor_transpose(base, -1, -2, &t), LR_OK);
@@ -114,7 +114,7 @@ static double *to_host(const lr_tensor *t) {
   void *raw = malloc(bytes ? bytes : 1);
   double *d = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
   cr_assert(raw && d);
-  cr_assert_eq(lr_tensor_copy_to_host(t, raw, bytes), LR_OK, "%s", lr_last_error());
+  if (bytes) cr_assert_eq(lr_tensor_copy_to_host(t, raw, bytes), LR_OK, "%s", lr_last_error());
   for (int64_t i = 0; i < nc; i++)
     d[i] = single(t->dtype) ? (double)((float *)raw)[i] : ((double *)raw)[i];
   free(raw);

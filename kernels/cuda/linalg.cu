@@ -448,8 +448,9 @@ lr_status zero_c(lr_dtype dt, int nb, const int64_t *bshape, int64_t M, int64_t 
   for (int d = 0; d < nb; d++) total *= bshape[d];
   int64_t idx[kMaxB] = {0}, off = 0;
   for (int64_t b = 0; b < total; b++) {
+    int64_t pitch = M > 1 ? crs : N; /* a single row's stride is never used; cudaMemset2D wants pitch >= width */
     LR_CUDA_TRY("lr_kcuda_gemm_batched",
-                cudaMemset2DAsync(C + off * (int64_t)es, (size_t)max1(crs) * es, 0, (size_t)N * es, (size_t)M, s));
+                cudaMemset2DAsync(C + off * (int64_t)es, (size_t)pitch * es, 0, (size_t)N * es, (size_t)M, s));
     for (int d = nb - 1; d >= 0; d--) {
       idx[d]++;
       off += cbs[d];
