@@ -11,6 +11,10 @@
  * contiguous layout (trans flags); other layouts are copied once. The forward writes the GEMM
  * straight into the fresh output (beta = 0); the backward accumulates straight into the grad
  * buffers (beta = 1), letting a zero batch stride in the buffer sum over broadcast batch dims.
+ * On CUDA tensors the same products go to cuBLAS (kernels/cuda/linalg.cu), which packs what it
+ * cannot read (cuBLAS has no conjugate-without-transpose) into an arena scratch buffer and sums
+ * over broadcast batch dims in a fixed order; the bias of linear and its gradient use CUDA fills
+ * and lr_kcuda_acc_broadcast.
  * Reference: torch.matmul / torch.nn.functional.linear.
  */
 #include "ops/linalg.h"
@@ -19,11 +23,56 @@
 #include "kernels/cpu/reduce.h" /* db */
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 static lr_status matmul_backward(lr_node *n);
 static lr_status linear_backward(lr_node *n);
-static const lr_op_def op_matmul = {"matmul", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, matmul_backward};
-static const lr_op_def op_linear = {"linear", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, linear_backward};
+static const lr_op_def op_matmul = {"matmul", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, matmul_backward};
+static const lr_op_def op_linear = {"linear", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, linear_backward};
+
+/* t itself when contiguous, else a contiguous copy (on CUDA through the GEMM driver's strided pack,
+ * which needs nothing from the tensor layer's device copies). */
+static lr_status contiguous(lr_tensor *t, lr_tensor **out) {
+#ifdef LR_CUDA
+  if (t->device == LR_DEVICE_CUDA && !lr_is_contiguous(t)) {
+    lr_tensor *c;
+    LR_TRY(lr_empty_on(t->dtype, t->device, t->ndim, t->shape, &c));
+    LR_TRY(lr_kcuda_pack(t->dtype, c->data, t->data, t->ndim, t->shape, t->strides, false, lr_cuda_stream()));
+    *out = c;
+    return LR_OK;
+  }
+#endif
+  return lr_tensor_contiguous_raw(t, out);
+}
+
+/* C[b] = X[b] @ Y[b] (+ beta C[b]) on dev: lr_kcpu_gemm_batched, or its CUDA twin with an arena
+ * scratch buffer when the driver asks for one. */
+static lr_status gemm(lr_device dev, lr_dtype dt, int nb, const int64_t *bshape, int64_t M, int64_t N, int64_t K,
+                      const lr_kcpu_mat *X, const lr_kcpu_mat *Y, void *C, int64_t crs, const int64_t *cbs,
+                      double beta) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) {
+    lr_kcuda_mat x = {X->data, X->rs, X->cs, {0}, X->conj}, y = {Y->data, Y->rs, Y->cs, {0}, Y->conj};
+    for (int d = 0; d < nb; d++) {
+      x.bs[d] = X->bs[d];
+      y.bs[d] = Y->bs[d];
+    }
+    size_t bytes = lr_kcuda_gemm_scratch(dt, nb, bshape, M, N, K, &x, &y, crs, cbs);
+    void *scratch = NULL;
+    if (bytes) {
+      lr_tensor *t;
+      LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
+      scratch = t->data;
+    }
+    return lr_kcuda_gemm_batched(dt, nb, bshape, M, N, K, &x, &y, C, crs, cbs, beta, scratch, bytes, lr_cuda_stream());
+  }
+#endif
+  (void)dev;
+  lr_kcpu_gemm_batched(dt, nb, bshape, M, N, K, X, Y, C, crs, cbs, beta);
+  return LR_OK;
+}
 
 /* A tensor's last two dims as a BLAS-ready matrix, else a contiguous copy of it. */
 static lr_status blas_ready(lr_tensor *t, lr_tensor **out) {
@@ -36,7 +85,7 @@ static lr_status blas_ready(lr_tensor *t, lr_tensor **out) {
     *out = t;
     return LR_OK;
   }
-  return lr_tensor_contiguous_raw(t, out);
+  return contiguous(t, out);
 }
 
 /* The promoted (batch..., R, C) form of a matmul operand: a 1-D a becomes (1, K), a 1-D b (K, 1). */
@@ -139,7 +188,7 @@ lr_status lr_matmul(lr_tensor *a, lr_tensor *b, lr_tensor **out) {
   for (int i = nb - 1; i >= 0; i--) ybs[i] = i == nb - 1 ? M * N : ybs[i + 1] * bshape[i + 1];
   lr_kcpu_mat X = make_mat(ea->data, &pa, nb, bshape, false, false);
   lr_kcpu_mat Y = make_mat(eb->data, &pb, nb, bshape, false, false);
-  lr_kcpu_gemm_batched(a->dtype, nb, bshape, M, N, K, &X, &Y, y->data, N, ybs, 0.0);
+  LR_TRY(gemm(a->device, a->dtype, nb, bshape, M, N, K, &X, &Y, y->data, N, ybs, 0.0));
   lr_node *nd;
   LR_TRY(lr_record(&op_matmul, 2, (lr_tensor *[]){a, b}, 1, &y, &nd));
   if (nd) {
@@ -160,7 +209,7 @@ static void grad_batch_strides(const lr_tensor *gbuf, bool is_b, int nb, const i
 static lr_status matmul_backward(lr_node *n) {
   lr_tensor *a = n->in[0], *b = n->in[1], *ea = n->saved[0], *eb = n->saved[1];
   lr_tensor *g;
-  LR_TRY(lr_tensor_contiguous_raw(n->out[0]->grad, &g));
+  LR_TRY(contiguous(n->out[0]->grad, &g));
   mm_operand pa, pb;
   int nb, ny;
   int64_t bshape[LR_MAX_DIMS], yshape[LR_MAX_DIMS];
@@ -186,7 +235,7 @@ static lr_status matmul_backward(lr_node *n) {
     int64_t cbs[LR_MAX_DIMS];
     grad_batch_strides(buf, false, nb, bshape, &po, cbs);
     lr_kcpu_mat BH = make_mat(eb->data, &pb, nb, bshape, true, cx);
-    lr_kcpu_gemm_batched(g->dtype, nb, bshape, M, K, N, &G, &BH, buf->data, po.rs, cbs, 1.0);
+    LR_TRY(gemm(g->device, g->dtype, nb, bshape, M, K, N, &G, &BH, buf->data, po.rs, cbs, 1.0));
   }
   if (b->requires_grad) { /* dB (K, N) += A^H (K, M) @ G (M, N) */
     lr_tensor *buf;
@@ -195,12 +244,19 @@ static lr_status matmul_backward(lr_node *n) {
     int64_t cbs[LR_MAX_DIMS];
     grad_batch_strides(buf, true, nb, bshape, &po, cbs);
     lr_kcpu_mat AH = make_mat(ea->data, &pa, nb, bshape, true, cx);
-    lr_kcpu_gemm_batched(g->dtype, nb, bshape, K, N, M, &AH, &G, buf->data, po.rs, cbs, 1.0);
+    LR_TRY(gemm(g->device, g->dtype, nb, bshape, K, N, M, &AH, &G, buf->data, po.rs, cbs, 1.0));
   }
   return LR_OK;
 }
 
 /* ---- linear ---- */
+
+static void linear_cpu(const lr_tensor *xc, const lr_tensor *wc, const lr_tensor *b, lr_tensor *y, int64_t R, int64_t O,
+                       int64_t I);
+#ifdef LR_CUDA
+static lr_status linear_cuda(const lr_tensor *xc, const lr_tensor *wc, const lr_tensor *b, lr_tensor *y, int64_t R,
+                             int64_t O, int64_t I);
+#endif
 
 lr_status lr_linear(lr_tensor *x, lr_tensor *w, lr_tensor *b, lr_tensor **out) {
   const char *fn = "lr_linear";
@@ -232,26 +288,17 @@ lr_status lr_linear(lr_tensor *x, lr_tensor *w, lr_tensor *b, lr_tensor **out) {
     return lr_fail(LR_ERR_UNSUPPORTED, "lr_linear: x is %s, W is %s: a dim exceeds BLAS's 32-bit limit",
                    lr_shape_str(x->ndim, x->shape, sx, 160), lr_shape_str(2, w->shape, sw, 160));
   lr_tensor *xc, *wc, *y;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(contiguous(x, &xc));
   LR_TRY(blas_ready(w, &wc));
   int64_t ysh[LR_MAX_DIMS];
   for (int i = 0; i < x->ndim - 1; i++) ysh[i] = x->shape[i];
   ysh[x->ndim - 1] = O;
   LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, ysh, &y));
-  /* W^T (in, out): W's strides swapped */
-  lr_gemm_op wop;
-  int64_t ldw;
-  lr_kcpu_gemm_layout(I, O, wc->strides[1], wc->strides[0], false, &wop, &ldw);
-  double beta = 0.0;
-  if (b) {
-    lr_kcpu_fill_rows(x->dtype, y->data, R, O, b->data, b->strides[0]);
-    beta = 1.0;
-  }
-  if (I == 0) {
-    if (!b) lr_kcpu_fill_rows(x->dtype, y->data, R, O, NULL, 0);
-  } else {
-    lr_kcpu_gemm(x->dtype, LR_GEMM_N, wop, R, O, I, 1.0, xc->data, I, wc->data, ldw, beta, y->data, O);
-  }
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA) LR_TRY(linear_cuda(xc, wc, b, y, R, O, I));
+  else
+#endif
+    linear_cpu(xc, wc, b, y, R, O, I);
   lr_node *nd;
   LR_TRY(lr_record(&op_linear, b ? 3 : 2, (lr_tensor *[]){x, w, b}, 1, &y, &nd));
   if (nd) {
@@ -263,10 +310,75 @@ lr_status lr_linear(lr_tensor *x, lr_tensor *w, lr_tensor *b, lr_tensor **out) {
   return LR_OK;
 }
 
+/* y (R, O) = xc (R, I) @ W^T (+ b) on the CPU */
+static void linear_cpu(const lr_tensor *xc, const lr_tensor *wc, const lr_tensor *b, lr_tensor *y, int64_t R, int64_t O,
+                       int64_t I) {
+  /* W^T (in, out): W's strides swapped */
+  lr_gemm_op wop;
+  int64_t ldw;
+  lr_kcpu_gemm_layout(I, O, wc->strides[1], wc->strides[0], false, &wop, &ldw);
+  double beta = 0.0;
+  if (b) {
+    lr_kcpu_fill_rows(y->dtype, y->data, R, O, b->data, b->strides[0]);
+    beta = 1.0;
+  }
+  if (I == 0) {
+    if (!b) lr_kcpu_fill_rows(y->dtype, y->data, R, O, NULL, 0);
+  } else {
+    lr_kcpu_gemm(y->dtype, LR_GEMM_N, wop, R, O, I, 1.0, xc->data, I, wc->data, ldw, beta, y->data, O);
+  }
+}
+
+#ifdef LR_CUDA
+/* The same on the GPU: the bias rows, then one cuBLAS product with beta 1 (or zeros when I = 0). */
+static lr_status linear_cuda(const lr_tensor *xc, const lr_tensor *wc, const lr_tensor *b, lr_tensor *y, int64_t R,
+                             int64_t O, int64_t I) {
+  lr_dtype dt = y->dtype;
+  if (b || I == 0) /* bias rows, or zeros when there is nothing to multiply */
+    LR_TRY(lr_kcuda_fill_rows(dt, y->data, R, O, b ? b->data : NULL, b ? b->strides[0] : 0, lr_cuda_stream()));
+  if (I == 0) return LR_OK;
+  lr_kcpu_mat X = {.data = xc->data, .rs = I, .cs = 1};
+  lr_kcpu_mat WT = {.data = wc->data, .rs = wc->strides[1], .cs = wc->strides[0]}; /* W^T (I, O) */
+  return gemm(LR_DEVICE_CUDA, dt, 0, NULL, R, O, I, &X, &WT, y->data, O, NULL, b ? 1.0 : 0.0);
+}
+
+/* linear's backward on the GPU (the formulas are linear_backward's) */
+static lr_status linear_backward_cuda(lr_node *n, lr_tensor *g) {
+  lr_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
+  lr_tensor *xc = n->saved[0], *wc = n->saved[1];
+  int64_t R = n->iarg[0], O = w->shape[0], I = w->shape[1];
+  lr_dtype dt = g->dtype;
+  bool cx = lr_dtype_is_complex(dt);
+  if (x->requires_grad && I > 0) { /* dx (R, I) += G (R, O) @ conj(W) (O, I) */
+    lr_tensor *buf;
+    LR_TRY(lr_grad_buffer(x, &buf));
+    lr_kcpu_mat G = {.data = g->data, .rs = O, .cs = 1};
+    lr_kcpu_mat W = {.data = wc->data, .rs = wc->strides[0], .cs = wc->strides[1], .conj = cx};
+    LR_TRY(gemm(LR_DEVICE_CUDA, dt, 0, NULL, R, I, O, &G, &W, buf->data, I, NULL, 1.0));
+  }
+  if (w->requires_grad && I > 0) { /* dW (O, I) += G^T (O, R) @ conj(x) (R, I) */
+    lr_tensor *buf;
+    LR_TRY(lr_grad_buffer(w, &buf));
+    lr_kcpu_mat GT = {.data = g->data, .rs = 1, .cs = O};
+    lr_kcpu_mat X = {.data = xc->data, .rs = I, .cs = 1, .conj = cx};
+    LR_TRY(gemm(LR_DEVICE_CUDA, dt, 0, NULL, O, I, R, &GT, &X, buf->data, I, NULL, 1.0));
+  }
+  if (b && b->requires_grad) { /* db (O,) += sum over rows of G, in a fixed order */
+    lr_tensor *buf;
+    LR_TRY(lr_grad_buffer(b, &buf));
+    LR_TRY(lr_kcuda_acc_broadcast(dt, buf->data, (int64_t[]){0, 1}, g->data, 2, (int64_t[]){R, O}, lr_cuda_stream()));
+  }
+  return LR_OK;
+}
+#endif
+
 static lr_status linear_backward(lr_node *n) {
   lr_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
   lr_tensor *xc = n->saved[0], *wc = n->saved[1], *g;
-  LR_TRY(lr_tensor_contiguous_raw(n->out[0]->grad, &g));
+  LR_TRY(contiguous(n->out[0]->grad, &g));
+#ifdef LR_CUDA
+  if (g->device == LR_DEVICE_CUDA) return linear_backward_cuda(n, g);
+#endif
   int64_t R = n->iarg[0], O = w->shape[0], I = w->shape[1];
   lr_dtype dt = g->dtype;
   bool cx = lr_dtype_is_complex(dt);

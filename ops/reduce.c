@@ -11,7 +11,9 @@
  *
  * The plan lists x's dims as kept (output order) and reduced (sorted by stride, so the innermost
  * loop has the smallest stride), drops size-1 dims and merges dims that are contiguous with each
- * other, so any strided input reduces without a copy; kernels/cpu/reduce.c does the loops.
+ * other, so any strided input reduces without a copy; kernels/cpu/reduce.c does the loops, and
+ * kernels/cuda/reduce.cu on CUDA tensors (deterministic: chunk partials combined in a fixed order,
+ * F32 accumulated in double as on the CPU; its scratch for the partials comes from the arena).
  */
 #include "ops/reduce.h"
 
@@ -20,15 +22,18 @@
 #include "kernels/cpu/reduce.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 static lr_status sum_backward(lr_node *n);
 static lr_status var_backward(lr_node *n);
 static lr_status ext_backward(lr_node *n);
-static const lr_op_def op_sum = {"sum", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, sum_backward};
-static const lr_op_def op_mean = {"mean", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, sum_backward};
-static const lr_op_def op_var = {"var", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, var_backward};
-static const lr_op_def op_max = {"max", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, ext_backward};
-static const lr_op_def op_min = {"min", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, ext_backward};
+static const lr_op_def op_sum = {"sum", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, sum_backward};
+static const lr_op_def op_mean = {"mean", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, sum_backward};
+static const lr_op_def op_var = {"var", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, var_backward};
+static const lr_op_def op_max = {"max", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, ext_backward};
+static const lr_op_def op_min = {"min", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, ext_backward};
 
 typedef struct {
   unsigned mask; /* bit i: dim i of x is reduced */
@@ -109,6 +114,53 @@ static lr_status make_plan(const char *fn, const lr_op_def *def, const lr_tensor
   return LR_OK;
 }
 
+#ifdef LR_CUDA
+/* Device scratch of `bytes` from the arena (NULL when 0). */
+static lr_status cuda_scratch(size_t bytes, void **out) {
+  *out = NULL;
+  if (!bytes) return LR_OK;
+  lr_tensor *t;
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
+  *out = t->data;
+  return LR_OK;
+}
+#endif
+
+/* out = scale * sum over the plan's reduced dims of x (center NULL) or of (x - center)^2. */
+static lr_status reduce_into(const lr_tensor *x, const red_plan *p, lr_tensor *out, const lr_tensor *center,
+                             double scale) {
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA) {
+    size_t bytes = lr_kcuda_reduce_scratch(x->dtype, p->nk, p->kshape, p->kstr, p->nr, p->rshape, p->rstr);
+    void *scratch;
+    LR_TRY(cuda_scratch(bytes, &scratch));
+    return lr_kcuda_reduce_sum(x->dtype, out->data, x->data, center ? center->data : NULL, p->nk, p->kshape, p->kstr,
+                               p->nr, p->rshape, p->rstr, scale, scratch, bytes, lr_cuda_stream());
+  }
+#endif
+  if (center)
+    lr_kcpu_reduce_sqdev(x->dtype, out->data, x->data, center->data, p->nk, p->kshape, p->kstr, p->nr, p->rshape,
+                         p->rstr, scale);
+  else
+    lr_kcpu_reduce_sum(x->dtype, out->data, false, x->data, p->nk, p->kshape, p->kstr, p->nr, p->rshape, p->rstr,
+                       scale);
+  return LR_OK;
+}
+
+/* dx += scale * g broadcast over the reduced dims (times (x - center) when x is given). */
+static lr_status expand_into(lr_tensor *buf, const lr_tensor *x, const lr_tensor *g, const int64_t *gs, double scale,
+                             const lr_tensor *center) {
+#ifdef LR_CUDA
+  if (buf->device == LR_DEVICE_CUDA)
+    return lr_kcuda_expand_acc(buf->dtype, buf->data, buf->ndim, buf->shape, g->data, gs, scale,
+                               center ? x->data : NULL, center ? x->strides : NULL, center ? center->data : NULL,
+                               lr_cuda_stream());
+#endif
+  lr_kcpu_expand_acc(buf->dtype, buf->data, buf->ndim, buf->shape, g->data, gs, scale, center ? x->data : NULL,
+                     center ? x->strides : NULL, center ? center->data : NULL);
+  return LR_OK;
+}
+
 /* Strides of the output gradient g (contiguous, the op's output shape) aligned to x's dims. */
 static void grad_strides(const lr_tensor *x, const lr_tensor *g, unsigned mask, bool keepdim, int64_t *gs) {
   int j = 0;
@@ -130,7 +182,7 @@ static lr_status sum_like(const char *fn, const lr_op_def *def, lr_tensor *x, in
   double scale = mean ? 1.0 / (double)p.nred : 1.0;
   lr_tensor *y;
   LR_TRY(lr_empty_on(x->dtype, x->device, p.ny, p.yshape, &y));
-  lr_kcpu_reduce_sum(x->dtype, y->data, false, x->data, p.nk, p.kshape, p.kstr, p.nr, p.rshape, p.rstr, scale);
+  LR_TRY(reduce_into(x, &p, y, NULL, scale));
   lr_node *nd;
   LR_TRY(lr_record(def, 1, &x, 1, &y, &nd));
   if (nd) {
@@ -157,7 +209,7 @@ static lr_status sum_backward(lr_node *n) {
   LR_TRY(lr_grad_buffer(x, &buf));
   int64_t gs[LR_MAX_DIMS];
   grad_strides(x, g, (unsigned)n->iarg[0], n->iarg[1], gs);
-  lr_kcpu_expand_acc(x->dtype, buf->data, x->ndim, x->shape, g->data, gs, n->farg[0], NULL, NULL, NULL);
+  LR_TRY(expand_into(buf, x, g, gs, n->farg[0], NULL));
   return LR_OK;
 }
 
@@ -171,10 +223,8 @@ lr_status lr_var(lr_tensor *x, int ndims, const int *dims, int correction, bool 
   LR_TRY(lr_empty_on(x->dtype, x->device, p.ny, p.yshape, &y));
   double denom = (double)p.nred - correction;
   if (denom < 0) denom = 0; /* as PyTorch: inf or nan, not a negative variance */
-  lr_kcpu_reduce_sum(x->dtype, mean->data, false, x->data, p.nk, p.kshape, p.kstr, p.nr, p.rshape, p.rstr,
-                     1.0 / (double)p.nred);
-  lr_kcpu_reduce_sqdev(x->dtype, y->data, x->data, mean->data, p.nk, p.kshape, p.kstr, p.nr, p.rshape, p.rstr,
-                       1.0 / denom);
+  LR_TRY(reduce_into(x, &p, mean, NULL, 1.0 / (double)p.nred));
+  LR_TRY(reduce_into(x, &p, y, mean, 1.0 / denom));
   lr_node *nd;
   LR_TRY(lr_record(&op_var, 1, &x, 1, &y, &nd));
   if (nd) {
@@ -194,8 +244,7 @@ static lr_status var_backward(lr_node *n) {
   LR_TRY(lr_grad_buffer(x, &buf));
   int64_t gs[LR_MAX_DIMS];
   grad_strides(x, g, (unsigned)n->iarg[0], n->iarg[1], gs);
-  lr_kcpu_expand_acc(x->dtype, buf->data, x->ndim, x->shape, g->data, gs, n->farg[0], x->data, x->strides,
-                     mean->data);
+  LR_TRY(expand_into(buf, x, g, gs, n->farg[0], mean));
   return LR_OK;
 }
 
@@ -220,11 +269,29 @@ static lr_status extreme(const char *fn, const lr_op_def *def, bool is_max, lr_t
     if (i != d) ysh[ny++] = x->shape[i];
     else if (keepdim) ysh[ny++] = 1;
   }
-  lr_tensor *xc, *v = NULL, *ix;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  lr_tensor *v = NULL, *ix;
   if (values) LR_TRY(lr_empty_on(x->dtype, x->device, ny, ysh, &v));
   LR_TRY(lr_empty_on(LR_DTYPE_I64, x->device, ny, ysh, &ix));
-  lr_kcpu_argext(x->dtype, is_max, v ? v->data : NULL, ix->data, xc->data, no, L * ni, L, ni, ni, 1);
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA) {
+    /* x read through its strides: the other dims, merged where contiguous, in output order */
+    int nk = 0;
+    int64_t ksh[LR_MAX_DIMS], kst[LR_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++)
+      if (i != d && x->shape[i] != 1) push_dim(&nk, ksh, kst, x->shape[i], x->strides[i]);
+    int64_t ls = x->ndim ? x->strides[d] : 0;
+    size_t bytes = lr_kcuda_argext_scratch(nk, ksh, kst, L, ls);
+    void *scratch;
+    LR_TRY(cuda_scratch(bytes, &scratch));
+    LR_TRY(lr_kcuda_argext(x->dtype, is_max, v ? v->data : NULL, ix->data, x->data, nk, ksh, kst, L, ls, scratch, bytes,
+                           lr_cuda_stream()));
+  } else
+#endif
+  {
+    lr_tensor *xc;
+    LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+    lr_kcpu_argext(x->dtype, is_max, v ? v->data : NULL, ix->data, xc->data, no, L * ni, L, ni, ni, 1);
+  }
   if (v) {
     lr_node *nd;
     LR_TRY(lr_record(def, 1, &x, 1, &v, &nd));
@@ -253,6 +320,11 @@ static lr_status ext_backward(lr_node *n) {
   if (!x->requires_grad) return LR_OK;
   LR_TRY(lr_tensor_contiguous_raw(n->out[0]->grad, &g));
   LR_TRY(lr_grad_buffer(x, &buf));
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA)
+    return lr_kcuda_scatter_acc(x->dtype, buf->data, g->data, n->saved[0]->data, n->iarg[0], n->iarg[1], n->iarg[2],
+                                lr_cuda_stream());
+#endif
   lr_kcpu_scatter_acc(x->dtype, buf->data, g->data, n->saved[0]->data, n->iarg[0], n->iarg[1], n->iarg[2]);
   return LR_OK;
 }

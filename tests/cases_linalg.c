@@ -1,6 +1,8 @@
 /* Gradcheck cases for matmul and linear: F64 and C128, broadcast batch dims, 1-D operands,
  * size-1 dims, and transposed views (gc_leaf_strided), which reach BLAS through trans flags and,
- * for complex, its conjugate-no-transpose path in the backward. */
+ * for complex, its conjugate-no-transpose path in the backward. Every leaf is made on gc_device,
+ * so the GPU suite runs the same cases through cuBLAS, where complex conjugate-no-transpose
+ * operands are packed and batch sums that do not fold into one GEMM go through a scratch buffer. */
 #include "tests/cases.h"
 
 static lr_status f_matmul(void *ctx, lr_tensor *const *in, lr_tensor **out) {
@@ -76,7 +78,7 @@ static lr_status mm_strided_f64(lr_gc_result *r) {
  * BLAS cannot take, so matmul copies it. */
 static lr_tensor *leaf_every_other_col(lr_dtype dt, int64_t rows, int64_t cols, uint64_t seed) {
   lr_tensor *base, *v = lr_tensor_struct_alloc();
-  if (!v || lr_empty(dt, LR_SHAPE(rows, 2 * cols), &base) != LR_OK) return NULL;
+  if (!v || lr_empty_on(dt, gc_device, LR_SHAPE(rows, 2 * cols), &base) != LR_OK) return NULL;
   *v = *base;
   v->shape[1] = cols;
   v->strides[1] = 2;
@@ -87,6 +89,16 @@ static lr_tensor *leaf_every_other_col(lr_dtype dt, int64_t rows, int64_t cols, 
 
 static lr_status mm_sliced(lr_gc_result *r) {
   return run2(f_matmul, leaf_every_other_col(F64, 3, 3, 21), gc_leaf(F64, LR_SHAPE(3, 2), -1, 1, 22), r);
+}
+
+/* (3, 1, 2, 4) @ (1, 2, 4, 3): each gradient sums over a different broadcast batch dim */
+static lr_status mm_cross_broadcast_c128(lr_gc_result *r) {
+  return run2(f_matmul, gc_leaf(C128, LR_SHAPE(3, 1, 2, 4), -1, 1, 34), gc_leaf(C128, LR_SHAPE(1, 2, 4, 3), -1, 1, 35), r);
+}
+
+/* a sliced complex operand with a transposed view on the other side */
+static lr_status mm_sliced_c128(lr_gc_result *r) {
+  return run2(f_matmul, gc_leaf_strided(C128, LR_SHAPE(2, 3), -1, 1, 36), leaf_every_other_col(C128, 3, 4, 37), r);
 }
 
 static lr_status lin_bias(lr_gc_result *r) {
@@ -107,6 +119,13 @@ static lr_status lin_1d_nobias_c128(lr_gc_result *r) {
   return lr_gradcheck("linear", f_linear_nobias, NULL, 2, in, NULL, r);
 }
 
+/* batched complex x with a bias: dW sums over the batch and rows, conj(x) on the right */
+static lr_status lin_batch_c128(lr_gc_result *r) {
+  lr_tensor *in[3] = {gc_leaf(C128, LR_SHAPE(2, 3, 4), -1, 1, 38), gc_leaf(C128, LR_SHAPE(5, 4), -1, 1, 39),
+                      gc_leaf(C128, LR_SHAPE(5), -1, 1, 40)};
+  return lr_gradcheck("linear", f_linear, NULL, 3, in, NULL, r);
+}
+
 static lr_status lin_size1(lr_gc_result *r) {
   lr_tensor *in[3] = {gc_leaf(F64, LR_SHAPE(1, 2, 1), -1, 1, 31), gc_leaf(F64, LR_SHAPE(3, 1), -1, 1, 32),
                       gc_leaf(F64, LR_SHAPE(3), -1, 1, 33)};
@@ -125,9 +144,12 @@ const lr_gc_case lr_cases_linalg[] = {
     {"matmul_strided_c128", mm_strided_c128},
     {"matmul_strided_f64", mm_strided_f64},
     {"matmul_sliced", mm_sliced},
+    {"matmul_cross_broadcast_c128", mm_cross_broadcast_c128},
+    {"matmul_sliced_c128", mm_sliced_c128},
     {"linear_bias", lin_bias},
     {"linear_strided_c128", lin_strided_c128},
     {"linear_1d_nobias_c128", lin_1d_nobias_c128},
+    {"linear_batch_c128", lin_batch_c128},
     {"linear_size1", lin_size1},
     {NULL, NULL},
 };

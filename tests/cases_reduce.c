@@ -1,6 +1,7 @@
 /* Gradcheck cases for the reductions: F64 (C128 for sum and mean), several dim sets, keepdim,
  * negative dims, size-1 dims and transposed views. max/min inputs are random doubles, so ties
- * (where the gradient is not defined) do not occur and eps never reorders the elements. */
+ * (where the gradient is not defined) do not occur and eps never reorders the elements. Leaves
+ * are made on gc_device, so the GPU suite runs the same cases through kernels/cuda/reduce.cu. */
 #include "tests/cases.h"
 
 #define F64 LR_DTYPE_F64
@@ -71,6 +72,16 @@ static lr_status var_pop_strided_keep(lr_gc_result *r) {
 static lr_status var_cols(lr_gc_result *r) {
   return run1("var", f_var, (red_args){1, {0}, false, 1}, gc_leaf(F64, LR_SHAPE(6, 20), -1, 1, 10), r);
 }
+/* only a size-1 dim reduced: each output is one element (the kernels' "nothing reduced" case) */
+static lr_status sum_size1_dim(lr_gc_result *r) {
+  return run1("sum", f_sum, (red_args){1, {1}, false, 0}, gc_leaf(F64, LR_SHAPE(3, 1, 4), -1, 1, 15), r);
+}
+static lr_status var_all_strided(lr_gc_result *r) {
+  return run1("var", f_var, (red_args){0, {0}, false, 1}, gc_leaf_strided(F64, LR_SHAPE(4, 5), -1, 1, 16), r);
+}
+static lr_status max_1d(lr_gc_result *r) {
+  return run1("max", f_max, (red_args){1, {0}, false, 0}, gc_leaf(F64, LR_SHAPE(7), -1, 1, 17), r);
+}
 static lr_status max_dim1(lr_gc_result *r) {
   return run1("max", f_max, (red_args){1, {1}, false, 0}, gc_leaf(F64, LR_SHAPE(3, 5, 2), -1, 1, 11), r);
 }
@@ -95,6 +106,9 @@ const lr_gc_case lr_cases_reduce[] = {
     {"var_unbiased", var_unbiased},
     {"var_pop_strided_keep", var_pop_strided_keep},
     {"var_cols", var_cols},
+    {"sum_size1_dim", sum_size1_dim},
+    {"var_all_strided", var_all_strided},
+    {"max_1d", max_1d},
     {"max_dim1", max_dim1},
     {"max_strided_keep", max_strided_keep},
     {"min_dim0", min_dim0},

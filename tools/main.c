@@ -11,10 +11,18 @@ typedef struct {
   const char *args, *help;
 } command;
 
+/* `bench ops` lives in bench_ops.c, the other benchmarks in bench.c. */
+static int bench_any(int argc, char **argv, FILE *out, FILE *err) {
+  if (argc >= 2 && !strcmp(argv[1], "ops")) return lr_tool_bench_ops(argc, argv, out, err);
+  return lr_tool_bench(argc, argv, out, err);
+}
+
 static const command commands[] = {
     {"info", lr_tool_info, "", "version, CUDA support, devices and the table of registered ops"},
-    {"bench", lr_tool_bench, "matmul [--sizes 256,512,1024,2048] [--reps N]",
-     "GFLOP/s of lr_matmul against cblas_sgemm on square f32 matrices"},
+    {"bench", bench_any,
+     "matmul [--sizes 256,512,1024,2048] [--reps N]\n        | ops [--device cpu|cuda] [--n N] [--sizes 1024,2048,4096] [--reps N]",
+     "matmul: GFLOP/s of lr_matmul against cblas_sgemm on square f32 matrices; ops: GB/s of elementwise ops and\n"
+     "      reductions against a copy, TFLOP/s of lr_matmul against bare sgemm (cuBLAS or OpenBLAS)"},
     {"safetensors", lr_tool_safetensors, "FILE...", "list the tensors (name, dtype, shape) and metadata of a file"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -16,6 +16,9 @@ int lr_tool_main(int argc, char **argv, FILE *out, FILE *err);
 int lr_tool_info(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx bench matmul [--sizes 256,512] [--reps N]`: lr_matmul against cblas_sgemm. */
 int lr_tool_bench(int argc, char **argv, FILE *out, FILE *err);
+/* `lrnnx bench ops [--device cpu|cuda] [--n N] [--sizes ...] [--reps N]`: GB/s of elementwise ops and
+ * reductions against a copy, TFLOP/s of lr_matmul against bare BLAS (tools/bench_ops.c). */
+int lr_tool_bench_ops(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx safetensors FILE...`: the tensors of each file (name, dtype, shape) and its metadata. */
 int lr_tool_safetensors(int argc, char **argv, FILE *out, FILE *err);
 

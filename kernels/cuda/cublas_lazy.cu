@@ -75,7 +75,8 @@ LR_CUBLAS_STUB(cublasSetMathMode, (cublasHandle_t handle, cublasMath_t mode), (h
 LR_CUBLAS_STUB(cublasSetAtomicsMode, (cublasHandle_t handle, cublasAtomicsMode_t mode), (handle, mode))
 LR_CUBLAS_STUB(cublasSetPointerMode_v2, (cublasHandle_t handle, cublasPointerMode_t mode), (handle, mode))
 
-/* matmul: the GEMMs ops/linalg.c will need on CUDA, with their batched forms */
+/* matmul and linear (linalg.cu: lr_kcuda_gemm_batched uses GemmEx for one product, the strided
+ * batched form for a batch) */
 LR_CUBLAS_STUB(cublasGemmEx,
                (cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
                 const void *alpha, const void *A, cudaDataType Atype, int lda, const void *B, cudaDataType Btype,
@@ -91,3 +92,10 @@ LR_CUBLAS_STUB(cublasGemmStridedBatchedEx,
                 cublasGemmAlgo_t algo),
                (handle, transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype, ldb, strideB, beta, C,
                 Ctype, ldc, strideC, batchCount, computeType, algo))
+
+/* the benchmark's reference (linalg.cu: lr_kcuda_sgemm_ref, for `lrnnx bench ops`) */
+LR_CUBLAS_STUB(cublasSgemm_v2,
+               (cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+                const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta, float *C,
+                int ldc),
+               (handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc))

@@ -194,6 +194,91 @@ lr_status lr_kcuda_sumsq(lr_dtype dt, int64_t n, const void *x, double *out, dou
 /* x[i] *= s over n reals (f32: multiplied by (float)s, as the CPU). */
 lr_status lr_kcuda_scale(lr_dtype dt, int64_t n, void *x, double scale, lr_cuda_stream_t s);
 
+/* ==== linear algebra, reductions, timing (kernels/cuda/linalg.cu, kernels/cuda/reduce.cu) ==== */
+
+/* ---- matrix products (linalg.cu) ---- */
+#define LR_KCUDA_GEMM_MAX_BATCH 8
+
+/* One operand of a batched product, as lr_kcpu_mat: element [b..., i, j] is
+ * data[sum_d b_d * bs[d] + i * rs + j * cs], conjugated when conj. bs[d] = 0 broadcasts it. */
+typedef struct {
+  const void *data;
+  int64_t rs, cs;
+  int64_t bs[LR_KCUDA_GEMM_MAX_BATCH];
+  bool conj;
+} lr_kcuda_mat;
+
+/* C[b] = X[b] @ Y[b] (+ beta C[b]) over a batch of shape bshape[nb] (nb <= LR_KCUDA_GEMM_MAX_BATCH),
+ * the CUDA twin of lr_kcpu_gemm_batched: X (M, K), Y (K, N) per batch; C (M, N) with row stride
+ * crs, unit column stride and batch strides cbs. A C batch stride of 0 sums the products over that
+ * dim (deterministically: folded into K where memory allows, else per-batch products into scratch
+ * and a fixed-order sum; beta must then be 1). Any operand layout is taken: one cuBLAS cannot read
+ * (not unit-stride in either matrix dim, or conjugated without a transpose, which cuBLAS lacks) is
+ * first packed into scratch. dt: F32, F64, C64, C128; F32 and C64 use TF32 tensor cores only when
+ * lr_cuda_set_tf32(true). scratch: lr_kcuda_gemm_scratch(...) bytes of device memory (NULL if 0). */
+size_t lr_kcuda_gemm_scratch(lr_dtype dt, int nb, const int64_t *bshape, int64_t M, int64_t N, int64_t K,
+                             const lr_kcuda_mat *X, const lr_kcuda_mat *Y, int64_t crs, const int64_t *cbs);
+lr_status lr_kcuda_gemm_batched(lr_dtype dt, int nb, const int64_t *bshape, int64_t M, int64_t N, int64_t K,
+                                const lr_kcuda_mat *X, const lr_kcuda_mat *Y, void *C, int64_t crs, const int64_t *cbs,
+                                double beta, void *scratch, size_t scratch_bytes, lr_cuda_stream_t s);
+
+/* dst (contiguous over shape[ndim], ndim <= 2 * LR_MAX_DIMS) = src read through strides sstr,
+ * conjugated when conj (complex only). Any dtype (conj only for C64 / C128). */
+lr_status lr_kcuda_pack(lr_dtype dt, void *dst, const void *src, int ndim, const int64_t *shape, const int64_t *sstr,
+                        bool conj, lr_cuda_stream_t s);
+
+/* y[r, j] = b[j * bs] for r < R, j < O (y contiguous (R, O)): the bias of linear. F32..C128. */
+lr_status lr_kcuda_fill_rows(lr_dtype dt, void *y, int64_t R, int64_t O, const void *b, int64_t bs,
+                             lr_cuda_stream_t s);
+
+/* The benchmark's reference: C = A @ B, row-major contiguous f32 (M, K) @ (K, N), through
+ * cublasSgemm on the context's handle and stream (same math mode as lr_matmul). */
+lr_status lr_kcuda_sgemm_ref(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C);
+
+/* ---- reductions (reduce.cu) ----
+ * A reduction's view of x as for lr_kcpu_reduce_sum: kept dims (nk, kshape, kstr) in output order,
+ * reduced dims (nr, rshape, rstr) sorted by decreasing stride; out contiguous over kshape.
+ *   out[o] = scale * sum_r x[o, r]                        (center NULL; F32, F64, C64, C128)
+ *   out[o] = scale * sum_r (x[o, r] - center[o])^2        (center contiguous over kshape; F32, F64)
+ * F32 and C64 accumulate in double (as the CPU does), so F32 results match the CPU's to within one
+ * rounding of the float result. Deterministic: the terms of each output are split into a number
+ * of chunks that depends on the shapes only, each chunk summed by a fixed set of threads in a
+ * fixed order and a fixed tree, the chunk partials (in scratch) added by a fixed tree. No atomics.
+ * scratch: lr_kcuda_reduce_scratch(...) bytes (0: none needed, pass NULL). */
+size_t lr_kcuda_reduce_scratch(lr_dtype dt, int nk, const int64_t *kshape, const int64_t *kstr, int nr,
+                               const int64_t *rshape, const int64_t *rstr);
+lr_status lr_kcuda_reduce_sum(lr_dtype dt, void *out, const void *x, const void *center, int nk, const int64_t *kshape,
+                              const int64_t *kstr, int nr, const int64_t *rshape, const int64_t *rstr, double scale,
+                              void *scratch, size_t scratch_bytes, lr_cuda_stream_t s);
+
+/* values[o] / idx[o]: the first max (is_max) or min of x along one dim of size L >= 1 and stride ls;
+ * o runs over the other dims (nk, kshape, kstr), row-major, values and idx contiguous. A NaN is the
+ * extreme (the first NaN wins), as on the CPU; results are bitwise the CPU's. values may be NULL.
+ * F32, F64. scratch: lr_kcuda_argext_scratch(...) bytes. */
+size_t lr_kcuda_argext_scratch(int nk, const int64_t *kshape, const int64_t *kstr, int64_t L, int64_t ls);
+lr_status lr_kcuda_argext(lr_dtype dt, bool is_max, void *values, int64_t *idx, const void *x, int nk,
+                          const int64_t *kshape, const int64_t *kstr, int64_t L, int64_t ls, void *scratch,
+                          size_t scratch_bytes, lr_cuda_stream_t s);
+
+/* Backwards, mirroring kernels/cpu/reduce.h (bitwise equal to the CPU: one rounding per step, no
+ * fused multiply-adds):
+ * dx += scale * g[bcast] (center NULL), or dx += scale * g[bcast] * (x - center[bcast]) (real);
+ * dx contiguous (ndim, shape), g and center through strides gs (0 along reduced dims), x through xs. */
+lr_status lr_kcuda_expand_acc(lr_dtype dt, void *dx, int ndim, const int64_t *shape, const void *g, const int64_t *gs,
+                              double scale, const void *x, const int64_t *xs, const void *center, lr_cuda_stream_t s);
+/* dx[o, idx[o, i], i] += g[o, i]: dx contiguous (no, L, ni), g and idx contiguous (no, ni). F32, F64. */
+lr_status lr_kcuda_scatter_acc(lr_dtype dt, void *dx, const void *g, const int64_t *idx, int64_t no, int64_t L,
+                               int64_t ni, lr_cuda_stream_t s);
+
+/* ---- timing (linalg.cu; for benchmarks) ----
+ * An event pair on the context's stream: lr_cuda_timer_start records the first, lr_cuda_timer_stop
+ * records the second, waits for it and returns the milliseconds between them. */
+typedef struct lr_cuda_timer lr_cuda_timer;
+lr_status lr_cuda_timer_new(lr_cuda_timer **out);
+void lr_cuda_timer_free(lr_cuda_timer *t);
+lr_status lr_cuda_timer_start(lr_cuda_timer *t);
+lr_status lr_cuda_timer_stop(lr_cuda_timer *t, double *ms);
+
 #ifdef __cplusplus
 }
 #endif
