@@ -3,6 +3,7 @@
 #define LR_OPS_H
 
 #include "ops/complex.h"
+#include "ops/discretize.h"
 #include "ops/elementwise.h"
 #include "ops/functional.h"
 #include "ops/linalg.h"

@@ -17,5 +17,6 @@ extern const lr_op_def *const lr_ops_reduce[];
 extern const lr_op_def *const lr_ops_shape[];
 extern const lr_op_def *const lr_ops_view[];
 extern const lr_op_def *const lr_ops_functional[];
+extern const lr_op_def *const lr_ops_discretize[];
 
 #endif
