@@ -9,6 +9,7 @@
 #include "ops/linalg.h"
 #include "ops/reduce.h"
 #include "ops/registry.h"
+#include "ops/scan.h"
 #include "ops/shape.h"
 #include "ops/view.h"
 

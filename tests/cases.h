@@ -22,6 +22,7 @@ extern const lr_gc_case lr_cases_shape[];
 extern const lr_gc_case lr_cases_view[];
 extern const lr_gc_case lr_cases_functional[];
 extern const lr_gc_case lr_cases_discretize[];
+extern const lr_gc_case lr_cases_scan[];
 
 /* A random leaf in the current arena that requires grad, values uniform in [lo, hi). */
 lr_tensor *gc_leaf(lr_dtype dt, int ndim, const int64_t *shape, double lo, double hi, uint64_t seed);
