@@ -3,11 +3,13 @@
 #define LR_OPS_H
 
 #include "ops/complex.h"
+#include "ops/discretize.h"
 #include "ops/elementwise.h"
 #include "ops/functional.h"
 #include "ops/linalg.h"
 #include "ops/reduce.h"
 #include "ops/registry.h"
+#include "ops/scan.h"
 #include "ops/shape.h"
 #include "ops/view.h"
 

@@ -17,5 +17,7 @@ extern const lr_op_def *const lr_ops_reduce[];
 extern const lr_op_def *const lr_ops_shape[];
 extern const lr_op_def *const lr_ops_view[];
 extern const lr_op_def *const lr_ops_functional[];
+extern const lr_op_def *const lr_ops_discretize[];
+extern const lr_op_def *const lr_ops_scan[];
 
 #endif

@@ -21,6 +21,8 @@ extern const lr_gc_case lr_cases_reduce[];
 extern const lr_gc_case lr_cases_shape[];
 extern const lr_gc_case lr_cases_view[];
 extern const lr_gc_case lr_cases_functional[];
+extern const lr_gc_case lr_cases_discretize[];
+extern const lr_gc_case lr_cases_scan[];
 
 /* The device the cases run on: gc_leaf and gc_input put their tensors there. LR_DEVICE_CPU by
  * default; the GPU parity suite sets LR_DEVICE_CUDA and runs the same tables on the GPU. */
