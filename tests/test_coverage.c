@@ -10,6 +10,9 @@ Test(coverage, every_op_has_a_gradcheck) {
   const char *names[] = {"elementwise", "complex", "linalg", "reduce", "shape", "view", "functional"};
   int failed = 0;
   for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) failed += gc_run_table(tables[i], names[i]);
+  failed += gc_run_table(lr_cases_fft, "fft"); /* fft, fft_conv and the LTI ops */
+  failed += gc_run_table(lr_cases_conv, "conv");
+  failed += gc_run_table(lr_cases_s4, "s4");
   cr_expect_eq(failed, 0, "%d gradcheck cases failed", failed);
   int n, missing = 0;
   const lr_op_def *const *ops = lr_op_registry(&n);
