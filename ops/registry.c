@@ -9,6 +9,10 @@ static const lr_op_def *const *const lr_families[] = {
     lr_ops_elementwise, lr_ops_complex, lr_ops_linalg,      lr_ops_reduce,
     lr_ops_shape,       lr_ops_view,    lr_ops_functional,
     lr_ops_discretize,  lr_ops_scan,
+    lr_ops_fft,
+    lr_ops_lti,
+    lr_ops_conv,
+    lr_ops_s4,
 };
 
 static const lr_op_def *lr_table[LR_MAX_OPS];

@@ -19,5 +19,9 @@ extern const lr_op_def *const lr_ops_view[];
 extern const lr_op_def *const lr_ops_functional[];
 extern const lr_op_def *const lr_ops_discretize[];
 extern const lr_op_def *const lr_ops_scan[];
+extern const lr_op_def *const lr_ops_fft[];
+extern const lr_op_def *const lr_ops_lti[];
+extern const lr_op_def *const lr_ops_conv[];
+extern const lr_op_def *const lr_ops_s4[];
 
 #endif

@@ -23,6 +23,9 @@ extern const lr_gc_case lr_cases_view[];
 extern const lr_gc_case lr_cases_functional[];
 extern const lr_gc_case lr_cases_discretize[];
 extern const lr_gc_case lr_cases_scan[];
+extern const lr_gc_case lr_cases_fft[];
+extern const lr_gc_case lr_cases_conv[];
+extern const lr_gc_case lr_cases_s4[];
 
 /* The device the cases run on: gc_leaf and gc_input put their tensors there. LR_DEVICE_CPU by
  * default; the GPU parity suite sets LR_DEVICE_CUDA and runs the same tables on the GPU. */
