@@ -16,6 +16,9 @@ static const command commands[] = {
     {"bench", lr_tool_bench, "matmul [--sizes 256,512,1024,2048] [--reps N]",
      "GFLOP/s of lr_matmul against cblas_sgemm on square f32 matrices"},
     {"safetensors", lr_tool_safetensors, "FILE...", "list the tensors (name, dtype, shape) and metadata of a file"},
+    {"layer", lr_tool_layer,
+     "--model NAME --args JSON --weights W --io IO --out OUT [--device cpu|cuda] [--mode forward|step]",
+     "run a registered model on the x of IO with weights W; write y (and grad.x, grad.<param> when IO has g) to OUT"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
