@@ -22,6 +22,8 @@
  *    forward output (tanh: 1 - y^2, sigmoid: y (1 - y)) or cancel (gelu: 1 + erf(x / sqrt 2) for
  *    negative x, absolute error ~eps), which at most doubles that. k = 8 (16 for pow) is a 2x
  *    margin over the sum; the +1 makes it absolute near zeros of the result (sin near pi).
+ *    Complex products of such values cancel terms larger than the result: see the complex exp
+ *    case for its bound.
  *  - gradients of broadcast inputs are sums of R = numel(y) / numel(x) terms: the GPU sums them in
  *    the CPU's order (bitwise) when R <= 64 or numel(x) >= 65536 (kernels/cuda/accumulate.cu),
  *    else in another fixed order, off by at most ~R eps on terms of size <= ~1 here, so the bound
@@ -178,7 +180,10 @@ static lr_status call(const op_case *c, lr_tensor *const *in, lr_tensor **out) {
 /* kf 8 / 16: library functions (see the top comment); 0: bitwise. */
 static const op_case k_unary_cases[] = {
     {"neg", OP_NEG, K_UNARY, 0, 0, ALLF, -1, 1, 0, 0, false, 0, 0},
-    {"exp", OP_EXP, K_UNARY, 0, 0, ALLF, -3, 3, 0, 0, false, 8, 8},
+    {"exp", OP_EXP, K_UNARY, 0, 0, REAL, -3, 3, 0, 0, false, 8, 8},
+    /* backward g conj(e^z): Re = g.re y.re + g.im y.im cancels terms of size up to |y| <= e, each
+     * off by ~5 eps |y| (expf, cosf, the product), so 32 eps bounds the difference */
+    {"exp", OP_EXP, K_UNARY, 0, 0, CPLX, -1, 1, 0, 0, false, 8, 32},
     {"log", OP_LOG, K_UNARY, 0, 0, ALLF, 0.2, 3, 0, 0, false, 8, 0}, /* backward g / conj(x) */
     {"affine", OP_AFFINE, K_UNARY, -1.5, 0.25, ALLF, -1, 1, 0, 0, false, 0, 0},
     {"abs", OP_ABS, K_UNARY, 0, 0, REAL, -1, 1, 0, 0, false, 0, 0},
