@@ -108,8 +108,8 @@ lr_status lr_cuda_memset0(void *dst, size_t bytes);
 /* ---- kernels ---- */
 /* out = a (k) b with broadcasting; mirrors lr_kcpu_binary.
  * out: contiguous, shape[ndim]; a, b: strides in elements in out's dim space (0 = broadcast).
- * dt: F32, F64, C64, C128. Real results are bitwise equal to the CPU's; complex mul/div may
- * differ in the last bit (the GPU fuses multiply-adds). */
+ * dt: F32, F64, C64, C128 (POW, MAX, MIN: F32, F64). Bitwise equal to the CPU's except POW
+ * (CUDA's pow, within a few ulp). */
 lr_status lr_kcuda_binary(lr_binary_kind k, lr_dtype dt, void *out, const void *a, const int64_t *as,
                           const void *b, const int64_t *bs, int ndim, const int64_t *shape, lr_cuda_stream_t s);
 
@@ -278,6 +278,46 @@ lr_status lr_cuda_timer_new(lr_cuda_timer **out);
 void lr_cuda_timer_free(lr_cuda_timer *t);
 lr_status lr_cuda_timer_start(lr_cuda_timer *t);
 lr_status lr_cuda_timer_stop(lr_cuda_timer *t, double *ms);
+
+/* ==== elementwise and complex families (kernels/cuda/elementwise.cu, complex.cu) ====
+ * GPU twins of kernels/cpu/elementwise.h and kernels/cpu/complex.h, same arguments plus a stream
+ * (NULL: the context's). Outputs contiguous; inputs strided in the output's dims (0 along
+ * broadcast dims). Formulas are the CPU's with products and sums rounded one at a time, so results
+ * are bitwise equal to the CPU's wherever no library function (exp, log, tanh, erf, pow, atan2,
+ * hypot ...) is involved, and within a few ulp of it otherwise. */
+
+/* Gradients of MUL, DIV, POW, MAX, MIN in the broadcast shape; mirrors lr_kcpu_binary_bwd.
+ * ga, gb: contiguous (either may be NULL); g, y: contiguous upstream gradient and forward output. */
+lr_status lr_kcuda_binary_bwd(lr_binary_kind k, lr_dtype dt, void *ga, void *gb, const void *g, const void *a,
+                              const int64_t *as, const void *b, const int64_t *bs, const void *y, int ndim,
+                              const int64_t *shape, lr_cuda_stream_t s);
+/* y = f(x); mirrors lr_kcpu_unary. y: contiguous (real for ABS of complex); x: strides xs. */
+lr_status lr_kcuda_unary(lr_unary_kind k, lr_dtype dt, void *y, const void *x, const int64_t *xs, int ndim,
+                         const int64_t *shape, double p0, double p1, lr_cuda_stream_t s);
+/* gx = g f'(x) (complex: g conj(f'(x))); mirrors lr_kcpu_unary_bwd. gx, g, y: contiguous. */
+lr_status lr_kcuda_unary_bwd(lr_unary_kind k, lr_dtype dt, void *gx, const void *g, const void *x, const int64_t *xs,
+                             const void *y, int ndim, const int64_t *shape, double p0, double p1,
+                             lr_cuda_stream_t s);
+/* out = cond ? a : b, elements of esize bytes (1, 2, 4, 8, 16); mirrors lr_kcpu_where. */
+lr_status lr_kcuda_where(size_t esize, void *out, const uint8_t *cond, const int64_t *cs, const void *a,
+                         const int64_t *as, const void *b, const int64_t *bs, int ndim, const int64_t *shape,
+                         lr_cuda_stream_t s);
+/* ga = cond ? g : 0, gb = cond ? 0 : g (either may be NULL); dt: F32, F64, C64, C128. */
+lr_status lr_kcuda_where_bwd(lr_dtype dt, void *ga, void *gb, const void *g, const uint8_t *cond, const int64_t *cs,
+                             int ndim, const int64_t *shape, lr_cuda_stream_t s);
+/* out (BOOL) = a (cmp) b; dt: F32, F64, I32, I64. */
+lr_status lr_kcuda_compare(lr_compare_kind k, lr_dtype dt, uint8_t *out, const void *a, const int64_t *as,
+                           const void *b, const int64_t *bs, int ndim, const int64_t *shape, lr_cuda_stream_t s);
+/* out = re + i im; dt is the parts' dtype (F32 -> C64 out, F64 -> C128); re or im may be NULL. */
+lr_status lr_kcuda_complex_make(lr_dtype dt, void *out, const void *re, const int64_t *rs, const void *im,
+                                const int64_t *is, int ndim, const int64_t *shape, lr_cuda_stream_t s);
+/* out = part(z), k an lr_cpart_kind (kernels/cpu/complex.h); dt: C64, C128. */
+lr_status lr_kcuda_complex_part(int k, lr_dtype dt, void *out, const void *z, const int64_t *zs, int ndim,
+                                const int64_t *shape, lr_cuda_stream_t s);
+/* gz = g i z / |z|^2 (0 at z = 0); gz contiguous complex, g contiguous real; dt: C64, C128. */
+lr_status lr_kcuda_angle_bwd(lr_dtype dt, void *gz, const void *g, const void *z, const int64_t *zs, int ndim,
+                             const int64_t *shape, lr_cuda_stream_t s);
+/* ==== end elementwise and complex families ==== */
 
 #ifdef __cplusplus
 }
