@@ -318,6 +318,55 @@ lr_status lr_kcuda_complex_part(int k, lr_dtype dt, void *out, const void *z, co
 lr_status lr_kcuda_angle_bwd(lr_dtype dt, void *gz, const void *g, const void *z, const int64_t *zs, int ndim,
                              const int64_t *shape, lr_cuda_stream_t s);
 /* ==== end elementwise and complex families ==== */
+/* ==== shape family: strided copies, fills, index and scan kernels (copy.cu, shape.cu) ====
+ * Sizes are in elements; index arrays are int64 on the device, already range-checked by the op.
+ * Every backward kernel is deterministic without atomics: each destination element is summed by
+ * one thread in a fixed order (the CPU's order wherever that order is the CPU kernel's). */
+
+/* The tensor layer's strided_copy hook: dst[i] = src[i] over shape[ndim]; strides in elements,
+ * any sign, src may have zero strides; es in {1, 2, 4, 8, 16}. Same device, any dtype. */
+lr_status lr_cuda_strided_copy(void *dst, const int64_t *dst_strides, const void *src, const int64_t *src_strides,
+                               int ndim, const int64_t *shape, size_t es);
+/* The fill hook: dst[0..n) = the es bytes at elem (host memory); dst contiguous. */
+lr_status lr_cuda_fill(void *dst, int64_t n, const void *elem, size_t es);
+
+/* out[o, j, q] = x[o, idx[j], q]. x: contiguous (outer, nsrc, inner), out: contiguous
+ * (outer, nidx, inner), idx: (nidx) int64 on the device. Any element size es (1..16). */
+lr_status lr_kcuda_index_select(size_t es, void *out, const void *x, int64_t outer, int64_t nsrc, int64_t inner,
+                                const int64_t *idx, int64_t nidx, lr_cuda_stream_t s);
+
+/* gx[o, rows[u], q] += sum over p in [start[u], start[u + 1]) of g[o, js[p], q], terms added in
+ * order of p: the backward of index_select and embedding, with the index inverted on the host
+ * into nu segments (one per distinct destination row; js ascending within a segment, so terms come
+ * in index order as on the CPU, and the result is bitwise equal to lr_kcpu_index_add).
+ * gx: contiguous (outer, nsrc, inner); g: contiguous (outer, nidx, inner); rows (nu),
+ * start (nu + 1), js (start[nu]): int64 on the device. dt: F32, F64, C64, C128. */
+lr_status lr_kcuda_index_add_segments(lr_dtype dt, void *gx, const void *g, int64_t outer, int64_t nsrc,
+                                      int64_t inner, int64_t nidx, const int64_t *rows, const int64_t *start,
+                                      const int64_t *js, int64_t nu, lr_cuda_stream_t s);
+
+/* out[c] = x[c with c[dim] replaced by idx[c]] for every multi-index c of ishape (gather).
+ * x: strides xstr[ndim]; idx (int64 on the device), out: contiguous ishape[ndim]. Any es. */
+lr_status lr_kcuda_gather(size_t es, void *out, const void *x, const int64_t *xstr, const int64_t *idx, int ndim,
+                          const int64_t *ishape, int dim, lr_cuda_stream_t s);
+
+/* gx[c with c[dim] replaced by idx[c]] += g[c] (gather's backward): one thread per position off
+ * dim walks the index dim in order, as the CPU does, so results are bitwise equal to
+ * lr_kcpu_scatter_add. gx: strides gxstr[ndim]; idx, g: contiguous ishape[ndim].
+ * dt: F32, F64, C64, C128. */
+lr_status lr_kcuda_scatter_add(lr_dtype dt, void *gx, const int64_t *gxstr, const void *g, const int64_t *idx,
+                               int ndim, const int64_t *ishape, int dim, lr_cuda_stream_t s);
+
+/* Inclusive prefix sum along the middle dim (reverse: suffix sum, cumsum's backward).
+ * x, out: contiguous (outer, n, inner); out may equal x. dt: F32, F64, C64, C128.
+ * work: lr_kcuda_cumsum_work_bytes(...) bytes of device scratch (NULL when that is 0). With many
+ * columns (outer * inner) each thread scans one column serially, bitwise equal to the CPU; with
+ * few long columns the column is cut into fixed chunks (sum each chunk, scan the chunk sums,
+ * rescan each chunk from its carry), deterministic but rounded differently from the CPU. */
+size_t lr_kcuda_cumsum_work_bytes(lr_dtype dt, int64_t outer, int64_t n, int64_t inner);
+lr_status lr_kcuda_cumsum(lr_dtype dt, void *out, const void *x, int64_t outer, int64_t n, int64_t inner,
+                          int reverse, void *work, lr_cuda_stream_t s);
+/* ==== end of the shape family's section ==== */
 
 #ifdef __cplusplus
 }
