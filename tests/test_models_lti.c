@@ -8,6 +8,8 @@
 
 #include "autograd/gradcheck.h"
 #include "nn/lru.h"
+#include "nn/s5_lti.h"
+#include "ops/discretize.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
 #include "ops/view.h"
@@ -403,5 +405,164 @@ Test(models_lti, lru_errors) {
   cr_assert_eq(lr_zeros(LR_DTYPE_F64, LR_SHAPE(2, 4), &xt), LR_OK);
   cr_expect_eq(lr_lru_step(m, c, xt, &y), LR_ERR_DTYPE);
   lr_lti_cache_free(c);
+  lr_module_free(&m->base);
+}
+
+/* ---- S5_LTI ---- */
+
+static lr_status s5_fwd(lr_module *m, lr_tensor *x, lr_tensor *len, lr_tensor **y) {
+  return lr_s5_lti_forward((lr_s5_lti *)m, x, len, y);
+}
+static lr_status s5_alloc(lr_module *m, int64_t b, void **c) {
+  return lr_s5_lti_allocate_cache((lr_s5_lti *)m, b, (lr_lti_cache **)c);
+}
+static lr_status s5_stp(lr_module *m, void *c, lr_tensor *x, lr_tensor **y) {
+  return lr_s5_lti_step((lr_s5_lti *)m, (lr_lti_cache *)c, x, y);
+}
+
+static lr_s5_lti *make_s5(int64_t H, int64_t N, lr_disc d, lr_dtype dt, uint64_t seed, model_ops *o) {
+  lr_rng rng;
+  lr_rng_init(&rng, seed);
+  lr_s5_lti_config c = lr_s5_lti_config_default(H, N, d);
+  c.dtype = dt;
+  lr_s5_lti *m;
+  cr_assert_eq(lr_s5_lti_new(NULL, NULL, &c, &rng, &m), LR_OK, "%s", lr_last_error());
+  *o = (model_ops){&m->base, s5_fwd, s5_alloc, s5_stp, lti_reset, lti_free, H};
+  return m;
+}
+
+static const lr_disc s5_discs[] = {LR_DISC_ZOH, LR_DISC_BILINEAR, LR_DISC_DIRAC, LR_DISC_NONE};
+
+Test(models_lti, s5_names_shapes_init) {
+  model_ops o;
+  lr_s5_lti *m = make_s5(64, 256, LR_DISC_ZOH, LR_DTYPE_F32, 3, &o);
+  const char *names[] = {"A", "B", "log_dt", "C", "D"};
+  lr_param_list l;
+  cr_assert_eq(lr_module_list(&m->base, LR_VISIT_ALL, &l), LR_OK);
+  cr_assert_eq(l.n, 5);
+  for (int i = 0; i < 5; i++) cr_expect_str_eq(l.items[i].name, names[i]);
+  lr_param_list_free(&l);
+  cr_expect(m->A->ndim == 2 && m->A->shape[0] == 256 && m->A->shape[1] == 2);
+  cr_expect(m->B->ndim == 2 && m->B->shape[0] == 256 && m->B->shape[1] == 64);
+  cr_expect(m->C->ndim == 3 && m->C->shape[0] == 64 && m->C->shape[1] == 256 && m->C->shape[2] == 2);
+  cr_expect(m->D->ndim == 2 && m->D->shape[0] == 64 && m->D->shape[1] == 64);
+  cr_expect_str_eq(m->base.type, "S5_LTI");
+  /* deterministic parts exactly (to f32 rounding) */
+  for (int64_t n = 0; n < 256; n++) {
+    cr_assert(fabs(lr_tensor_get(m->A, 2 * n) - log(exp(0.5) - 1)) < 1e-6);
+    cr_assert(fabs(lr_tensor_get(m->A, 2 * n + 1) - M_PI * (double)n) < 1e-6 * (1 + M_PI * (double)n));
+    double ld = log(1e-3) + (log(1e-1) - log(1e-3)) * (double)n / 255.0;
+    cr_assert(fabs(lr_tensor_get(m->log_dt, n) - ld) < 1e-5);
+  }
+  for (int64_t i = 0; i < 256 * 64; i++) cr_assert(fabs(lr_tensor_get(m->B, i) - 0.125) < 1e-7);
+  /* C ~ N(0, 2/N), D ~ N(0, 2/H): sample std within 5 % (32768 and 4096 draws) */
+  double s2 = 0;
+  for (int64_t i = 0; i < lr_numel(m->C); i++) s2 += pow(lr_tensor_get(m->C, i), 2);
+  cr_expect(fabs(sqrt(s2 / (double)lr_numel(m->C)) / sqrt(2.0 / 256) - 1) < 0.05);
+  s2 = 0;
+  for (int64_t i = 0; i < lr_numel(m->D); i++) s2 += pow(lr_tensor_get(m->D, i), 2);
+  cr_expect(fabs(sqrt(s2 / (double)lr_numel(m->D)) / sqrt(2.0 / 64) - 1) < 0.05);
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s5_bilinear_is_stable) {
+  /* lrnnx's sign-inverted bilinear gives |Ā| > 1 at this init (Re λ = -0.5); the fixed form keeps
+   * every |Ā| < 1 and matches (1 + Δλ/2)/(1 - Δλ/2) computed here. */
+  model_ops o;
+  lr_s5_lti *m = make_s5(4, 16, LR_DISC_BILINEAR, LR_DTYPE_F64, 1, &o);
+  lr_tensor *ab, *gb, *C;
+  cr_assert_eq(lr_s5_lti_discretize(m, &ab, &gb, &C), LR_OK, "%s", lr_last_error());
+  for (int64_t n = 0; n < 16; n++) {
+    double re, im, gre, gim;
+    lr_tensor_get_c(ab, n, &re, &im);
+    lr_tensor_get_c(gb, n, &gre, &gim);
+    cr_assert_lt(re * re + im * im, 1.0, "|Abar[%lld]| >= 1", (long long)n);
+    double dt = exp(lr_tensor_get(m->log_dt, n));
+    double complex_lr = -0.5, li = M_PI * (double)n; /* λ */
+    /* (1 + z)/(1 - z), z = Δλ/2 */
+    double zr = dt * complex_lr / 2, zi = dt * li / 2;
+    double den = (1 - zr) * (1 - zr) + zi * zi;
+    double er = ((1 + zr) * (1 - zr) - zi * zi) / den, ei = ((1 + zr) * zi + zi * (1 - zr)) / den;
+    cr_assert(fabs(re - er) < 1e-12 && fabs(im - ei) < 1e-12, "Abar[%lld] = %g%+gi, expected %g%+gi", (long long)n,
+              re, im, er, ei);
+    /* γ̄ = Δ/(1 - z) */
+    double gr = dt * (1 - zr) / den, gi = dt * zi / den;
+    cr_assert(fabs(gre - gr) < 1e-12 && fabs(gim - gi) < 1e-12, "gamma[%lld]", (long long)n);
+  }
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s5_step_equals_forward) {
+  /* every discretization, f64 (1e-10 relative: FFT rounding) and zoh in f32 (1e-4). For
+   * no_discretization |Ā| = |λ| up to ~π(N-1), so the test keeps N and L small there. */
+  for (size_t k = 0; k < sizeof s5_discs / sizeof s5_discs[0]; k++) {
+    model_ops o;
+    bool none = s5_discs[k] == LR_DISC_NONE;
+    lr_s5_lti *m = make_s5(5, none ? 2 : 6, s5_discs[k], LR_DTYPE_F64, 20 + k, &o);
+    check_step_equals_forward(&o, rand_x(LR_DTYPE_F64, 2, none ? 6 : 33, 5, 30 + k), 1e-10);
+    lr_module_free(&m->base);
+    /* another contraction order: B 1, H 2, N 12 */
+    m = make_s5(2, none ? 3 : 12, s5_discs[k], LR_DTYPE_F64, 40 + k, &o);
+    check_step_equals_forward(&o, rand_x(LR_DTYPE_F64, 1, none ? 5 : 19, 2, 50 + k), 1e-10);
+    lr_module_free(&m->base);
+  }
+  model_ops o;
+  lr_s5_lti *m = make_s5(8, 8, LR_DISC_ZOH, LR_DTYPE_F32, 60, &o);
+  check_step_equals_forward(&o, rand_x(LR_DTYPE_F32, 2, 64, 8, 61), 1e-4);
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s5_lengths) {
+  model_ops o;
+  lr_s5_lti *m = make_s5(4, 6, LR_DISC_ZOH, LR_DTYPE_F64, 7, &o);
+  check_lengths(&o, LR_DTYPE_F64, 13, 1e-12);
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s5_gradcheck) {
+  /* f64, B 2, L 5, H 3, N 3 for each discretization (N 2, L 4 for no_discretization). */
+  for (size_t k = 0; k < sizeof s5_discs / sizeof s5_discs[0]; k++) {
+    model_ops o;
+    bool none = s5_discs[k] == LR_DISC_NONE;
+    lr_s5_lti *m = make_s5(3, none ? 2 : 3, s5_discs[k], LR_DTYPE_F64, 70 + k, &o);
+    char name[32];
+    snprintf(name, sizeof name, "S5_LTI %s", lr_disc_name(s5_discs[k]));
+    check_gradcheck(name, &o, rand_x(LR_DTYPE_F64, 2, none ? 4 : 5, 3, 80 + k), 1e-6, 1e-5);
+    lr_module_free(&m->base);
+  }
+}
+
+Test(models_lti, s5_errors) {
+  lr_rng rng;
+  lr_rng_init(&rng, 1);
+  lr_s5_lti *m = NULL;
+  lr_s5_lti_config c = lr_s5_lti_config_default(4, 4, LR_DISC_MAMBA);
+  cr_expect_eq(lr_s5_lti_new(NULL, NULL, &c, &rng, &m), LR_ERR_ARG);
+  cr_expect(strstr(lr_last_error(), "lr_s5_lti_new") && strstr(lr_last_error(), "discretization mamba"), "%s",
+            lr_last_error());
+  c = lr_s5_lti_config_default(4, 4, LR_DISC_ZOH);
+  c.conj_sym = true;
+  cr_expect_eq(lr_s5_lti_new(NULL, NULL, &c, &rng, &m), LR_ERR_UNSUPPORTED);
+  cr_expect(strstr(lr_last_error(), "conj_sym"), "%s", lr_last_error());
+  c = lr_s5_lti_config_default(0, 4, LR_DISC_ZOH);
+  cr_expect_eq(lr_s5_lti_new(NULL, NULL, &c, &rng, &m), LR_ERR_ARG);
+  cr_expect(strstr(lr_last_error(), "d_model 0"), "%s", lr_last_error());
+  c = lr_s5_lti_config_default(4, 4, LR_DISC_ZOH);
+  c.dtype = LR_DTYPE_I64;
+  cr_expect_eq(lr_s5_lti_new(NULL, NULL, &c, &rng, &m), LR_ERR_DTYPE);
+  cr_expect_null(m);
+  model_ops o;
+  m = make_s5(4, 3, LR_DISC_ZOH, LR_DTYPE_F32, 1, &o);
+  lr_tensor *y, *x = rand_x(LR_DTYPE_F32, 2, 3, 3, 1);
+  cr_expect_eq(lr_s5_lti_forward(m, x, NULL, &y), LR_ERR_SHAPE);
+  cr_expect(strstr(lr_last_error(), "lr_s5_lti_forward") && strstr(lr_last_error(), "(B, L, 4)"), "%s",
+            lr_last_error());
+  lr_lti_cache *cache;
+  cr_assert_eq(lr_s5_lti_allocate_cache(m, 2, &cache), LR_OK);
+  lr_tensor *xt;
+  cr_assert_eq(lr_zeros(LR_DTYPE_F32, LR_SHAPE(2, 5), &xt), LR_OK);
+  cr_expect_eq(lr_s5_lti_step(m, cache, xt, &y), LR_ERR_SHAPE);
+  cr_expect(strstr(lr_last_error(), "lr_s5_lti_step"), "%s", lr_last_error());
+  lr_lti_cache_free(cache);
   lr_module_free(&m->base);
 }
