@@ -8,6 +8,7 @@
 
 #include "autograd/gradcheck.h"
 #include "nn/lru.h"
+#include "nn/s4d.h"
 #include "nn/s5_lti.h"
 #include "ops/discretize.h"
 #include "ops/elementwise.h"
@@ -564,5 +565,228 @@ Test(models_lti, s5_errors) {
   cr_expect_eq(lr_s5_lti_step(m, cache, xt, &y), LR_ERR_SHAPE);
   cr_expect(strstr(lr_last_error(), "lr_s5_lti_step"), "%s", lr_last_error());
   lr_lti_cache_free(cache);
+  lr_module_free(&m->base);
+}
+
+/* ---- S4D ---- */
+
+static lr_status s4d_fwd(lr_module *m, lr_tensor *x, lr_tensor *len, lr_tensor **y) {
+  return lr_s4d_forward((lr_s4d *)m, x, len, y);
+}
+static lr_status s4d_alloc(lr_module *m, int64_t b, void **c) {
+  return lr_s4d_allocate_cache((lr_s4d *)m, b, (lr_s4d_cache **)c);
+}
+static lr_status s4d_stp(lr_module *m, void *c, lr_tensor *x, lr_tensor **y) {
+  return lr_s4d_step((lr_s4d *)m, (lr_s4d_cache *)c, x, y);
+}
+static lr_status s4d_reset(void *c) { return lr_s4d_cache_reset((lr_s4d_cache *)c); }
+static void s4d_free(void *c) { lr_s4d_cache_free((lr_s4d_cache *)c); }
+
+static lr_s4d *make_s4d(lr_s4d_config c, uint64_t seed, model_ops *o) {
+  lr_rng rng;
+  lr_rng_init(&rng, seed);
+  lr_s4d *m;
+  cr_assert_eq(lr_s4d_new(NULL, NULL, &c, &rng, &m), LR_OK, "%s", lr_last_error());
+  *o = (model_ops){&m->base, s4d_fwd, s4d_alloc, s4d_stp, s4d_reset, s4d_free, c.d_model};
+  return m;
+}
+
+static lr_s4d_config s4d_cfg(int64_t H, int64_t N, int64_t ch, const char *init, const char *disc, lr_dtype dt) {
+  lr_s4d_config c = lr_s4d_config_default(H);
+  c.d_state = N;
+  c.channels = ch;
+  c.init = init;
+  c.disc = disc;
+  c.transposed = false;
+  c.dtype = dt;
+  return c;
+}
+
+Test(models_lti, s4d_names_shapes_hints) {
+  model_ops o;
+  lr_s4d *m = make_s4d(s4d_cfg(6, 8, 2, "legs", "zoh", LR_DTYPE_F32), 1, &o);
+  const char *names[] = {"inv_dt", "C", "B", "A_real", "A_imag", "D", "output_linear.0.weight", "output_linear.0.bias"};
+  lr_param_list l;
+  cr_assert_eq(lr_module_list(&m->base, LR_VISIT_PARAMS, &l), LR_OK);
+  cr_assert_eq(l.n, 8);
+  for (int i = 0; i < 8; i++) cr_expect_str_eq(l.items[i].name, names[i]);
+  for (int i = 0; i < 5; i++)
+    cr_expect(l.items[i].param->flags & LR_PARAM_WD && l.items[i].param->weight_decay == 0.0 &&
+                  !(l.items[i].param->flags & LR_PARAM_LR),
+              "%s: weight_decay 0 hint", names[i]);
+  cr_expect(!(l.items[5].param->flags & LR_PARAM_WD), "D has no hint");
+  lr_param_list_free(&l);
+  cr_expect(m->inv_dt->ndim == 2 && m->inv_dt->shape[0] == 6 && m->inv_dt->shape[1] == 1);
+  cr_expect(m->C->ndim == 4 && m->C->shape[0] == 2 && m->C->shape[1] == 6 && m->C->shape[2] == 4 && m->C->shape[3] == 2);
+  cr_expect(m->B->ndim == 4 && m->B->shape[0] == 1 && m->B->shape[1] == 6 && m->B->shape[2] == 4);
+  cr_expect(m->A_real->shape[0] == 6 && m->A_real->shape[1] == 4 && m->A_imag->shape[1] == 4);
+  cr_expect(m->D->shape[0] == 2 && m->D->shape[1] == 6);
+  cr_expect(m->output_linear->weight->shape[0] == 6 && m->output_linear->weight->shape[1] == 12);
+  lr_module_free(&m->base);
+  /* final_act None: no output_linear; dt_tie false: inv_dt (H, N'); n_ssm 3 */
+  lr_s4d_config c = s4d_cfg(6, 8, 1, "diag-lin", "zoh", LR_DTYPE_F32);
+  c.final_act = false;
+  c.dt_tie = false;
+  c.n_ssm = 3;
+  m = make_s4d(c, 2, &o);
+  cr_expect_null(m->output_linear);
+  cr_expect(m->inv_dt->shape[1] == 4 && m->A_real->shape[0] == 3 && m->B->shape[1] == 3);
+  cr_expect_eq(lr_module_num_param_tensors(&m->base), 6);
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s4d_init_values) {
+  /* diag-lin: A_real = log 0.5, A_imag = max(π n, 1e-4), B = 1 */
+  model_ops o;
+  lr_s4d *m = make_s4d(s4d_cfg(2, 8, 1, "diag-lin", "zoh", LR_DTYPE_F64), 3, &o);
+  for (int64_t h = 0; h < 2; h++)
+    for (int64_t n = 0; n < 4; n++) {
+      int64_t i = h * 4 + n;
+      cr_expect(fabs(lr_tensor_get(m->A_real, i) - log(0.5)) < 1e-15);
+      cr_expect(fabs(lr_tensor_get(m->A_imag, i) - fmax(M_PI * (double)n, 1e-4)) < 1e-12);
+      cr_expect(lr_tensor_get(m->B, 2 * i) == 1.0 && lr_tensor_get(m->B, 2 * i + 1) == 0.0);
+    }
+  lr_module_free(&m->base);
+  /* diag-inv: Im = N/π (N/(1 + 2n) - 1) */
+  m = make_s4d(s4d_cfg(1, 8, 1, "diag-inv", "zoh", LR_DTYPE_F64), 3, &o);
+  for (int64_t n = 0; n < 4; n++)
+    cr_expect(fabs(lr_tensor_get(m->A_imag, n) - fmax(8 / M_PI * (8 / (1 + 2.0 * n) - 1), 1e-4)) < 1e-12);
+  lr_module_free(&m->base);
+  /* legs (S4D-LegS): Re λ = -1/2; Im λ are the positive eigenvalues of the skew part of HiPPO-LegS
+   * (distinct); for N = 2 the skew part is [[0, -sqrt3/2], [sqrt3/2, 0]]: Im λ = sqrt(3)/2 and
+   * B = V^H b with |B|^2 = (|b_0|^2 + |b_1|^2)/2 = 2, i.e. |B| = sqrt 2 before the clip to |Im| <= 2. */
+  m = make_s4d(s4d_cfg(1, 2, 1, "legs", "zoh", LR_DTYPE_F64), 3, &o);
+  cr_expect(fabs(lr_tensor_get(m->A_real, 0) - log(0.5)) < 1e-15);
+  cr_expect(fabs(lr_tensor_get(m->A_imag, 0) - sqrt(3) / 2) < 1e-12, "A_imag %g", lr_tensor_get(m->A_imag, 0));
+  double br = lr_tensor_get(m->B, 0), bi = lr_tensor_get(m->B, 1);
+  cr_expect(fabs(br * br + bi * bi - 2) < 1e-12, "|B|^2 %g", br * br + bi * bi);
+  lr_module_free(&m->base);
+  m = make_s4d(s4d_cfg(1, 64, 1, "legs", "zoh", LR_DTYPE_F64), 3, &o);
+  for (int64_t n = 0; n < 32; n++) {
+    cr_expect(lr_tensor_get(m->A_imag, n) > 0);
+    if (n) cr_expect(lr_tensor_get(m->A_imag, n) < lr_tensor_get(m->A_imag, n - 1), "sorted, distinct");
+    cr_expect(fabs(lr_tensor_get(m->B, 2 * n + 1)) <= 2.0);
+  }
+  lr_module_free(&m->base);
+  /* inv_dt = log Δ with Δ in [dt_min, dt_max) (log-uniform: mean of the logs in the middle);
+   * C parts ~ N(0, 1/2), D ~ N(0, 1) */
+  lr_s4d_config c = s4d_cfg(2048, 16, 1, "diag-lin", "zoh", LR_DTYPE_F64);
+  c.final_act = false;
+  m = make_s4d(c, 4, &o);
+  double mean = 0;
+  for (int64_t h = 0; h < 2048; h++) {
+    double v = lr_tensor_get(m->inv_dt, h);
+    cr_assert(v >= log(1e-3) && v < log(1e-1));
+    mean += v / 2048;
+  }
+  double mid = (log(1e-3) + log(1e-1)) / 2, half = (log(1e-1) - log(1e-3)) / 2;
+  cr_expect(fabs(mean - mid) < 6 * half / sqrt(3 * 2048.0), "mean log dt %g", mean);
+  double s2 = 0;
+  for (int64_t i = 0; i < lr_numel(m->C); i++) s2 += pow(lr_tensor_get(m->C, i), 2);
+  cr_expect(fabs(s2 / (double)lr_numel(m->C) - 0.5) < 0.025, "C part variance %g", s2 / (double)lr_numel(m->C));
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s4d_step_equals_forward) {
+  /* f64, 1e-10 relative: zoh and bilinear, 1 and 2 channels, legs and diag inits, n_ssm < H and
+   * untied Δ; f32 at 1e-4. */
+  const char *inits[] = {"legs", "diag-lin", "diag"};
+  for (int d = 0; d < 2; d++)
+    for (int k = 0; k < 3; k++) {
+      model_ops o;
+      lr_s4d_config c = s4d_cfg(4, 8, 1 + (k & 1), inits[k], d ? "bilinear" : "zoh", LR_DTYPE_F64);
+      if (k == 2) {
+        c.n_ssm = 2;
+        c.dt_tie = false;
+      }
+      lr_s4d *m = make_s4d(c, 10 + d * 3 + k, &o);
+      check_step_equals_forward(&o, rand_x(LR_DTYPE_F64, 2, 29, 4, 20 + k), 1e-10);
+      lr_module_free(&m->base);
+    }
+  model_ops o;
+  lr_s4d *m = make_s4d(s4d_cfg(8, 16, 1, "legs", "zoh", LR_DTYPE_F32), 30, &o);
+  check_step_equals_forward(&o, rand_x(LR_DTYPE_F32, 2, 64, 8, 31), 1e-4);
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s4d_transposed_and_l_max) {
+  /* transposed (lrnnx's default) takes (B, H, L) and equals the untransposed model on x^T;
+   * l_max = 4 truncates the kernel: y equals a forward with the kernel zero past 4 steps, checked
+   * as "an impulse at t = 0 leaves no SSM trace at t >= 4" (only x D at t = 0 stays). */
+  model_ops o;
+  lr_s4d_config c = s4d_cfg(3, 4, 1, "diag-lin", "zoh", LR_DTYPE_F64);
+  lr_s4d *m = make_s4d(c, 40, &o);
+  lr_tensor *x = rand_x(LR_DTYPE_F64, 2, 7, 3, 41), *y, *xt, *yt;
+  cr_assert_eq(lr_s4d_forward(m, x, NULL, &y), LR_OK, "%s", lr_last_error());
+  m->cfg.transposed = true;
+  cr_assert_eq(lr_transpose(x, 1, 2, &xt), LR_OK);
+  cr_assert_eq(lr_s4d_forward(m, xt, NULL, &yt), LR_OK, "%s", lr_last_error());
+  cr_assert(yt->shape[1] == 3 && yt->shape[2] == 7);
+  cr_assert_eq(lr_transpose(yt, 1, 2, &yt), LR_OK);
+  cr_assert_eq(lr_contiguous(yt, &yt), LR_OK);
+  cr_expect_lt(max_diff(y, yt), 1e-14);
+  m->cfg.transposed = false;
+  m->cfg.l_max = 4;
+  m->output_linear = NULL; /* compare the conv output through the GELUs only */
+  lr_tensor *K;
+  cr_assert_eq(lr_s4d_compute_kernel(m, 7, &K), LR_OK);
+  cr_expect_eq(K->shape[2], 4);
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s4d_lengths) {
+  model_ops o;
+  lr_s4d *m = make_s4d(s4d_cfg(3, 4, 2, "diag-lin", "zoh", LR_DTYPE_F64), 50, &o);
+  check_lengths(&o, LR_DTYPE_F64, 9, 1e-12);
+  lr_module_free(&m->base);
+}
+
+Test(models_lti, s4d_gradcheck) {
+  /* f64, B 2, L 5, H 2, N 4, 2 channels, zoh and bilinear; every parameter including
+   * output_linear. */
+  for (int d = 0; d < 2; d++) {
+    model_ops o;
+    lr_s4d *m = make_s4d(s4d_cfg(2, 4, 2, "legs", d ? "bilinear" : "zoh", LR_DTYPE_F64), 60 + d, &o);
+    check_gradcheck(d ? "S4D bilinear" : "S4D zoh", &o, rand_x(LR_DTYPE_F64, 2, 5, 2, 70 + d), 1e-6, 1e-5);
+    lr_module_free(&m->base);
+  }
+}
+
+Test(models_lti, s4d_errors) {
+  lr_rng rng;
+  lr_rng_init(&rng, 1);
+  lr_s4d *m = NULL;
+  lr_s4d_config c;
+#define EXPECT_BAD(stmt, want, text)                                                                           \
+  do {                                                                                                         \
+    c = s4d_cfg(4, 8, 1, "legs", "zoh", LR_DTYPE_F32);                                                         \
+    stmt;                                                                                                      \
+    cr_expect_eq(lr_s4d_new(NULL, NULL, &c, &rng, &m), want, "%s", #stmt);                                     \
+    cr_expect(strstr(lr_last_error(), "lr_s4d_new") && strstr(lr_last_error(), text), "%s: %s", #stmt,         \
+              lr_last_error());                                                                                \
+  } while (0)
+  EXPECT_BAD(c.d_state = 7, LR_ERR_ARG, "d_state 7");
+  EXPECT_BAD(c.d_model = 0, LR_ERR_ARG, "d_model 0");
+  EXPECT_BAD(c.n_ssm = 3, LR_ERR_ARG, "n_ssm 3");
+  EXPECT_BAD(c.disc = "dirac", LR_ERR_ARG, "disc \"dirac\"");
+  EXPECT_BAD(c.dt_transform = "cube", LR_ERR_ARG, "transform \"cube\"");
+  EXPECT_BAD(c.init = "fourier", LR_ERR_UNSUPPORTED, "init \"fourier\"");
+  EXPECT_BAD(c.gate = 2, LR_ERR_UNSUPPORTED, "gate");
+  EXPECT_BAD(c.dropout = 0.1, LR_ERR_UNSUPPORTED, "dropout");
+  EXPECT_BAD(c.dt_min = 0, LR_ERR_ARG, "dt_min 0");
+  EXPECT_BAD(c.dtype = LR_DTYPE_C64, LR_ERR_DTYPE, "dtype c64");
+  cr_expect_null(m);
+  model_ops o;
+  m = make_s4d(s4d_cfg(4, 4, 1, "diag-lin", "zoh", LR_DTYPE_F32), 1, &o);
+  lr_tensor *y, *x = rand_x(LR_DTYPE_F32, 2, 3, 5, 1);
+  cr_expect_eq(lr_s4d_forward(m, x, NULL, &y), LR_ERR_SHAPE);
+  cr_expect(strstr(lr_last_error(), "lr_s4d_forward"), "%s", lr_last_error());
+  lr_s4d_cache *cache;
+  cr_assert_eq(lr_s4d_allocate_cache(m, 2, &cache), LR_OK);
+  lr_tensor *xt;
+  cr_assert_eq(lr_zeros(LR_DTYPE_F64, LR_SHAPE(2, 4), &xt), LR_OK);
+  cr_expect_eq(lr_s4d_step(m, cache, xt, &y), LR_ERR_DTYPE);
+  cr_expect(strstr(lr_last_error(), "lr_s4d_step"), "%s", lr_last_error());
+  lr_s4d_cache_free(cache);
   lr_module_free(&m->base);
 }
