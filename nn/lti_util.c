@@ -1,0 +1,129 @@
+/* Helpers of the diagonal LTI models; see lti_util.h.
+ *
+ * The step is lrnnx's LRU/S5 step: s' = Abar ⊙ s + einsum("nh,bh->bn", Bbar, x), y = Re(C s'),
+ * here as s' = s ⊙ Abar + x_c Bbar^T and y = Re(s' C^T) with x_c = x + 0i.
+ */
+#include "nn/lti_util.h"
+
+#include <stdlib.h>
+
+#include "ops/complex.h"
+#include "ops/elementwise.h"
+#include "ops/linalg.h"
+#include "ops/shape.h"
+#include "ops/view.h"
+#include "tensor/arena.h"
+
+lr_status lr_lti_check_x(const char *fn, const lr_tensor *x, int64_t H, lr_dtype dt) {
+  if (!x) return lr_fail(LR_ERR_ARG, "%s: x is NULL", fn);
+  char b[64];
+  if (x->ndim != 3 || x->shape[2] != H)
+    return lr_fail(LR_ERR_SHAPE, "%s: x is %s, expected (B, L, %lld)", fn, lr_shape_str(x->ndim, x->shape, b, sizeof b),
+                   (long long)H);
+  if (x->dtype != dt)
+    return lr_fail(LR_ERR_DTYPE, "%s: x is %s, the model is %s", fn, lr_dtype_name(x->dtype), lr_dtype_name(dt));
+  return LR_OK;
+}
+
+lr_status lr_lti_length_mask(const char *fn, lr_tensor *lengths, int64_t B, int64_t L, lr_dtype dt, lr_device dev,
+                             lr_tensor **mask) {
+  char b[64];
+  if (lengths->dtype != LR_DTYPE_I64 && lengths->dtype != LR_DTYPE_I32)
+    return lr_fail(LR_ERR_DTYPE, "%s: lengths is %s, expected i64 or i32", fn, lr_dtype_name(lengths->dtype));
+  if (lengths->ndim != 1 || lengths->shape[0] != B)
+    return lr_fail(LR_ERR_SHAPE, "%s: lengths is %s, expected (%lld)", fn,
+                   lr_shape_str(lengths->ndim, lengths->shape, b, sizeof b), (long long)B);
+  lr_tensor *m;
+  LR_TRY(lr_empty(dt, LR_SHAPE(B, L, 1), &m));
+  for (int64_t i = 0; i < B; i++) {
+    double len = lr_tensor_get(lengths, i);
+    if (len < 0 || len > (double)L)
+      return lr_fail(LR_ERR_ARG, "%s: lengths[%lld] is %lld, expected 0..%lld", fn, (long long)i, (long long)len,
+                     (long long)L);
+    for (int64_t t = 0; t < L; t++) lr_tensor_set(m, i * L + t, (double)t < len ? 1.0 : 0.0, 0.0);
+  }
+  if (dev != LR_DEVICE_CPU) return lr_to(m, dev, mask);
+  *mask = m;
+  return LR_OK;
+}
+
+lr_status lr_lti_to_complex(lr_tensor *x, lr_tensor **out) {
+  lr_tensor *z;
+  LR_TRY(lr_scalar(x->dtype, 0.0, &z));
+  if (x->device != LR_DEVICE_CPU) LR_TRY(lr_to(z, x->device, &z));
+  return lr_complex(x, z, out);
+}
+
+void lr_lti_cache_free(lr_lti_cache *c) {
+  if (!c) return;
+  lr_tensor_free(c->state);
+  lr_tensor_free(c->Abar);
+  lr_tensor_free(c->Bbar);
+  lr_tensor_free(c->C);
+  free(c);
+}
+
+static lr_status persist(lr_tensor *x, lr_tensor **out) {
+  lr_tensor *t;
+  LR_TRY(lr_tensor_new(x->dtype, x->device, x->ndim, x->shape, &t));
+  lr_status s = lr_tensor_copy_(t, x);
+  if (s != LR_OK) {
+    lr_tensor_free(t);
+    return s;
+  }
+  *out = t;
+  return LR_OK;
+}
+
+lr_status lr_lti_cache_new(const char *fn, int64_t batch, lr_tensor *Abar, lr_tensor *Bbar, lr_tensor *C,
+                           lr_lti_cache **out) {
+  if (batch < 1) return lr_fail(LR_ERR_ARG, "%s: batch is %lld, expected >= 1", fn, (long long)batch);
+  lr_lti_cache *c = calloc(1, sizeof *c);
+  if (!c) return lr_fail(LR_ERR_MEMORY, "%s: out of memory", fn);
+  c->batch = batch;
+  lr_status s = persist(Abar, &c->Abar);
+  if (s == LR_OK) s = persist(Bbar, &c->Bbar);
+  if (s == LR_OK) s = persist(C, &c->C);
+  if (s == LR_OK) s = lr_tensor_new(Abar->dtype, Abar->device, LR_SHAPE(batch, Abar->shape[0]), &c->state);
+  if (s == LR_OK) s = lr_tensor_fill_(c->state, 0.0);
+  if (s != LR_OK) {
+    lr_lti_cache_free(c);
+    return s;
+  }
+  *out = c;
+  return LR_OK;
+}
+
+lr_status lr_lti_cache_reset(lr_lti_cache *c) {
+  if (!c) return lr_fail(LR_ERR_ARG, "lr_lti_cache_reset: cache is NULL");
+  return lr_tensor_fill_(c->state, 0.0);
+}
+
+static lr_status step(lr_lti_cache *c, lr_tensor *x_t, lr_tensor **y) {
+  lr_tensor *xc, *Bt, *u, *as, *s, *Ct, *w;
+  LR_TRY(lr_lti_to_complex(x_t, &xc));
+  LR_TRY(lr_transpose(c->Bbar, 0, 1, &Bt));
+  LR_TRY(lr_matmul(xc, Bt, &u));        /* (batch, N) */
+  LR_TRY(lr_mul(c->state, c->Abar, &as));
+  LR_TRY(lr_add(as, u, &s));
+  LR_TRY(lr_tensor_copy_(c->state, s));
+  LR_TRY(lr_transpose(c->C, 0, 1, &Ct));
+  LR_TRY(lr_matmul(s, Ct, &w));         /* (batch, Hout) */
+  return lr_real(w, y);
+}
+
+lr_status lr_lti_cache_step(const char *fn, lr_lti_cache *c, lr_tensor *x_t, lr_tensor **y) {
+  if (!c || !x_t || !y) return lr_fail(LR_ERR_ARG, "%s: NULL argument", fn);
+  char b[64];
+  int64_t H = c->Bbar->shape[1];
+  if (x_t->ndim != 2 || x_t->shape[0] != c->batch || x_t->shape[1] != H)
+    return lr_fail(LR_ERR_SHAPE, "%s: x_t is %s, expected (%lld, %lld)", fn,
+                   lr_shape_str(x_t->ndim, x_t->shape, b, sizeof b), (long long)c->batch, (long long)H);
+  if (lr_dtype_complex(x_t->dtype) != c->Bbar->dtype || lr_dtype_is_complex(x_t->dtype))
+    return lr_fail(LR_ERR_DTYPE, "%s: x_t is %s, expected %s", fn, lr_dtype_name(x_t->dtype),
+                   lr_dtype_name(lr_dtype_real(c->Bbar->dtype)));
+  bool prev = lr_set_grad_enabled(false);
+  lr_status s = step(c, x_t, y);
+  lr_set_grad_enabled(prev);
+  return s;
+}

@@ -1,0 +1,39 @@
+/* Helpers shared by the diagonal LTI models (nn/lru.c, nn/s5_lti.c, nn/s4d.c): the length mask,
+ * a real tensor lifted to complex, and the recurrent cache of a diagonal system
+ *   h_t = Abar ⊙ h_{t-1} + Bbar x_t,   y_t = Re(C h_t)
+ * with Abar (N), Bbar (N, H), C (Hout, N) complex, as lrnnx's LRU and S5-LTI caches hold them
+ * ({"lrnn_state", "Lambda"/"A_bar", "B_norm"/"B_bar", "C_complex"}). */
+#ifndef LR_NN_LTI_UTIL_H
+#define LR_NN_LTI_UTIL_H
+
+#include "autograd/autograd.h"
+
+/* mask (B, L, 1) of dtype dt on device dev: 1 where t < lengths[b], else 0. lengths (B,) I64 or
+ * I32 with 0 <= lengths[b] <= L; fn names the caller in messages. */
+lr_status lr_lti_length_mask(const char *fn, lr_tensor *lengths, int64_t B, int64_t L, lr_dtype dt, lr_device dev,
+                             lr_tensor **mask);
+/* Checks x (B, L, H) of dtype dt; fn names the caller. */
+lr_status lr_lti_check_x(const char *fn, const lr_tensor *x, int64_t H, lr_dtype dt);
+/* x real -> x + 0i, differentiable in x. */
+lr_status lr_lti_to_complex(lr_tensor *x, lr_tensor **out);
+
+/* The recurrent state and the discrete matrices, all persistent (heap) tensors on the model's
+ * device; reset zeroes the state. */
+typedef struct {
+  int64_t batch;
+  lr_tensor *state; /* (batch, N) complex */
+  lr_tensor *Abar;  /* (N) */
+  lr_tensor *Bbar;  /* (N, H) */
+  lr_tensor *C;     /* (Hout, N) */
+} lr_lti_cache;
+
+/* A cache holding persistent copies of Abar, Bbar, C and a zero state of (batch, N). */
+lr_status lr_lti_cache_new(const char *fn, int64_t batch, lr_tensor *Abar, lr_tensor *Bbar, lr_tensor *C,
+                           lr_lti_cache **out);
+lr_status lr_lti_cache_reset(lr_lti_cache *c);
+void lr_lti_cache_free(lr_lti_cache *c);
+/* One step: state <- Abar ⊙ state + x_t Bbar^T; *y = Re(state C^T) (batch, Hout) in the arena.
+ * x_t (batch, H) real of Bbar's real dtype. Runs with grad mode off (inference). */
+lr_status lr_lti_cache_step(const char *fn, lr_lti_cache *c, lr_tensor *x_t, lr_tensor **y);
+
+#endif
