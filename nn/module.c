@@ -39,7 +39,7 @@ static void module_free_tree(lr_module *m) {
   for (int i = 0; i < m->n_children; i++) module_free_tree(m->children[i]);
   free(m->children);
   for (int i = 0; i < m->n_params; i++) {
-    lr_tensor_free(m->params[i].t);
+    if (!(m->params[i].flags & LR_PARAM_TIED)) lr_tensor_free(m->params[i].t);
     free(m->params[i].name);
   }
   free(m->params);
@@ -173,6 +173,123 @@ lr_status lr_module_attach(lr_module *parent, const char *name, lr_module *child
   return s;
 }
 
+lr_status lr_module_tie(lr_module *m, const char *name, lr_tensor *t) {
+  const char *fn = "lr_module_tie";
+  if (!m || !name || !t) return lr_fail(LR_ERR_ARG, "%s: NULL argument", fn);
+  uint32_t kind = t->requires_grad ? 0u : LR_PARAM_BUFFER;
+  for (int i = 0; i < m->n_params; i++) {
+    lr_param *p = &m->params[i];
+    if (strcmp(p->name, name)) continue;
+    if (p->t == t) return lr_fail(LR_ERR_ARG, "%s: '%s' of %s already is that tensor", fn, name, m->type);
+    if (p->flags & LR_PARAM_TIED) return lr_fail(LR_ERR_ARG, "%s: '%s' of %s is already tied", fn, name, m->type);
+    if (p->t->dtype != t->dtype)
+      return lr_fail(LR_ERR_DTYPE, "%s: '%s' of %s is %s, the tensor to tie is %s", fn, name, m->type,
+                     lr_dtype_name(p->t->dtype), lr_dtype_name(t->dtype));
+    if (!lr_same_shape(p->t, t)) {
+      char a[128], b[128];
+      return lr_fail(LR_ERR_SHAPE, "%s: '%s' of %s is %s, the tensor to tie is %s", fn, name, m->type,
+                     lr_shape_str(p->t->ndim, p->t->shape, a, sizeof a), lr_shape_str(t->ndim, t->shape, b, sizeof b));
+    }
+    lr_tensor_free(p->t);
+    p->t = t;
+    p->flags = LR_PARAM_TIED | kind | (p->flags & LR_PARAM_REAL_VIEW);
+    return LR_OK;
+  }
+  LR_TRY(check_local_name(fn, m, name));
+  return push_param(fn, m, name, t, LR_PARAM_TIED | kind);
+}
+
+lr_status lr_module_store_as_real(lr_module *m, const char *name) {
+  lr_param *p;
+  LR_TRY(lr_module_find(m, name, NULL, &p));
+  if (!lr_dtype_is_complex(p->t->dtype))
+    return lr_fail(LR_ERR_DTYPE, "lr_module_store_as_real: '%s' is %s, expected c64 or c128", name,
+                   lr_dtype_name(p->t->dtype));
+  p->flags |= LR_PARAM_REAL_VIEW;
+  return LR_OK;
+}
+
+/* ---- devices ---- */
+/* A move in two phases: fresh[] get new contiguous buffers on dev filled from the old tensors;
+ * only when every one succeeded are data pointers swapped into the old structs (which stay where
+ * they are) and the old buffers released through the fresh structs. */
+typedef struct {
+  lr_tensor **old, **fresh;
+  int n, cap;
+  lr_device dev;
+} move_plan;
+
+static lr_status plan_add(move_plan *mp, lr_tensor *t) {
+  if (mp->n == mp->cap) {
+    int cap = mp->cap ? 2 * mp->cap : 16;
+    lr_tensor **o = realloc(mp->old, (size_t)cap * sizeof *o);
+    if (!o) return lr_fail(LR_ERR_MEMORY, "lr_module_to: out of memory");
+    mp->old = o;
+    lr_tensor **f = realloc(mp->fresh, (size_t)cap * sizeof *f);
+    if (!f) return lr_fail(LR_ERR_MEMORY, "lr_module_to: out of memory");
+    mp->fresh = f;
+    mp->cap = cap;
+  }
+  lr_tensor *f;
+  LR_TRY(lr_tensor_new(t->dtype, mp->dev, t->ndim, t->shape, &f));
+  lr_status s = LR_OK;
+  if (t->device == LR_DEVICE_CPU || lr_is_contiguous(t)) {
+    s = lr_tensor_copy_(f, t);
+  } else {
+    /* A strided device tensor: through a contiguous host copy. */
+    void *h = malloc(lr_nbytes(t) + 1);
+    if (!h) s = lr_fail(LR_ERR_MEMORY, "lr_module_to: out of memory");
+    if (s == LR_OK) s = lr_tensor_copy_to_host(t, h, lr_nbytes(t));
+    if (s == LR_OK) s = lr_tensor_copy_from_host(f, h, lr_nbytes(t));
+    free(h);
+  }
+  if (s != LR_OK) {
+    lr_tensor_free(f);
+    return s;
+  }
+  mp->old[mp->n] = t;
+  mp->fresh[mp->n++] = f;
+  return LR_OK;
+}
+
+static lr_status plan_tree(move_plan *mp, lr_module *m) {
+  for (int i = 0; i < m->n_params; i++) {
+    lr_param *p = &m->params[i];
+    if (p->flags & LR_PARAM_TIED) continue; /* its owner moves the struct they share */
+    if (p->t->device != mp->dev) LR_TRY(plan_add(mp, p->t));
+    if (p->t->grad && p->t->grad->device != mp->dev) LR_TRY(plan_add(mp, p->t->grad));
+  }
+  for (int i = 0; i < m->n_children; i++) LR_TRY(plan_tree(mp, m->children[i]));
+  return LR_OK;
+}
+
+lr_status lr_module_to(lr_module *m, lr_device dev) {
+  if (!m) return lr_fail(LR_ERR_ARG, "lr_module_to: module is NULL");
+  if ((unsigned)dev >= LR_DEVICE_COUNT) return lr_fail(LR_ERR_DEVICE, "lr_module_to: unknown device %d", (int)dev);
+  move_plan mp = {.dev = dev};
+  lr_status s = plan_tree(&mp, m);
+  for (int i = 0; i < mp.n; i++) {
+    lr_tensor *o = mp.old[i], *f = mp.fresh[i];
+    if (s == LR_OK) {
+      /* Swap storage: o takes f's new buffer, f takes o's old one and frees it below. */
+      void *data = o->data;
+      lr_device od = o->device;
+      uint32_t oflags = o->flags;
+      o->data = f->data;
+      o->device = f->device;
+      lr_contiguous_strides(o->ndim, o->shape, o->strides);
+      o->flags = (oflags & ~LR_TF_OWNS_DATA) | (f->flags & LR_TF_OWNS_DATA);
+      f->data = data;
+      f->device = od;
+      f->flags = LR_TF_HEAP | (oflags & LR_TF_OWNS_DATA);
+    }
+    lr_tensor_free(f);
+  }
+  free(mp.old);
+  free(mp.fresh);
+  return s;
+}
+
 /* ---- lookup ---- */
 /* Splits off the first component of path: its length, and the rest after '.' (NULL if last). */
 static size_t first_component(const char *path, const char **rest) {
@@ -253,6 +370,7 @@ static lr_status visit(lr_module *m, char *buf, size_t len, unsigned what, lr_pa
     lr_param *p = &m->params[i];
     unsigned kind = (p->flags & LR_PARAM_BUFFER) ? LR_VISIT_BUFFERS : LR_VISIT_PARAMS;
     if (!(what & kind)) continue;
+    if ((p->flags & LR_PARAM_TIED) && !(what & LR_VISIT_TIED)) continue;
     size_t k = strlen(p->name);
     if (len + k + 1 > LR_NAME_MAX)
       return lr_fail(LR_ERR_ARG, "lr_module_visit: the name '%s%s' is longer than %d", buf, p->name, LR_NAME_MAX - 1);
@@ -329,7 +447,7 @@ void lr_param_list_free(lr_param_list *l) {
 
 static void numel_walk(const lr_module *m, int64_t *total, int *count) {
   for (int i = 0; i < m->n_params; i++) {
-    if (m->params[i].flags & LR_PARAM_BUFFER) continue;
+    if (m->params[i].flags & (LR_PARAM_BUFFER | LR_PARAM_TIED)) continue;
     *total += lr_numel(m->params[i].t);
     (*count)++;
   }

@@ -17,6 +17,18 @@
  * PyTorch's register_buffer). Each parameter may carry optimizer hints, lrnnx's `_optim`
  * attribute (state-spaces' register(name, t, lr) sets {"weight_decay": 0.0, "lr": lr}) and Mamba's
  * `_no_weight_decay`: an own weight decay and/or an own learning rate (see optim/optim.h).
+ *
+ * Tied weights (lrnnx's LM: `lm_head.weight = backbone.embedding.weight`): lr_module_tie registers
+ * a second name for a tensor that another module of the same tree owns. The alias entry
+ * (LR_PARAM_TIED) does not own its tensor; iteration skips aliases unless LR_VISIT_TIED is asked
+ * for, so optimizers and counts see the tensor once (PyTorch's parameters()), while checkpoints
+ * (nn/checkpoint.h) write and expect it under both names (PyTorch's state_dict()).
+ *
+ * Complex parameters that lrnnx stores as a real view with a trailing 2 (S5's A, B, C) are marked
+ * LR_PARAM_REAL_VIEW (lr_module_store_as_real): checkpoints write them as F32/F64 (..., 2).
+ *
+ * lr_module_to moves every owned tensor (and its grad) to a device in place: the lr_tensor structs
+ * stay where they are, so the direct pointers concrete modules keep (l->weight) remain valid.
  */
 #ifndef LR_NN_MODULE_H
 #define LR_NN_MODULE_H
@@ -30,10 +42,12 @@
 #define LR_PARAM_BUFFER 1u /* a buffer: not trained, not counted as a parameter */
 #define LR_PARAM_WD 2u     /* the optimizer uses .weight_decay for it instead of its group's */
 #define LR_PARAM_LR 4u     /* the optimizer uses .lr for it instead of its group's */
+#define LR_PARAM_REAL_VIEW 8u /* complex, saved as a real (..., 2) view, as lrnnx stores it */
+#define LR_PARAM_TIED 16u     /* an alias (lr_module_tie): the tensor is owned by another entry */
 
 typedef struct {
   char *name;          /* local name within its module ("weight"), owned */
-  lr_tensor *t;        /* persistent (lr_tensor_new), owned */
+  lr_tensor *t;        /* persistent (lr_tensor_new), owned unless LR_PARAM_TIED */
   uint32_t flags;      /* LR_PARAM_* */
   double weight_decay; /* hint, valid with LR_PARAM_WD */
   double lr;           /* hint, valid with LR_PARAM_LR */
@@ -80,6 +94,19 @@ lr_status lr_module_add_child_at(lr_module *m, int index, lr_module *child);
  * child is freed. For constructors: lr_linear_new(parent, "in_proj", ...). */
 lr_status lr_module_attach(lr_module *parent, const char *name, lr_module *child);
 
+/* Registers `name` in m as a second name of t, a tensor owned by another module of the same tree
+ * (it must outlive m: tie within one root). The alias is a parameter if t requires grad, else a
+ * buffer. If m already owns a tensor called `name` of t's dtype and shape, that tensor is freed and
+ * the entry becomes the alias (PyTorch's `head.weight = emb.weight`); the caller then updates its
+ * direct pointer (head->weight = t). LR_ERR_SHAPE / LR_ERR_DTYPE if the replaced one differs. */
+lr_status lr_module_tie(lr_module *m, const char *name, lr_tensor *t);
+/* Marks the complex parameter or buffer at dotted `name` as stored as a real (..., 2) view
+ * (LR_PARAM_REAL_VIEW). LR_ERR_DTYPE if it is not complex. */
+lr_status lr_module_store_as_real(lr_module *m, const char *name);
+/* Moves every tensor m's tree owns, and their grads, to dev (contiguous), in place. All new buffers
+ * are allocated and filled before any old one is released: on failure m is unchanged. */
+lr_status lr_module_to(lr_module *m, lr_device dev);
+
 /* ---- optimizer hints (lrnnx's `_optim`), on a parameter found by dotted name ---- */
 /* Mamba's `_no_weight_decay = True`: weight decay 0 for this parameter. */
 lr_status lr_module_no_weight_decay(lr_module *m, const char *name);
@@ -102,6 +129,7 @@ typedef lr_status (*lr_param_visit_fn)(const char *name, lr_param *p, lr_module 
 #define LR_VISIT_PARAMS 1u
 #define LR_VISIT_BUFFERS 2u
 #define LR_VISIT_ALL (LR_VISIT_PARAMS | LR_VISIT_BUFFERS)
+#define LR_VISIT_TIED 4u /* also the aliases of lr_module_tie (of the kinds asked for) */
 lr_status lr_module_visit(lr_module *m, unsigned what, lr_param_visit_fn fn, void *ctx);
 
 /* A flat list of tensors with full names, for optimizers and checkpoints. */

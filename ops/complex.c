@@ -9,32 +9,71 @@
  * a complex element is two adjacent reals, so x's last dim must have stride 1 and every other
  * stride must be even (it is halved). real and conj of a real tensor return the tensor itself,
  * as in PyTorch.
+ *
+ * Devices: complex, real, imag, conj and angle run on the CPU and on CUDA (kernels/cuda/complex.cu,
+ * same formulas); the two views move no data and their backward is a view plus lr_grad_acc, so
+ * they work on any device the tensor layer has.
  */
 #include "ops/complex.h"
 
 #include "kernels/cpu/complex.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 static lr_status complex_backward(lr_node *n);
 static lr_status part_backward(lr_node *n);
 static lr_status view_as_complex_backward(lr_node *n);
 static lr_status view_as_real_backward(lr_node *n);
 
-static const lr_op_def op_complex = {"complex", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, complex_backward};
-static const lr_op_def op_real = {"real", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, part_backward};
-static const lr_op_def op_imag = {"imag", LR_DT_COMPLEX, LR_ON_CPU, LR_ON_CPU, part_backward};
-static const lr_op_def op_conj = {"conj", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, part_backward};
-static const lr_op_def op_angle = {"angle", LR_DT_COMPLEX, LR_ON_CPU, LR_ON_CPU, part_backward};
-/* Views move no data, so their forward runs on any device. */
-static const lr_op_def op_view_as_complex = {"view_as_complex", LR_DT_REAL, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU,
-                                             view_as_complex_backward};
-static const lr_op_def op_view_as_real = {"view_as_real", LR_DT_COMPLEX, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU,
+static const lr_op_def op_complex = {"complex", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, complex_backward};
+static const lr_op_def op_real = {"real", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, part_backward};
+static const lr_op_def op_imag = {"imag", LR_DT_COMPLEX, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, part_backward};
+static const lr_op_def op_conj = {"conj", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, part_backward};
+static const lr_op_def op_angle = {"angle", LR_DT_COMPLEX, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, part_backward};
+/* Views move no data, so forward and backward (a view and lr_grad_acc) run on any device. */
+static const lr_op_def op_view_as_complex = {"view_as_complex", LR_DT_REAL, LR_ON_CPU | LR_ON_CUDA,
+                                             LR_ON_CPU_CUDA, view_as_complex_backward};
+static const lr_op_def op_view_as_real = {"view_as_real", LR_DT_COMPLEX, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA,
                                           view_as_real_backward};
 
 const lr_op_def *const lr_ops_complex[] = {
     &op_complex, &op_real, &op_imag, &op_conj, &op_angle, &op_view_as_complex, &op_view_as_real, NULL,
 };
+
+/* ---- kernels for the device the tensors live on ---- */
+
+static lr_status k_make(lr_device dev, lr_dtype dt, void *out, const void *re, const int64_t *rs, const void *im,
+                        const int64_t *is, int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_complex_make(dt, out, re, rs, im, is, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_complex_make(dt, out, re, rs, im, is, nd, sh);
+  return LR_OK;
+}
+
+static lr_status k_part(lr_device dev, lr_cpart_kind k, lr_dtype dt, void *out, const void *z, const int64_t *zs,
+                        int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_complex_part((int)k, dt, out, z, zs, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_complex_part(k, dt, out, z, zs, nd, sh);
+  return LR_OK;
+}
+
+static lr_status k_angle_bwd(lr_device dev, lr_dtype dt, void *gz, const void *g, const void *z, const int64_t *zs,
+                             int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_angle_bwd(dt, gz, g, z, zs, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_angle_bwd(dt, gz, g, z, zs, nd, sh);
+  return LR_OK;
+}
 
 /* ---- complex(re, im) ---- */
 
@@ -53,7 +92,7 @@ lr_status lr_complex(lr_tensor *re, lr_tensor *im, lr_tensor **out) {
   LR_TRY(lr_empty_on(lr_dtype_complex(re->dtype), re->device, nd, sh, &y));
   lr_broadcast_strides(re, nd, sh, rs);
   lr_broadcast_strides(im, nd, sh, is);
-  lr_kcpu_complex_make(re->dtype, y->data, re->data, rs, im->data, is, nd, sh);
+  LR_TRY(k_make(y->device, re->dtype, y->data, re->data, rs, im->data, is, nd, sh));
   lr_node *node;
   LR_TRY(lr_record(&op_complex, 2, (lr_tensor *[]){re, im}, 1, &y, &node));
   *out = y;
@@ -67,7 +106,7 @@ static lr_status complex_backward(lr_node *n) {
     lr_tensor *x = n->in[p], *gx;
     if (!x->requires_grad) continue;
     LR_TRY(lr_empty_on(x->dtype, y->device, y->ndim, y->shape, &gx));
-    lr_kcpu_complex_part(p ? LR_CPART_IM : LR_CPART_RE, y->dtype, gx->data, g->data, NULL, y->ndim, y->shape);
+    LR_TRY(k_part(y->device, p ? LR_CPART_IM : LR_CPART_RE, y->dtype, gx->data, g->data, NULL, y->ndim, y->shape));
     LR_TRY(lr_grad_acc(x, gx));
   }
   return LR_OK;
@@ -87,7 +126,7 @@ static lr_status part(const char *name, const lr_op_def *def, lr_cpart_kind k, l
   lr_tensor *y;
   lr_dtype ydt = k == LR_CPART_CONJ ? z->dtype : lr_dtype_real(z->dtype);
   LR_TRY(lr_empty_on(ydt, z->device, z->ndim, z->shape, &y));
-  lr_kcpu_complex_part(k, z->dtype, y->data, z->data, z->strides, z->ndim, z->shape);
+  LR_TRY(k_part(y->device, k, z->dtype, y->data, z->data, z->strides, z->ndim, z->shape));
   lr_node *node;
   LR_TRY(lr_record(def, 1, &z, 1, &y, &node));
   if (node) node->iarg[0] = k;
@@ -106,11 +145,14 @@ static lr_status part_backward(lr_node *n) {
   LR_TRY(lr_tensor_contiguous_raw(y->grad, &g));
   LR_TRY(lr_empty_on(z->dtype, z->device, z->ndim, z->shape, &gz));
   lr_dtype rdt = lr_dtype_real(z->dtype);
+  lr_device dev = z->device;
   switch ((lr_cpart_kind)n->iarg[0]) {
-    case LR_CPART_RE: lr_kcpu_complex_make(rdt, gz->data, g->data, NULL, NULL, NULL, z->ndim, z->shape); break;
-    case LR_CPART_IM: lr_kcpu_complex_make(rdt, gz->data, NULL, NULL, g->data, NULL, z->ndim, z->shape); break;
-    case LR_CPART_CONJ: lr_kcpu_complex_part(LR_CPART_CONJ, z->dtype, gz->data, g->data, NULL, z->ndim, z->shape); break;
-    case LR_CPART_ANGLE: lr_kcpu_angle_bwd(z->dtype, gz->data, g->data, z->data, z->strides, z->ndim, z->shape); break;
+    case LR_CPART_RE: LR_TRY(k_make(dev, rdt, gz->data, g->data, NULL, NULL, NULL, z->ndim, z->shape)); break;
+    case LR_CPART_IM: LR_TRY(k_make(dev, rdt, gz->data, NULL, NULL, g->data, NULL, z->ndim, z->shape)); break;
+    case LR_CPART_CONJ: LR_TRY(k_part(dev, LR_CPART_CONJ, z->dtype, gz->data, g->data, NULL, z->ndim, z->shape)); break;
+    case LR_CPART_ANGLE:
+      LR_TRY(k_angle_bwd(dev, z->dtype, gz->data, g->data, z->data, z->strides, z->ndim, z->shape));
+      break;
   }
   return lr_grad_acc(z, gz);
 }

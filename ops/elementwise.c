@@ -13,6 +13,9 @@
  *   abs of complex z: dz = g z / |z|
  *   where: da = cond ? g : 0, db = cond ? 0 : g;     masked_fill: dx = mask ? 0 : g
  * (complex gradients in PyTorch's convention, grad = dL/dRe + i dL/dIm).
+ *
+ * Devices: every op runs forward and backward on the CPU and on CUDA (kernels/cuda/elementwise.cu,
+ * the same formulas); the k_* helpers below pick the kernel for the output's device.
  */
 #include "ops/elementwise.h"
 
@@ -21,13 +24,16 @@
 #include "kernels/cpu/elementwise.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 static lr_status binary_backward(lr_node *n);
 static lr_status unary_backward(lr_node *n);
 static lr_status where_backward(lr_node *n);
 static lr_status masked_fill_backward(lr_node *n);
 
-#define DEF_OP(var, name, dtypes, bwd) static const lr_op_def var = {name, dtypes, LR_ON_CPU, LR_ON_CPU, bwd}
+#define DEF_OP(var, name, dtypes, bwd) static const lr_op_def var = {name, dtypes, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, bwd}
 
 DEF_OP(op_add, "add", LR_DT_FLOAT, binary_backward);
 DEF_OP(op_sub, "sub", LR_DT_FLOAT, binary_backward);
@@ -73,6 +79,80 @@ const lr_op_def *const lr_ops_elementwise[] = {
     &op_gt,      &op_ge,    NULL,
 };
 
+/* ---- kernels for the device the tensors live on ---- */
+
+static lr_status k_binary(lr_device dev, lr_binary_kind k, lr_dtype dt, void *out, const void *a, const int64_t *as,
+                          const void *b, const int64_t *bs, int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_binary(k, dt, out, a, as, b, bs, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_binary(k, dt, out, a, as, b, bs, nd, sh);
+  return LR_OK;
+}
+
+static lr_status k_binary_bwd(lr_device dev, lr_binary_kind k, lr_dtype dt, void *ga, void *gb, const void *g,
+                              const void *a, const int64_t *as, const void *b, const int64_t *bs, const void *y,
+                              int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA)
+    return lr_kcuda_binary_bwd(k, dt, ga, gb, g, a, as, b, bs, y, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_binary_bwd(k, dt, ga, gb, g, a, as, b, bs, y, nd, sh);
+  return LR_OK;
+}
+
+static lr_status k_unary(lr_device dev, lr_unary_kind k, lr_dtype dt, void *y, const void *x, const int64_t *xs,
+                         int nd, const int64_t *sh, double p0, double p1) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_unary(k, dt, y, x, xs, nd, sh, p0, p1, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_unary(k, dt, y, x, xs, nd, sh, p0, p1);
+  return LR_OK;
+}
+
+static lr_status k_unary_bwd(lr_device dev, lr_unary_kind k, lr_dtype dt, void *gx, const void *g, const void *x,
+                             const int64_t *xs, const void *y, int nd, const int64_t *sh, double p0, double p1) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_unary_bwd(k, dt, gx, g, x, xs, y, nd, sh, p0, p1, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_unary_bwd(k, dt, gx, g, x, xs, y, nd, sh, p0, p1);
+  return LR_OK;
+}
+
+static lr_status k_where(lr_device dev, size_t es, void *out, const uint8_t *c, const int64_t *cs, const void *a,
+                         const int64_t *as, const void *b, const int64_t *bs, int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_where(es, out, c, cs, a, as, b, bs, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_where(es, out, c, cs, a, as, b, bs, nd, sh);
+  return LR_OK;
+}
+
+static lr_status k_where_bwd(lr_device dev, lr_dtype dt, void *ga, void *gb, const void *g, const uint8_t *c,
+                             const int64_t *cs, int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_where_bwd(dt, ga, gb, g, c, cs, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_where_bwd(dt, ga, gb, g, c, cs, nd, sh);
+  return LR_OK;
+}
+
+static lr_status k_compare(lr_device dev, lr_compare_kind k, lr_dtype dt, uint8_t *out, const void *a,
+                           const int64_t *as, const void *b, const int64_t *bs, int nd, const int64_t *sh) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_compare(k, dt, out, a, as, b, bs, nd, sh, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_compare(k, dt, out, a, as, b, bs, nd, sh);
+  return LR_OK;
+}
+
 /* ---- binary ---- */
 
 /* Validates a binary op and returns its broadcast shape. */
@@ -96,7 +176,7 @@ static lr_status binary(const char *name, const lr_op_def *def, lr_binary_kind k
   LR_TRY(lr_empty_on(a->dtype, a->device, nd, sh, &y));
   lr_broadcast_strides(a, nd, sh, as);
   lr_broadcast_strides(b, nd, sh, bs);
-  lr_kcpu_binary(k, y->dtype, y->data, a->data, as, b->data, bs, nd, sh);
+  LR_TRY(k_binary(y->device, k, y->dtype, y->data, a->data, as, b->data, bs, nd, sh));
   lr_node *node;
   LR_TRY(lr_record(def, 2, (lr_tensor *[]){a, b}, 1, &y, &node));
   if (node) node->iarg[0] = k;
@@ -126,7 +206,7 @@ static lr_status binary_backward(lr_node *n) {
     if (k == LR_BIN_ADD) return lr_grad_acc(b, g);
     lr_tensor *gb;
     LR_TRY(lr_empty_like(g, &gb));
-    lr_kcpu_unary(LR_UN_NEG, g->dtype, gb->data, g->data, NULL, g->ndim, g->shape, 0, 0);
+    LR_TRY(k_unary(g->device, LR_UN_NEG, g->dtype, gb->data, g->data, NULL, g->ndim, g->shape, 0, 0));
     return lr_grad_acc(b, gb);
   }
   lr_tensor *ga = NULL, *gb = NULL;
@@ -135,8 +215,8 @@ static lr_status binary_backward(lr_node *n) {
   int64_t as[LR_MAX_DIMS], bs[LR_MAX_DIMS];
   lr_broadcast_strides(a, y->ndim, y->shape, as);
   lr_broadcast_strides(b, y->ndim, y->shape, bs);
-  lr_kcpu_binary_bwd(k, y->dtype, ga ? ga->data : NULL, gb ? gb->data : NULL, g->data, a->data, as, b->data, bs,
-                     y->data, y->ndim, y->shape);
+  LR_TRY(k_binary_bwd(y->device, k, y->dtype, ga ? ga->data : NULL, gb ? gb->data : NULL, g->data, a->data, as,
+                      b->data, bs, y->data, y->ndim, y->shape));
   if (ga) LR_TRY(lr_grad_acc(a, ga));
   if (gb) LR_TRY(lr_grad_acc(b, gb));
   return LR_OK;
@@ -153,7 +233,7 @@ static lr_status unary(const char *name, const lr_op_def *def, lr_unary_kind k, 
   lr_dtype ydt = k == LR_UN_ABS ? lr_dtype_real(x->dtype) : x->dtype;
   lr_tensor *y;
   LR_TRY(lr_empty_on(ydt, x->device, x->ndim, x->shape, &y));
-  lr_kcpu_unary(k, x->dtype, y->data, x->data, x->strides, x->ndim, x->shape, p0, p1);
+  LR_TRY(k_unary(x->device, k, x->dtype, y->data, x->data, x->strides, x->ndim, x->shape, p0, p1));
   lr_node *node;
   LR_TRY(lr_record(def, 1, &x, 1, &y, &node));
   if (node) {
@@ -170,8 +250,8 @@ static lr_status unary_backward(lr_node *n) {
   if (!x->requires_grad) return LR_OK;
   LR_TRY(lr_tensor_contiguous_raw(y->grad, &g));
   LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &gx));
-  lr_kcpu_unary_bwd((lr_unary_kind)n->iarg[0], x->dtype, gx->data, g->data, x->data, x->strides, y->data, x->ndim,
-                    x->shape, n->farg[0], n->farg[1]);
+  LR_TRY(k_unary_bwd(x->device, (lr_unary_kind)n->iarg[0], x->dtype, gx->data, g->data, x->data, x->strides, y->data,
+                     x->ndim, x->shape, n->farg[0], n->farg[1]));
   return lr_grad_acc(x, gx);
 }
 
@@ -246,7 +326,7 @@ lr_status lr_where(lr_tensor *cond, lr_tensor *a, lr_tensor *b, lr_tensor **out)
   lr_broadcast_strides(cond, nd, sh, cs);
   lr_broadcast_strides(a, nd, sh, as);
   lr_broadcast_strides(b, nd, sh, bs);
-  lr_kcpu_where(lr_dtype_size(a->dtype), y->data, cond->data, cs, a->data, as, b->data, bs, nd, sh);
+  LR_TRY(k_where(y->device, lr_dtype_size(a->dtype), y->data, cond->data, cs, a->data, as, b->data, bs, nd, sh));
   lr_node *node;
   LR_TRY(lr_record(&op_where, 3, (lr_tensor *[]){cond, a, b}, 1, &y, &node));
   *out = y;
@@ -260,9 +340,28 @@ static lr_status where_backward(lr_node *n) {
   if (b->requires_grad) LR_TRY(lr_empty_like(y, &gb));
   int64_t cs[LR_MAX_DIMS];
   lr_broadcast_strides(cond, y->ndim, y->shape, cs);
-  lr_kcpu_where_bwd(y->dtype, ga ? ga->data : NULL, gb ? gb->data : NULL, g->data, cond->data, cs, y->ndim, y->shape);
+  LR_TRY(k_where_bwd(y->device, y->dtype, ga ? ga->data : NULL, gb ? gb->data : NULL, g->data, cond->data, cs, y->ndim,
+                     y->shape));
   if (ga) LR_TRY(lr_grad_acc(a, ga));
   if (gb) LR_TRY(lr_grad_acc(b, gb));
+  return LR_OK;
+}
+
+/* value as a 0-dim tensor of x's dtype on x's device (converted as lr_tensor_set does). On CUDA
+ * it is written by a kernel, so masked_fill never waits for the device. */
+static lr_status fill_value(const lr_tensor *x, double value, lr_tensor **out) {
+  lr_tensor *v;
+  LR_TRY(lr_scalar(x->dtype, value, &v));
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA) {
+    lr_tensor *d;
+    LR_TRY(lr_empty_on(x->dtype, x->device, 0, NULL, &d));
+    /* the host scalar holds the converted value (integers truncated and saturated) */
+    LR_TRY(lr_kcuda_fill(x->dtype, d->data, 1, lr_tensor_get(v, 0), 0, lr_cuda_stream()));
+    v = d;
+  }
+#endif
+  *out = v;
   return LR_OK;
 }
 
@@ -285,10 +384,11 @@ lr_status lr_masked_fill(lr_tensor *x, lr_tensor *mask, double value, lr_tensor 
                    lr_shape_str(mask->ndim, mask->shape, mb, sizeof mb), lr_shape_str(x->ndim, x->shape, xb, sizeof xb));
   }
   lr_tensor *v, *y;
-  LR_TRY(lr_scalar(x->dtype, value, &v));
+  LR_TRY(fill_value(x, value, &v));
   LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &y));
   lr_broadcast_strides(mask, nd, sh, ms);
-  lr_kcpu_where(lr_dtype_size(x->dtype), y->data, mask->data, ms, v->data, zero, x->data, x->strides, nd, sh);
+  LR_TRY(k_where(y->device, lr_dtype_size(x->dtype), y->data, mask->data, ms, v->data, zero, x->data, x->strides, nd,
+                 sh));
   lr_node *node;
   LR_TRY(lr_record(&op_masked_fill, 2, (lr_tensor *[]){x, mask}, 1, &y, &node));
   *out = y;
@@ -302,7 +402,7 @@ static lr_status masked_fill_backward(lr_node *n) {
   LR_TRY(lr_empty_like(y, &gx));
   int64_t ms[LR_MAX_DIMS];
   lr_broadcast_strides(mask, y->ndim, y->shape, ms);
-  lr_kcpu_where_bwd(y->dtype, NULL, gx->data, g->data, mask->data, ms, y->ndim, y->shape);
+  LR_TRY(k_where_bwd(y->device, y->dtype, NULL, gx->data, g->data, mask->data, ms, y->ndim, y->shape));
   return lr_grad_acc(x, gx);
 }
 
@@ -317,7 +417,7 @@ static lr_status compare(const char *name, const lr_op_def *def, lr_compare_kind
   LR_TRY(lr_empty_on(LR_DTYPE_BOOL, a->device, nd, sh, &y));
   lr_broadcast_strides(a, nd, sh, as);
   lr_broadcast_strides(b, nd, sh, bs);
-  lr_kcpu_compare(k, a->dtype, y->data, a->data, as, b->data, bs, nd, sh);
+  LR_TRY(k_compare(y->device, k, a->dtype, y->data, a->data, as, b->data, bs, nd, sh));
   *out = y;
   return LR_OK;
 }

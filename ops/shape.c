@@ -17,15 +17,27 @@
  * back exactly as the real one. The copies take every dtype; cumsum and embedding take float ones.
  * Index backward is deterministic: the kernels partition by destination and walk the index serially
  * (kernels/cpu/shape.c). Indices are range-checked before any read (LR_ERR_ARG naming the value).
+ *
+ * CUDA: everything runs on the device too (LR_ON_CPU_CUDA). The copies (cat, stack, pad, flip,
+ * roll, to) are strided device copies through lr_tensor_copy_; the window adds of the backwards
+ * are lr_kcuda_acc_broadcast; index_select, gather, embedding and cumsum have kernels in
+ * kernels/cuda/shape.cu. Index tensors must be on x's device; they are copied to the host once to
+ * be range-checked (a synchronisation), and for index_select / embedding inverted there into
+ * per-row segments so that the backward sums each destination in index order with no atomics,
+ * bitwise equal to the CPU.
  * Reference: torch.cat/stack/split/chunk/index_select/gather, torch.nn.functional.embedding/pad,
  * torch.flip/roll/cumsum.
  */
 #include "ops/shape.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/accumulate.h"
 #include "kernels/cpu/shape.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 #include "ops/op_util.h"
 #include "ops/registry.h"
 #include "ops/view.h"
@@ -42,14 +54,14 @@ static lr_status flip_backward(lr_node *n);
 static lr_status roll_backward(lr_node *n);
 static lr_status cumsum_backward(lr_node *n);
 
-static const lr_op_def op_cat = {"cat", LR_DT_ANY, LR_ON_CPU, LR_ON_CPU, cat_backward};
-static const lr_op_def op_index_select = {"index_select", LR_DT_ANY, LR_ON_CPU, LR_ON_CPU, index_select_backward};
-static const lr_op_def op_gather = {"gather", LR_DT_ANY, LR_ON_CPU, LR_ON_CPU, gather_backward};
-static const lr_op_def op_embedding = {"embedding", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, embedding_backward};
-static const lr_op_def op_pad = {"pad", LR_DT_ANY, LR_ON_CPU, LR_ON_CPU, pad_backward};
-static const lr_op_def op_flip = {"flip", LR_DT_ANY, LR_ON_CPU, LR_ON_CPU, flip_backward};
-static const lr_op_def op_roll = {"roll", LR_DT_ANY, LR_ON_CPU, LR_ON_CPU, roll_backward};
-static const lr_op_def op_cumsum = {"cumsum", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, cumsum_backward};
+static const lr_op_def op_cat = {"cat", LR_DT_ANY, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, cat_backward};
+static const lr_op_def op_index_select = {"index_select", LR_DT_ANY, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, index_select_backward};
+static const lr_op_def op_gather = {"gather", LR_DT_ANY, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, gather_backward};
+static const lr_op_def op_embedding = {"embedding", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, embedding_backward};
+static const lr_op_def op_pad = {"pad", LR_DT_ANY, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, pad_backward};
+static const lr_op_def op_flip = {"flip", LR_DT_ANY, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, flip_backward};
+static const lr_op_def op_roll = {"roll", LR_DT_ANY, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, roll_backward};
+static const lr_op_def op_cumsum = {"cumsum", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, cumsum_backward};
 
 /* ---- helpers ---- */
 
@@ -65,16 +77,35 @@ static lr_tensor window(const lr_tensor *t, int d, int64_t start, int64_t len) {
 static lr_status acc_window(lr_tensor *dst, const lr_tensor *src) {
   lr_tensor *sc;
   LR_TRY(lr_tensor_contiguous_raw(src, &sc));
+#ifdef LR_CUDA
+  if (dst->device == LR_DEVICE_CUDA)
+    return lr_kcuda_acc_broadcast(dst->dtype, dst->data, dst->strides, sc->data, sc->ndim, sc->shape, lr_cuda_stream());
+#endif
   lr_kcpu_acc_broadcast(dst->dtype, dst->data, dst->strides, sc->data, sc->ndim, sc->shape);
   return LR_OK;
 }
 
+/* The index on the device the op runs on: "op: index is on cpu, x is on cuda". */
+static lr_status check_index_device(const char *name, const lr_tensor *index, const char *iname, const lr_tensor *x,
+                                    const char *xname) {
+  if (index->device != x->device)
+    return lr_fail(LR_ERR_DEVICE, "%s: %s is on %s, %s is on %s", name, iname, lr_device_name(index->device), xname,
+                   lr_device_name(x->device));
+  return LR_OK;
+}
+
 /* A contiguous int64 copy of an I32/I64 index tensor, every value checked against [0, bound).
- * what names the values in the message ("index", "id"), range describes the bound. */
+ * what names the values in the message ("index", "id"), range describes the bound. *host gets the
+ * values on the CPU (read back once from a device index); *out the same on index's device. */
 static lr_status index_i64(const char *name, const char *what, const lr_tensor *index, int64_t bound,
-                           const char *range, lr_tensor **out) {
+                           const char *range, lr_tensor **host, lr_tensor **out) {
   lr_tensor *ic, *r;
-  LR_TRY(lr_tensor_contiguous_raw(index, &ic));
+  if (index->device == LR_DEVICE_CPU) {
+    LR_TRY(lr_tensor_contiguous_raw(index, &ic));
+  } else {
+    LR_TRY(lr_empty(index->dtype, index->ndim, index->shape, &ic));
+    LR_TRY(lr_tensor_copy_(ic, index));
+  }
   LR_TRY(lr_empty(LR_DTYPE_I64, index->ndim, index->shape, &r));
   int64_t n = lr_numel(index), *dst = r->data;
   for (int64_t i = 0; i < n; i++) {
@@ -84,9 +115,65 @@ static lr_status index_i64(const char *name, const char *what, const lr_tensor *
                      (long long)i, range);
     dst[i] = v;
   }
-  *out = r;
+  *host = r;
+  if (index->device == LR_DEVICE_CPU) {
+    *out = r;
+    return LR_OK;
+  }
+  lr_tensor *d;
+  LR_TRY(lr_empty_on(LR_DTYPE_I64, index->device, index->ndim, index->shape, &d));
+  LR_TRY(lr_tensor_copy_(d, r));
+  *out = d;
   return LR_OK;
 }
+
+#ifdef LR_CUDA
+/* The index idx[0..n) (values in [0, nsrc)) inverted for the CUDA index-add backward: the distinct
+ * values other than skip in ascending order (rows, nu of them), where each one's positions begin
+ * (start, nu + 1 entries) and the positions themselves, ascending within a row (js): a counting
+ * sort. One int64 tensor [rows | start | js] on dev; *nu_out gets nu. */
+static lr_status index_segments(const char *name, const int64_t *idx, int64_t n, int64_t nsrc, int64_t skip,
+                                lr_device dev, lr_tensor **out, int64_t *nu_out) {
+  int64_t *cnt = calloc((size_t)nsrc + 1, sizeof *cnt);
+  if (!cnt) return lr_fail(LR_ERR_MEMORY, "%s: out of memory", name);
+  int64_t m = 0, nu = 0;
+  for (int64_t j = 0; j < n; j++)
+    if (idx[j] != skip) { cnt[idx[j]]++; m++; }
+  for (int64_t r = 0; r < nsrc; r++) nu += cnt[r] > 0;
+  lr_tensor *h;
+  lr_status st = lr_empty(LR_DTYPE_I64, LR_SHAPE(2 * nu + 1 + m), &h);
+  if (st != LR_OK) { free(cnt); return st; }
+  int64_t *rows = h->data, *start = rows + nu, *js = start + nu + 1;
+  /* cnt[r] becomes the next free slot of row r in js */
+  int64_t u = 0, off = 0;
+  for (int64_t r = 0; r < nsrc; r++) {
+    if (!cnt[r]) continue;
+    rows[u] = r;
+    start[u++] = off;
+    int64_t c = cnt[r];
+    cnt[r] = off;
+    off += c;
+  }
+  start[nu] = off;
+  for (int64_t j = 0; j < n; j++)
+    if (idx[j] != skip) js[cnt[idx[j]]++] = j;
+  free(cnt);
+  lr_tensor *d;
+  LR_TRY(lr_empty_on(LR_DTYPE_I64, dev, 1, h->shape, &d));
+  LR_TRY(lr_tensor_copy_(d, h));
+  *out = d;
+  *nu_out = nu;
+  return LR_OK;
+}
+
+/* gx (outer, nsrc, inner) += g (outer, nidx, inner) rows by the segments of index_segments. */
+static lr_status cuda_index_add(lr_tensor *buf, const lr_tensor *gc, int64_t outer, int64_t nsrc, int64_t inner,
+                                int64_t nidx, const lr_tensor *seg, int64_t nu) {
+  const int64_t *rows = seg->data;
+  return lr_kcuda_index_add_segments(buf->dtype, buf->data, gc->data, outer, nsrc, inner, nidx, rows, rows + nu,
+                                     rows + 2 * nu + 1, nu, lr_cuda_stream());
+}
+#endif
 
 static int64_t prod(const int64_t *s, int from, int to) {
   int64_t p = 1;
@@ -247,7 +334,7 @@ lr_status lr_index_select(lr_tensor *x, int dim, lr_tensor *index, lr_tensor **o
   LR_TRY(lr_check_ptr(nm, index, "index"));
   LR_TRY(lr_check_ptr(nm, out, "out"));
   LR_TRY(lr_check_device(nm, &op_index_select, x));
-  LR_TRY(lr_check_device(nm, &op_index_select, index));
+  LR_TRY(check_index_device(nm, index, "index", x, "x"));
   LR_TRY(lr_check_dtype(nm, index, "index", LR_DT_INDEX));
   char a[160], b[160];
   if (index->ndim > 1)
@@ -257,20 +344,30 @@ lr_status lr_index_select(lr_tensor *x, int dim, lr_tensor *index, lr_tensor **o
   int d;
   LR_TRY(lr_norm_dim(nm, dim, x->ndim, &d));
   snprintf(b, sizeof b, "dim %d of size %lld", d, (long long)x->shape[d]);
-  lr_tensor *idx, *xc, *y;
-  LR_TRY(index_i64(nm, "index", index, x->shape[d], b, &idx));
+  lr_tensor *hidx, *idx, *xc, *y;
+  LR_TRY(index_i64(nm, "index", index, x->shape[d], b, &hidx, &idx));
   LR_TRY(lr_tensor_contiguous_raw(x, &xc));
   int64_t sh[LR_MAX_DIMS];
   memcpy(sh, x->shape, sizeof sh);
   sh[d] = lr_numel(idx);
   LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, sh, &y));
-  lr_kcpu_index_select(lr_dtype_size(x->dtype), y->data, xc->data, prod(x->shape, 0, d), x->shape[d],
-                       prod(x->shape, d + 1, x->ndim), idx->data, sh[d]);
+  int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_index_select(lr_dtype_size(x->dtype), y->data, xc->data, outer, x->shape[d], inner, idx->data,
+                                 sh[d], lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_index_select(lr_dtype_size(x->dtype), y->data, xc->data, outer, x->shape[d], inner, idx->data, sh[d]);
   lr_node *nd;
   LR_TRY(lr_record(&op_index_select, 1, &x, 1, &y, &nd));
   if (nd) {
     nd->iarg[0] = d;
     nd->saved[0] = idx;
+#ifdef LR_CUDA
+    if (x->device == LR_DEVICE_CUDA)
+      LR_TRY(index_segments(nm, hidx->data, sh[d], x->shape[d], -1, x->device, &nd->saved[1], &nd->iarg[1]));
+#endif
   }
   *out = y;
   return LR_OK;
@@ -282,8 +379,12 @@ static lr_status index_select_backward(lr_node *n) {
   int d = (int)n->iarg[0];
   LR_TRY(lr_grad_buffer(x, &buf));
   LR_TRY(lr_tensor_contiguous_raw(g, &gc));
-  lr_kcpu_index_add(x->dtype, buf->data, gc->data, prod(x->shape, 0, d), x->shape[d], prod(x->shape, d + 1, x->ndim),
-                    idx->data, lr_numel(idx), -1);
+  int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA)
+    return cuda_index_add(buf, gc, outer, x->shape[d], inner, lr_numel(idx), n->saved[1], n->iarg[1]);
+#endif
+  lr_kcpu_index_add(x->dtype, buf->data, gc->data, outer, x->shape[d], inner, idx->data, lr_numel(idx), -1);
   return LR_OK;
 }
 
@@ -293,7 +394,7 @@ lr_status lr_gather(lr_tensor *x, int dim, lr_tensor *index, lr_tensor **out) {
   LR_TRY(lr_check_ptr(nm, index, "index"));
   LR_TRY(lr_check_ptr(nm, out, "out"));
   LR_TRY(lr_check_device(nm, &op_gather, x));
-  LR_TRY(lr_check_device(nm, &op_gather, index));
+  LR_TRY(check_index_device(nm, index, "index", x, "x"));
   LR_TRY(lr_check_dtype(nm, index, "index", LR_DT_INDEX));
   char a[160], b[160];
   if (x->ndim == 0) return lr_fail(LR_ERR_SHAPE, "%s: x is 0-dim", nm);
@@ -308,9 +409,15 @@ lr_status lr_gather(lr_tensor *x, int dim, lr_tensor *index, lr_tensor **out) {
                      lr_shape_str(index->ndim, index->shape, a, 160), lr_shape_str(x->ndim, x->shape, b, 160), k,
                      (long long)index->shape[k], (long long)x->shape[k]);
   snprintf(b, sizeof b, "dim %d of size %lld", d, (long long)x->shape[d]);
-  lr_tensor *idx, *y;
-  LR_TRY(index_i64(nm, "index", index, x->shape[d], b, &idx));
+  lr_tensor *hidx, *idx, *y;
+  LR_TRY(index_i64(nm, "index", index, x->shape[d], b, &hidx, &idx));
   LR_TRY(lr_empty_on(x->dtype, x->device, index->ndim, index->shape, &y));
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_gather(lr_dtype_size(x->dtype), y->data, x->data, x->strides, idx->data, x->ndim, index->shape, d,
+                           lr_cuda_stream()));
+  else
+#endif
   if (lr_numel(y) > 0)
     lr_kcpu_gather(lr_dtype_size(x->dtype), y->data, x->data, x->strides, idx->data, x->ndim, index->shape, d);
   lr_node *nd;
@@ -328,6 +435,11 @@ static lr_status gather_backward(lr_node *n) {
   if (!x->requires_grad || lr_numel(g) == 0) return LR_OK;
   LR_TRY(lr_grad_buffer(x, &buf));
   LR_TRY(lr_tensor_contiguous_raw(g, &gc));
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA)
+    return lr_kcuda_scatter_add(x->dtype, buf->data, buf->strides, gc->data, idx->data, x->ndim, idx->shape,
+                                (int)n->iarg[0], lr_cuda_stream());
+#endif
   lr_kcpu_scatter_add(x->dtype, buf->data, buf->strides, gc->data, idx->data, x->ndim, idx->shape, (int)n->iarg[0]);
   return LR_OK;
 }
@@ -340,7 +452,7 @@ lr_status lr_embedding(lr_tensor *weight, lr_tensor *ids, int64_t padding_idx, l
   LR_TRY(lr_check_dtype(nm, weight, "weight", op_embedding.dtypes));
   LR_TRY(lr_check_dtype(nm, ids, "ids", LR_DT_INDEX));
   LR_TRY(lr_check_device(nm, &op_embedding, weight));
-  LR_TRY(lr_check_device(nm, &op_embedding, ids));
+  LR_TRY(check_index_device(nm, ids, "ids", weight, "weight"));
   char a[160];
   if (weight->ndim != 2)
     return lr_fail(LR_ERR_SHAPE, "%s: weight has shape %s, expected 2 dims (V, H)", nm,
@@ -351,19 +463,30 @@ lr_status lr_embedding(lr_tensor *weight, lr_tensor *ids, int64_t padding_idx, l
   if (padding_idx >= V)
     return lr_fail(LR_ERR_ARG, "%s: padding_idx %lld out of range for V = %lld", nm, (long long)padding_idx, (long long)V);
   snprintf(a, sizeof a, "V = %lld", (long long)V);
-  lr_tensor *idx, *wc, *y;
-  LR_TRY(index_i64(nm, "id", ids, V, a, &idx));
+  lr_tensor *hidx, *idx, *wc, *y;
+  LR_TRY(index_i64(nm, "id", ids, V, a, &hidx, &idx));
   LR_TRY(lr_tensor_contiguous_raw(weight, &wc));
   int64_t sh[LR_MAX_DIMS];
   memcpy(sh, ids->shape, sizeof(int64_t) * (size_t)ids->ndim);
   sh[ids->ndim] = H;
   LR_TRY(lr_empty_on(weight->dtype, weight->device, ids->ndim + 1, sh, &y));
-  lr_kcpu_index_select(lr_dtype_size(weight->dtype), y->data, wc->data, 1, V, H, idx->data, lr_numel(idx));
+#ifdef LR_CUDA
+  if (weight->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_index_select(lr_dtype_size(weight->dtype), y->data, wc->data, 1, V, H, idx->data, lr_numel(idx),
+                                 lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_index_select(lr_dtype_size(weight->dtype), y->data, wc->data, 1, V, H, idx->data, lr_numel(idx));
   lr_node *nd;
   LR_TRY(lr_record(&op_embedding, 1, &weight, 1, &y, &nd));
   if (nd) {
     nd->iarg[0] = padding_idx;
     nd->saved[0] = idx;
+#ifdef LR_CUDA
+    if (weight->device == LR_DEVICE_CUDA)
+      LR_TRY(index_segments(nm, hidx->data, lr_numel(idx), V, padding_idx < 0 ? -1 : padding_idx, weight->device,
+                            &nd->saved[1], &nd->iarg[1]));
+#endif
   }
   *out = y;
   return LR_OK;
@@ -374,6 +497,10 @@ static lr_status embedding_backward(lr_node *n) {
   if (!w->requires_grad) return LR_OK;
   LR_TRY(lr_grad_buffer(w, &buf));
   LR_TRY(lr_tensor_contiguous_raw(g, &gc));
+#ifdef LR_CUDA
+  if (w->device == LR_DEVICE_CUDA)
+    return cuda_index_add(buf, gc, 1, w->shape[0], w->shape[1], lr_numel(idx), n->saved[1], n->iarg[1]);
+#endif
   lr_kcpu_index_add(w->dtype, buf->data, gc->data, 1, w->shape[0], w->shape[1], idx->data, lr_numel(idx), n->iarg[0]);
   return LR_OK;
 }
@@ -544,6 +671,23 @@ static lr_status roll_backward(lr_node *n) {
 
 /* ---- cumsum ---- */
 
+/* out = prefix (reverse: suffix) sums of x along d; both contiguous with shape sh, on dev. */
+static lr_status cumsum_run(lr_dtype dt, lr_device dev, void *out, const void *x, int ndim, const int64_t *sh, int d,
+                            int reverse) {
+  int64_t outer = prod(sh, 0, d), inner = prod(sh, d + 1, ndim);
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) {
+    size_t wb = lr_kcuda_cumsum_work_bytes(dt, outer, sh[d], inner);
+    lr_tensor *w = NULL;
+    if (wb) LR_TRY(lr_empty_on(dt, dev, LR_SHAPE((int64_t)(wb / lr_dtype_size(dt))), &w));
+    return lr_kcuda_cumsum(dt, out, x, outer, sh[d], inner, reverse, w ? w->data : NULL, lr_cuda_stream());
+  }
+#endif
+  (void)dev;
+  lr_kcpu_cumsum(dt, out, x, outer, sh[d], inner, reverse);
+  return LR_OK;
+}
+
 lr_status lr_cumsum(lr_tensor *x, int dim, lr_tensor **out) {
   const char *nm = "lr_cumsum";
   LR_TRY(lr_check_ptr(nm, x, "x"));
@@ -556,7 +700,7 @@ lr_status lr_cumsum(lr_tensor *x, int dim, lr_tensor **out) {
   LR_TRY(lr_tensor_contiguous_raw(x, &xc));
   LR_TRY(lr_empty_like(x, &y));
   if (x->ndim == 0) LR_TRY(lr_tensor_copy_(y, x));
-  else lr_kcpu_cumsum(x->dtype, y->data, xc->data, prod(x->shape, 0, d), x->shape[d], prod(x->shape, d + 1, x->ndim), 0);
+  else LR_TRY(cumsum_run(x->dtype, x->device, y->data, xc->data, x->ndim, x->shape, d, 0));
   lr_node *nd;
   LR_TRY(lr_record(&op_cumsum, 1, &x, 1, &y, &nd));
   if (nd) nd->iarg[0] = d;
@@ -571,7 +715,7 @@ static lr_status cumsum_backward(lr_node *n) {
   int d = (int)n->iarg[0];
   LR_TRY(lr_tensor_contiguous_raw(g, &gc));
   LR_TRY(lr_empty_like(g, &gx));
-  lr_kcpu_cumsum(x->dtype, gx->data, gc->data, prod(x->shape, 0, d), x->shape[d], prod(x->shape, d + 1, x->ndim), 1);
+  LR_TRY(cumsum_run(x->dtype, x->device, gx->data, gc->data, x->ndim, x->shape, d, 1));
   return lr_grad_acc(x, gx);
 }
 

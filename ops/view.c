@@ -12,13 +12,18 @@
  * reshape follows PyTorch: a view when the strides allow one, otherwise a contiguous copy that is
  * then viewed (the same backward either way). squeeze(dim) of a dim whose size is not 1 is a
  * no-op view, as torch.squeeze. Views take every dtype; only float ones carry gradients.
- * Views move no data, so their forward also runs on CUDA tensors; backward is CPU for now.
+ * Views move no data, so their forward also runs on CUDA tensors. Backward runs on CUDA too: the
+ * window add of narrow/slice is lr_kcuda_acc_broadcast on the window's strides (deterministic, one
+ * thread per element), the rest is lr_grad_acc and strided device copies (lr_tensor_contiguous_raw).
  */
 #include "ops/view.h"
 
 #include <string.h>
 
 #include "kernels/cpu/accumulate.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 #include "ops/op_util.h"
 #include "ops/registry.h"
 
@@ -29,15 +34,15 @@ static lr_status permute_backward(lr_node *n);
 static lr_status slice_backward(lr_node *n);
 static lr_status acc_backward(lr_node *n);
 
-static const lr_op_def op_reshape = {"reshape", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, reshape_backward};
-static const lr_op_def op_squeeze = {"squeeze", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, reshape_backward};
-static const lr_op_def op_unsqueeze = {"unsqueeze", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, reshape_backward};
-static const lr_op_def op_permute = {"permute", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, permute_backward};
-static const lr_op_def op_transpose = {"transpose", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, permute_backward};
-static const lr_op_def op_narrow = {"narrow", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, slice_backward};
-static const lr_op_def op_slice = {"slice", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, slice_backward};
-static const lr_op_def op_expand = {"expand", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU, acc_backward};
-static const lr_op_def op_contiguous = {"contiguous", LR_DT_ANY, LR_ON_CPU, LR_ON_CPU, acc_backward};
+static const lr_op_def op_reshape = {"reshape", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, reshape_backward};
+static const lr_op_def op_squeeze = {"squeeze", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, reshape_backward};
+static const lr_op_def op_unsqueeze = {"unsqueeze", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, reshape_backward};
+static const lr_op_def op_permute = {"permute", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, permute_backward};
+static const lr_op_def op_transpose = {"transpose", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, permute_backward};
+static const lr_op_def op_narrow = {"narrow", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, slice_backward};
+static const lr_op_def op_slice = {"slice", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, slice_backward};
+static const lr_op_def op_expand = {"expand", LR_DT_ANY, LR_ON_CPU | LR_ON_CUDA, LR_ON_CPU_CUDA, acc_backward};
+static const lr_op_def op_contiguous = {"contiguous", LR_DT_ANY, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, acc_backward};
 
 /* Re-labels the failure of a raw view function ("lr_tensor_expand: cannot expand ...") with the
  * name of the op the user called ("lr_expand: cannot expand ..."). */
@@ -243,8 +248,6 @@ lr_status lr_slice(lr_tensor *x, int dim, int64_t start, int64_t stop, int64_t s
 static lr_status slice_backward(lr_node *n) {
   lr_tensor *x = n->in[0], *g = n->out[0]->grad, *buf, *gc;
   if (!x->requires_grad) return LR_OK;
-  if (x->device != LR_DEVICE_CPU)
-    return lr_fail(LR_ERR_UNSUPPORTED, "%s backward: no %s implementation", n->op->name, lr_device_name(x->device));
   int d = (int)n->iarg[0];
   int64_t start = n->iarg[1], step = n->iarg[2];
   LR_TRY(lr_grad_buffer(x, &buf));
@@ -254,6 +257,12 @@ static lr_status slice_backward(lr_node *n) {
   for (int i = 0; i < buf->ndim; i++) wstr[i] = buf->strides[i];
   wstr[d] *= step;
   unsigned char *w = (unsigned char *)buf->data + start * buf->strides[d] * (int64_t)lr_dtype_size(buf->dtype);
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA)
+    return lr_kcuda_acc_broadcast(buf->dtype, w, wstr, gc->data, gc->ndim, gc->shape, lr_cuda_stream());
+#endif
+  if (x->device != LR_DEVICE_CPU)
+    return lr_fail(LR_ERR_UNSUPPORTED, "%s backward: no %s implementation", n->op->name, lr_device_name(x->device));
   lr_kcpu_acc_broadcast(buf->dtype, w, wstr, gc->data, gc->ndim, gc->shape);
   return LR_OK;
 }

@@ -301,6 +301,76 @@ static void strided_copy(unsigned char *dst, const int64_t *dstr, const unsigned
   }
 }
 
+/* Copies that involve a device. Both sides contiguous: one memcpy through the hooks. Otherwise
+ * device to device is the backend's strided_copy, and a copy across the bus stages each strided
+ * side through a contiguous buffer on its own side: a strided device tensor is gathered into (or
+ * scattered from) a contiguous device buffer with strided_copy, a strided host tensor through a
+ * contiguous host buffer with strided_copy above. Staging buffers are released at once: device
+ * work is ordered on the backend's stream, so a buffer freed after queuing a kernel that reads it
+ * is not overwritten before that kernel ran. */
+static lr_status device_copy(lr_tensor *dst, const lr_tensor *src, size_t es) {
+  const char *fn = "lr_tensor_copy_";
+  bool to_dev = dst->device != LR_DEVICE_CPU, from_dev = src->device != LR_DEVICE_CPU;
+  if (to_dev && from_dev && dst->device != src->device)
+    return lr_fail(LR_ERR_UNSUPPORTED, "%s: copies from %s to %s are not supported", fn, lr_device_name(src->device),
+                   lr_device_name(dst->device));
+  lr_device dev = to_dev ? dst->device : src->device;
+  const lr_device_hooks *h = lr_get_device_hooks(dev);
+  if (!h) return lr_fail(LR_ERR_DEVICE, "%s: no %s backend", fn, lr_device_name(dev));
+  int64_t n = lr_numel(src);
+  if (n == 0) return LR_OK;
+  size_t bytes = (size_t)n * es;
+  bool dc = lr_is_contiguous(dst), sc = lr_is_contiguous(src);
+  if (dc && sc) {
+    if (!to_dev) return h->memcpy_d2h(dst->data, src->data, bytes);
+    if (!from_dev) return h->memcpy_h2d(dst->data, src->data, bytes);
+    return h->memcpy_d2d(dst->data, src->data, bytes);
+  }
+  if (!h->strided_copy)
+    return lr_fail(LR_ERR_UNSUPPORTED, "%s: strided copies on %s are not supported by its backend", fn,
+                   lr_device_name(dev));
+  int ndim = src->ndim;
+  if (to_dev && from_dev)
+    return h->strided_copy(dst->data, dst->strides, src->data, src->strides, ndim, src->shape, es);
+  int64_t cst[LR_MAX_DIMS];
+  lr_contiguous_strides(ndim, src->shape, cst);
+  unsigned char *hb = NULL; /* contiguous host staging */
+  void *db = NULL;          /* contiguous device staging */
+  lr_status s = LR_OK;
+  if (to_dev) { /* host -> device */
+    const void *hsrc = src->data;
+    if (!sc) {
+      if (!(hb = malloc(bytes))) return lr_fail(LR_ERR_MEMORY, "%s: cannot allocate %zu bytes of staging", fn, bytes);
+      strided_copy(hb, cst, src->data, src->strides, ndim, src->shape, es);
+      hsrc = hb;
+    }
+    if (dc) {
+      s = h->memcpy_h2d(dst->data, hsrc, bytes);
+    } else {
+      s = h->alloc(bytes, &db);
+      if (s == LR_OK) s = h->memcpy_h2d(db, hsrc, bytes);
+      if (s == LR_OK) s = h->strided_copy(dst->data, dst->strides, db, cst, ndim, src->shape, es);
+    }
+  } else { /* device -> host */
+    const void *dsrc = src->data;
+    if (!sc) {
+      s = h->alloc(bytes, &db);
+      if (s == LR_OK) s = h->strided_copy(db, cst, src->data, src->strides, ndim, src->shape, es);
+      dsrc = db;
+    }
+    if (s == LR_OK && dc) {
+      s = h->memcpy_d2h(dst->data, dsrc, bytes);
+    } else if (s == LR_OK) {
+      if (!(hb = malloc(bytes))) s = lr_fail(LR_ERR_MEMORY, "%s: cannot allocate %zu bytes of staging", fn, bytes);
+      if (s == LR_OK) s = h->memcpy_d2h(hb, dsrc, bytes);
+      if (s == LR_OK) strided_copy(dst->data, dst->strides, hb, cst, ndim, src->shape, es);
+    }
+  }
+  if (db) h->free(db);
+  free(hb);
+  return s;
+}
+
 lr_status lr_tensor_copy_(lr_tensor *dst, const lr_tensor *src) {
   if (!dst || !src) return lr_fail(LR_ERR_ARG, "lr_tensor_copy_: NULL tensor");
   if (dst->dtype != src->dtype)
@@ -316,15 +386,7 @@ lr_status lr_tensor_copy_(lr_tensor *dst, const lr_tensor *src) {
     strided_copy(dst->data, dst->strides, src->data, src->strides, src->ndim, src->shape, es);
     return LR_OK;
   }
-  /* Device copies: contiguous to contiguous only here; strided device copies are the backend's. */
-  if (!lr_is_contiguous(dst) || !lr_is_contiguous(src))
-    return lr_fail(LR_ERR_UNSUPPORTED, "lr_tensor_copy_: strided copies between devices are not supported");
-  const lr_device_hooks *h = lr_get_device_hooks(LR_DEVICE_CUDA);
-  if (!h) return lr_fail(LR_ERR_DEVICE, "lr_tensor_copy_: no CUDA backend");
-  size_t n = lr_nbytes(src);
-  if (dst->device == LR_DEVICE_CPU) return h->memcpy_d2h(dst->data, src->data, n);
-  if (src->device == LR_DEVICE_CPU) return h->memcpy_h2d(dst->data, src->data, n);
-  return h->memcpy_d2d(dst->data, src->data, n);
+  return device_copy(dst, src, es);
 }
 
 static lr_tensor host_desc(const lr_tensor *t, void *ptr) {
@@ -446,14 +508,30 @@ void lr_tensor_set(lr_tensor *t, int64_t i, double re, double im) {
 lr_status lr_tensor_fill_(lr_tensor *t, double value) {
   if (!t) return lr_fail(LR_ERR_ARG, "lr_tensor_fill_: NULL tensor");
   if (t->device != LR_DEVICE_CPU) {
-    /* Fill a host copy and upload: fills are rare outside initialisation. */
+    const lr_device_hooks *h = lr_get_device_hooks(t->device);
+    if (!h) return lr_fail(LR_ERR_DEVICE, "lr_tensor_fill_: no %s backend", lr_device_name(t->device));
     size_t es = lr_dtype_size(t->dtype);
     int64_t n = lr_numel(t);
-    unsigned char *h = malloc((size_t)n * es + 1);
-    if (!h) return lr_fail(LR_ERR_MEMORY, "lr_tensor_fill_: out of memory");
-    for (int64_t i = 0; i < n; i++) set_at(t->dtype, h + i * (int64_t)es, value, 0);
-    lr_status s = lr_tensor_copy_from_host(t, h, (size_t)n * es);
-    free(h);
+    if (n == 0) return LR_OK;
+    unsigned char e[16];
+    set_at(t->dtype, e, value, 0);
+    if (h->fill && lr_is_contiguous(t)) return h->fill(t->data, n, e, es);
+    if (h->strided_copy) {
+      /* A strided tensor: one element on the device, copied everywhere through zero strides. */
+      void *one;
+      int64_t zero[LR_MAX_DIMS] = {0};
+      LR_TRY(h->alloc(es, &one));
+      lr_status s = h->memcpy_h2d(one, e, es);
+      if (s == LR_OK) s = h->strided_copy(t->data, t->strides, one, zero, t->ndim, t->shape, es);
+      h->free(one);
+      return s;
+    }
+    /* A backend without either hook: fill a host copy and upload. */
+    unsigned char *hb = malloc((size_t)n * es);
+    if (!hb) return lr_fail(LR_ERR_MEMORY, "lr_tensor_fill_: out of memory");
+    for (int64_t i = 0; i < n; i++) memcpy(hb + i * (int64_t)es, e, es);
+    lr_status s = lr_tensor_copy_from_host(t, hb, (size_t)n * es);
+    free(hb);
     return s;
   }
   int64_t n = lr_numel(t);

@@ -136,6 +136,14 @@ typedef struct {
   lr_status (*memcpy_d2h)(void *dst, const void *src, size_t bytes);
   lr_status (*memcpy_d2d)(void *dst, const void *src, size_t bytes);
   lr_status (*memset0)(void *dst, size_t bytes);
+  /* dst[i] = src[i] over an ndim-dim shape, both on the device; strides in elements (any sign,
+   * 0 allowed in src), es bytes per element. Asynchronous like memcpy_d2d. NULL: the tensor
+   * layer refuses strided device copies (LR_ERR_UNSUPPORTED). */
+  lr_status (*strided_copy)(void *dst, const int64_t *dst_strides, const void *src, const int64_t *src_strides,
+                            int ndim, const int64_t *shape, size_t es);
+  /* dst[0..n) = the es bytes at elem (host memory); dst contiguous on the device. NULL: fills go
+   * through a host buffer and a copy. */
+  lr_status (*fill)(void *dst, int64_t n, const void *elem, size_t es);
 } lr_device_hooks;
 void lr_set_device_hooks(lr_device dev, const lr_device_hooks *h);
 const lr_device_hooks *lr_get_device_hooks(lr_device dev);

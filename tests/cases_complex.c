@@ -1,7 +1,8 @@
 /* Gradcheck cases for the complex ops, in C128 (F64 for the real inputs of complex() and
  * view_as_complex): broadcasting, size-1 dims and strided inputs. angle is checked on values in
  * [-1, 1] + i[-1, 1], away from z = 0 and (for this seed) from the branch cut on the negative
- * real axis. Default tolerances: all smooth there. */
+ * real axis. Default tolerances: all smooth there. Every input is made on gc_device, so the table
+ * also runs on the GPU. */
 #include "tests/cases.h"
 
 typedef lr_status (*un_fn)(lr_tensor *, lr_tensor **);
@@ -43,7 +44,7 @@ static lr_status view_as_complex_contiguous(lr_gc_result *r) {
 /* A leaf stored as (3, 4, 2) and viewed as (4, 3, 2): strides (2, 8, 1), even and non-contiguous. */
 static lr_status view_as_complex_permuted(lr_gc_result *r) {
   lr_tensor *base, *x;
-  LR_TRY(lr_empty(LR_DTYPE_F64, LR_SHAPE(3, 4, 2), &base));
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, gc_device, LR_SHAPE(3, 4, 2), &base));
   LR_TRY(lr_tensor_transpose(base, 0, 1, &x));
   lr_gc_fill_uniform(x, -1, 1, 9);
   x->base = NULL; /* a leaf of its own for the gradcheck */

@@ -3,7 +3,7 @@
  * input ranges keep away from the non-differentiable points (abs, relu, clamp kinks, where
  * maximum/minimum tie) and the domains' edges (log, sqrt, pow). Default tolerances (atol 1e-6,
  * rtol 1e-5, eps 1e-6): every op here is smooth on its range, so the central difference is
- * accurate to ~1e-10. */
+ * accurate to ~1e-10. Every input is made on gc_device, so the table also runs on the GPU. */
 #include "tests/cases.h"
 
 typedef lr_status (*bin_fn)(lr_tensor *, lr_tensor *, lr_tensor **);
@@ -41,7 +41,7 @@ static lr_status f_where(void *ctx, lr_tensor *const *in, lr_tensor **out) {
   return lr_where(in[0], in[1], in[2], out);
 }
 
-/* A BOOL tensor with a fixed pseudo-random pattern (about half true). */
+/* A BOOL tensor with a fixed pseudo-random pattern (about half true), on gc_device. */
 static lr_tensor *bool_mask(int ndim, const int64_t *shape, uint64_t seed) {
   lr_tensor *t;
   if (lr_empty(LR_DTYPE_BOOL, ndim, shape, &t) != LR_OK) return NULL;
@@ -50,7 +50,7 @@ static lr_tensor *bool_mask(int ndim, const int64_t *shape, uint64_t seed) {
     uint64_t h = (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
     lr_tensor_set(t, i, (double)((h >> 33) & 1), 0);
   }
-  return t;
+  return gc_input(t);
 }
 
 #define F64 LR_DTYPE_F64

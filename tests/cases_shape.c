@@ -2,16 +2,19 @@
  * dims, non-contiguous leaves (gc_leaf_strided) and indices with repeats, so index backward has
  * to sum duplicates. Every op here is linear: the default tolerances (atol 1e-6, rtol 1e-5) hold
  * with room. Embedding's padding row gets no gradient by design, which a finite difference would
- * contradict, so its padding behaviour is checked exactly in test_shape.c instead. */
+ * contradict, so its padding behaviour is checked exactly in test_shape.c instead.
+ * Index tensors are made on the host and moved with gc_input, so the table also runs on the GPU
+ * (tests/test_cuda_parity_gradcheck.c). */
 #include "tests/cases.h"
 
 #define F64 LR_DTYPE_F64
 #define C128 LR_DTYPE_C128
 
+/* An index tensor on gc_device (indices must live on the device of the tensor they index). */
 static lr_tensor *idx64(int ndim, const int64_t *shape, const int64_t *v) {
   lr_tensor *t = NULL;
-  lr_from_host(LR_DTYPE_I64, ndim, shape, v, &t);
-  return t;
+  if (lr_from_host(LR_DTYPE_I64, ndim, shape, v, &t) != LR_OK) return NULL;
+  return gc_input(t);
 }
 
 static lr_status f_cat_last(void *ctx, lr_tensor *const *in, lr_tensor **out) {
@@ -81,7 +84,7 @@ static lr_status f_index_select_last(void *ctx, lr_tensor *const *in, lr_tensor 
   (void)ctx;
   lr_tensor *i32;
   LR_TRY(lr_from_host(LR_DTYPE_I32, LR_SHAPE(3), (const int32_t[]){4, 4, 0}, &i32));
-  return lr_index_select(in[0], -1, i32, out);
+  return lr_index_select(in[0], -1, gc_input(i32), out);
 }
 static lr_status index_select_i32(lr_gc_result *r) {
   lr_tensor *in[1] = {gc_leaf(F64, LR_SHAPE(2, 1, 5), -1, 1, 11)};

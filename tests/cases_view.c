@@ -1,7 +1,9 @@
 /* Gradcheck cases for the view ops (F64, C128 for permute and slice). Inputs include size-1 dims
  * (leading, since gc_leaf_strided is contiguous when a size-1 dim is among its last two) and
  * non-contiguous leaves; reshape is checked on both of its paths (view and
- * copy). Views are linear, so the default tolerances (atol 1e-6, rtol 1e-5) hold with room. */
+ * copy). Views are linear, so the default tolerances (atol 1e-6, rtol 1e-5) hold with room.
+ * Every input is a gc_leaf, so the table runs unchanged on the GPU (gc_device = CUDA): there the
+ * copies are strided device copies and the window adds of narrow/slice run on the device. */
 #include "tests/cases.h"
 
 #define F64 LR_DTYPE_F64

@@ -295,7 +295,9 @@ Test(elementwise, binary_errors) {
   lr_tensor cu = *c;
   cu.device = LR_DEVICE_CUDA;
   ERR(lr_add(&cu, c, &y), LR_ERR_DEVICE, "lr_add: a is on cuda, b is on cpu");
+#ifndef LR_CUDA /* with the CUDA backend built in, lr_mul runs on CUDA */
   ERR(lr_mul(&cu, &cu, &y), LR_ERR_UNSUPPORTED, "lr_mul: no cuda implementation");
+#endif
   cr_assert_null(y);
 }
 
@@ -315,9 +317,11 @@ Test(elementwise, unary_errors) {
   ERR(lr_softplus(x, 0, 20, &y), LR_ERR_ARG, "lr_softplus: beta is 0, expected a nonzero number");
   ERR(lr_clamp(x, 1, -1, &y), LR_ERR_ARG, "lr_clamp: lo 1 and hi -1, expected lo <= hi");
   ERR(lr_clamp(x, NAN, 1, &y), LR_ERR_ARG, "lr_clamp: lo nan and hi 1, expected lo <= hi");
+#ifndef LR_CUDA /* with the CUDA backend built in, lr_tanh runs on CUDA */
   lr_tensor cu = *x;
   cu.device = LR_DEVICE_CUDA;
   ERR(lr_tanh(&cu, &y), LR_ERR_UNSUPPORTED, "lr_tanh: no cuda implementation");
+#endif
   cr_assert_null(y);
 }
 

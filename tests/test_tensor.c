@@ -241,7 +241,35 @@ static lr_status fake_memset0(void *d, size_t n) {
   if (n) memset(d, 0, n);
   return LR_OK;
 }
-static const lr_device_hooks fake_hooks = {fake_alloc, fake_free, fake_h2d_fn, fake_d2h_fn, fake_d2d_fn, fake_memset0};
+static int fake_strided, fake_fills;
+/* An element-wise strided copy over host memory, as the backend's kernel does it on the GPU. */
+static lr_status fake_strided_copy(void *dst, const int64_t *ds, const void *src, const int64_t *ss, int ndim,
+                                   const int64_t *shape, size_t es) {
+  int64_t n = 1, idx[LR_MAX_DIMS] = {0};
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  for (int64_t k = 0; k < n; k++) {
+    int64_t rem = k, od = 0, os = 0;
+    for (int i = ndim - 1; i >= 0; i--) {
+      idx[i] = rem % shape[i];
+      rem /= shape[i];
+      od += idx[i] * ds[i];
+      os += idx[i] * ss[i];
+    }
+    memcpy((char *)dst + od * (int64_t)es, (const char *)src + os * (int64_t)es, es);
+  }
+  fake_strided++;
+  return LR_OK;
+}
+static lr_status fake_fill(void *dst, int64_t n, const void *elem, size_t es) {
+  for (int64_t i = 0; i < n; i++) memcpy((char *)dst + i * (int64_t)es, elem, es);
+  fake_fills++;
+  return LR_OK;
+}
+static const lr_device_hooks fake_hooks = {fake_alloc,   fake_free,    fake_h2d_fn,       fake_d2h_fn,
+                                           fake_d2d_fn,  fake_memset0, fake_strided_copy, fake_fill};
+/* The same backend without the strided_copy and fill hooks. */
+static const lr_device_hooks fake_hooks_plain = {fake_alloc,  fake_free,    fake_h2d_fn, fake_d2h_fn,
+                                                 fake_d2d_fn, fake_memset0, NULL,        NULL};
 
 Test(tensor, device_hooks_arena_and_heap) {
   lr_set_device_hooks(LR_DEVICE_CUDA, &fake_hooks);
@@ -263,6 +291,7 @@ Test(tensor, device_hooks_arena_and_heap) {
   OK(lr_tensor_copy_(d2, d));
   cr_assert_eq(fake_d2d, 1);
   OK(lr_tensor_fill_(d2, 2.5));
+  cr_assert_eq(fake_fills, 1, "a contiguous device fill is one fill hook call");
   OK(lr_tensor_copy_to_host(d2, back, sizeof back));
   for (int i = 0; i < 6; i++) cr_assert_eq(back[i], 2.5f);
   /* element access goes through the hooks (one element per copy) */
@@ -272,22 +301,61 @@ Test(tensor, device_hooks_arena_and_heap) {
   lr_tensor_set(d2, 1, -7.0, 0);
   cr_assert_eq(lr_tensor_get(d2, 1), -7.0);
   cr_assert(isnan(lr_tensor_get(d2, 6)), "out of range");
-  /* strided copies between devices are the backend's business */
-  lr_tensor *dt;
-  OK(lr_tensor_transpose(d, 0, 1, &dt));
-  lr_tensor *c;
+  /* strided device views go through the strided_copy hook; across the bus through a contiguous
+   * device staging buffer that is freed at once */
+  lr_tensor *dt, *c, *dc, *dd;
+  OK(lr_tensor_transpose(d, 0, 1, &dt)); /* d is (2, 3): 1 2 3 / 4 5 6 */
   OK(lr_empty(LR_DTYPE_F32, LR_SHAPE(3, 2), &c));
+  int frees_before = fake_frees;
+  OK(lr_tensor_copy_(c, dt)); /* device strided -> host contiguous */
+  cr_assert_eq(fake_strided, 1);
+  cr_assert_eq(fake_frees, frees_before + 1, "the staging buffer is released");
+  const float tr[6] = {1, 4, 2, 5, 3, 6};
+  cr_assert_arr_eq(c->data, tr, sizeof tr);
+  OK(lr_tensor_contiguous_raw(dt, &dc)); /* device -> device */
+  cr_assert_eq(dc->device, LR_DEVICE_CUDA);
+  cr_assert(lr_is_contiguous(dc));
+  cr_assert_eq(fake_strided, 2);
+  for (int i = 0; i < 6; i++) cr_assert_eq(lr_tensor_get(dc, i), tr[i]);
+  /* host strided -> device strided: staged on both sides */
+  lr_tensor *ht, *hb;
+  OK(lr_from_host(LR_DTYPE_F32, LR_SHAPE(2, 3), (const float[]){10, 20, 30, 40, 50, 60}, &hb));
+  OK(lr_tensor_transpose(hb, 0, 1, &ht));
+  OK(lr_zeros_on(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(2, 3), &dd));
+  lr_tensor *ddt;
+  OK(lr_tensor_transpose(dd, 0, 1, &ddt));
+  OK(lr_tensor_copy_(ddt, ht));
+  OK(lr_tensor_copy_to_host(dd, back, sizeof back));
+  for (int i = 0; i < 6; i++) cr_assert_eq(back[i], 10.0f * (float)(i + 1));
+  /* device strided -> host strided */
+  lr_tensor *hc, *hct;
+  OK(lr_zeros(LR_DTYPE_F32, LR_SHAPE(2, 3), &hc));
+  OK(lr_tensor_transpose(hc, 0, 1, &hct));
+  OK(lr_tensor_copy_(hct, ddt));
+  for (int i = 0; i < 6; i++) cr_assert_eq(((float *)hc->data)[i], 10.0f * (float)(i + 1));
+  /* a strided device fill: one element copied through zero strides */
+  int fills_before = fake_fills;
+  OK(lr_tensor_fill_(ddt, -1.5));
+  cr_assert_eq(fake_fills, fills_before, "strided fills use strided_copy");
+  OK(lr_tensor_copy_to_host(dd, back, sizeof back));
+  for (int i = 0; i < 6; i++) cr_assert_eq(back[i], -1.5f);
+  /* a backend without the hooks refuses strided copies and fills through the host */
+  lr_set_device_hooks(LR_DEVICE_CUDA, &fake_hooks_plain);
   cr_assert_eq(lr_tensor_copy_(c, dt), LR_ERR_UNSUPPORTED);
-  ERR_HAS("strided");
+  ERR_IS("lr_tensor_copy_: strided copies on cuda are not supported by its backend");
+  OK(lr_tensor_fill_(d2, 4.0));
+  cr_assert_eq(lr_tensor_get(d2, 5), 4.0);
+  lr_set_device_hooks(LR_DEVICE_CUDA, &fake_hooks);
   /* the arena frees device buffers when it is rewound past them */
-  cr_assert_eq(fake_frees, 0);
+  frees_before = fake_frees;
   lr_arena_rewind(a, m);
-  cr_assert_eq(fake_frees, 2);
+  cr_assert_eq(fake_frees, frees_before + 4, "d, d2, dc, dd");
   /* persistent device tensors: zero-filled, freed by lr_tensor_free */
   OK(lr_tensor_new(LR_DTYPE_C64, LR_DEVICE_CUDA, LR_SHAPE(4), &h));
   cr_assert(all_bytes_zero(h->data, lr_nbytes(h)));
+  frees_before = fake_frees;
   lr_tensor_free(h);
-  cr_assert_eq(fake_frees, 3);
+  cr_assert_eq(fake_frees, frees_before + 1);
   lr_set_device_hooks(LR_DEVICE_CUDA, NULL);
 }
 

@@ -24,6 +24,9 @@ static const command commands[] = {
      "matmul: GFLOP/s of lr_matmul against cblas_sgemm on square f32 matrices; ops: GB/s of elementwise ops and\n"
      "      reductions against a copy, TFLOP/s of lr_matmul against bare sgemm (cuBLAS or OpenBLAS)"},
     {"safetensors", lr_tool_safetensors, "FILE...", "list the tensors (name, dtype, shape) and metadata of a file"},
+    {"layer", lr_tool_layer,
+     "--model NAME --args JSON --weights W --io IO --out OUT [--device cpu|cuda] [--mode forward|step]",
+     "run a registered model on the x of IO with weights W; write y (and grad.x, grad.<param> when IO has g) to OUT"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -21,6 +21,10 @@ int lr_tool_bench(int argc, char **argv, FILE *out, FILE *err);
 int lr_tool_bench_ops(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx safetensors FILE...`: the tensors of each file (name, dtype, shape) and its metadata. */
 int lr_tool_safetensors(int argc, char **argv, FILE *out, FILE *err);
+/* `lrnnx layer --model NAME --args JSON --weights W --io IO --out OUT [--device cpu|cuda]
+ * [--mode forward|step]`: one registered model (nn/registry.h) on an io file, the contract of
+ * ../shared/fixtures/lrnnx/FORMAT.md; see tools/layer.c. */
+int lr_tool_layer(int argc, char **argv, FILE *out, FILE *err);
 
 /* Parses "256,512,1024" into at most max positive sizes <= limit; returns the count, or -1 with a
  * message in err naming the bad entry. */

@@ -108,8 +108,8 @@ lr_status lr_cuda_memset0(void *dst, size_t bytes);
 /* ---- kernels ---- */
 /* out = a (k) b with broadcasting; mirrors lr_kcpu_binary.
  * out: contiguous, shape[ndim]; a, b: strides in elements in out's dim space (0 = broadcast).
- * dt: F32, F64, C64, C128. Real results are bitwise equal to the CPU's; complex mul/div may
- * differ in the last bit (the GPU fuses multiply-adds). */
+ * dt: F32, F64, C64, C128 (POW, MAX, MIN: F32, F64). Bitwise equal to the CPU's except POW
+ * (CUDA's pow, within a few ulp). */
 lr_status lr_kcuda_binary(lr_binary_kind k, lr_dtype dt, void *out, const void *a, const int64_t *as,
                           const void *b, const int64_t *bs, int ndim, const int64_t *shape, lr_cuda_stream_t s);
 
@@ -278,6 +278,95 @@ lr_status lr_cuda_timer_new(lr_cuda_timer **out);
 void lr_cuda_timer_free(lr_cuda_timer *t);
 lr_status lr_cuda_timer_start(lr_cuda_timer *t);
 lr_status lr_cuda_timer_stop(lr_cuda_timer *t, double *ms);
+
+/* ==== elementwise and complex families (kernels/cuda/elementwise.cu, complex.cu) ====
+ * GPU twins of kernels/cpu/elementwise.h and kernels/cpu/complex.h, same arguments plus a stream
+ * (NULL: the context's). Outputs contiguous; inputs strided in the output's dims (0 along
+ * broadcast dims). Formulas are the CPU's with products and sums rounded one at a time, so results
+ * are bitwise equal to the CPU's wherever no library function (exp, log, tanh, erf, pow, atan2,
+ * hypot ...) is involved, and within a few ulp of it otherwise. */
+
+/* Gradients of MUL, DIV, POW, MAX, MIN in the broadcast shape; mirrors lr_kcpu_binary_bwd.
+ * ga, gb: contiguous (either may be NULL); g, y: contiguous upstream gradient and forward output. */
+lr_status lr_kcuda_binary_bwd(lr_binary_kind k, lr_dtype dt, void *ga, void *gb, const void *g, const void *a,
+                              const int64_t *as, const void *b, const int64_t *bs, const void *y, int ndim,
+                              const int64_t *shape, lr_cuda_stream_t s);
+/* y = f(x); mirrors lr_kcpu_unary. y: contiguous (real for ABS of complex); x: strides xs. */
+lr_status lr_kcuda_unary(lr_unary_kind k, lr_dtype dt, void *y, const void *x, const int64_t *xs, int ndim,
+                         const int64_t *shape, double p0, double p1, lr_cuda_stream_t s);
+/* gx = g f'(x) (complex: g conj(f'(x))); mirrors lr_kcpu_unary_bwd. gx, g, y: contiguous. */
+lr_status lr_kcuda_unary_bwd(lr_unary_kind k, lr_dtype dt, void *gx, const void *g, const void *x, const int64_t *xs,
+                             const void *y, int ndim, const int64_t *shape, double p0, double p1,
+                             lr_cuda_stream_t s);
+/* out = cond ? a : b, elements of esize bytes (1, 2, 4, 8, 16); mirrors lr_kcpu_where. */
+lr_status lr_kcuda_where(size_t esize, void *out, const uint8_t *cond, const int64_t *cs, const void *a,
+                         const int64_t *as, const void *b, const int64_t *bs, int ndim, const int64_t *shape,
+                         lr_cuda_stream_t s);
+/* ga = cond ? g : 0, gb = cond ? 0 : g (either may be NULL); dt: F32, F64, C64, C128. */
+lr_status lr_kcuda_where_bwd(lr_dtype dt, void *ga, void *gb, const void *g, const uint8_t *cond, const int64_t *cs,
+                             int ndim, const int64_t *shape, lr_cuda_stream_t s);
+/* out (BOOL) = a (cmp) b; dt: F32, F64, I32, I64. */
+lr_status lr_kcuda_compare(lr_compare_kind k, lr_dtype dt, uint8_t *out, const void *a, const int64_t *as,
+                           const void *b, const int64_t *bs, int ndim, const int64_t *shape, lr_cuda_stream_t s);
+/* out = re + i im; dt is the parts' dtype (F32 -> C64 out, F64 -> C128); re or im may be NULL. */
+lr_status lr_kcuda_complex_make(lr_dtype dt, void *out, const void *re, const int64_t *rs, const void *im,
+                                const int64_t *is, int ndim, const int64_t *shape, lr_cuda_stream_t s);
+/* out = part(z), k an lr_cpart_kind (kernels/cpu/complex.h); dt: C64, C128. */
+lr_status lr_kcuda_complex_part(int k, lr_dtype dt, void *out, const void *z, const int64_t *zs, int ndim,
+                                const int64_t *shape, lr_cuda_stream_t s);
+/* gz = g i z / |z|^2 (0 at z = 0); gz contiguous complex, g contiguous real; dt: C64, C128. */
+lr_status lr_kcuda_angle_bwd(lr_dtype dt, void *gz, const void *g, const void *z, const int64_t *zs, int ndim,
+                             const int64_t *shape, lr_cuda_stream_t s);
+/* ==== end elementwise and complex families ==== */
+/* ==== shape family: strided copies, fills, index and scan kernels (copy.cu, shape.cu) ====
+ * Sizes are in elements; index arrays are int64 on the device, already range-checked by the op.
+ * Every backward kernel is deterministic without atomics: each destination element is summed by
+ * one thread in a fixed order (the CPU's order wherever that order is the CPU kernel's). */
+
+/* The tensor layer's strided_copy hook: dst[i] = src[i] over shape[ndim]; strides in elements,
+ * any sign, src may have zero strides; es in {1, 2, 4, 8, 16}. Same device, any dtype. */
+lr_status lr_cuda_strided_copy(void *dst, const int64_t *dst_strides, const void *src, const int64_t *src_strides,
+                               int ndim, const int64_t *shape, size_t es);
+/* The fill hook: dst[0..n) = the es bytes at elem (host memory); dst contiguous. */
+lr_status lr_cuda_fill(void *dst, int64_t n, const void *elem, size_t es);
+
+/* out[o, j, q] = x[o, idx[j], q]. x: contiguous (outer, nsrc, inner), out: contiguous
+ * (outer, nidx, inner), idx: (nidx) int64 on the device. Any element size es (1..16). */
+lr_status lr_kcuda_index_select(size_t es, void *out, const void *x, int64_t outer, int64_t nsrc, int64_t inner,
+                                const int64_t *idx, int64_t nidx, lr_cuda_stream_t s);
+
+/* gx[o, rows[u], q] += sum over p in [start[u], start[u + 1]) of g[o, js[p], q], terms added in
+ * order of p: the backward of index_select and embedding, with the index inverted on the host
+ * into nu segments (one per distinct destination row; js ascending within a segment, so terms come
+ * in index order as on the CPU, and the result is bitwise equal to lr_kcpu_index_add).
+ * gx: contiguous (outer, nsrc, inner); g: contiguous (outer, nidx, inner); rows (nu),
+ * start (nu + 1), js (start[nu]): int64 on the device. dt: F32, F64, C64, C128. */
+lr_status lr_kcuda_index_add_segments(lr_dtype dt, void *gx, const void *g, int64_t outer, int64_t nsrc,
+                                      int64_t inner, int64_t nidx, const int64_t *rows, const int64_t *start,
+                                      const int64_t *js, int64_t nu, lr_cuda_stream_t s);
+
+/* out[c] = x[c with c[dim] replaced by idx[c]] for every multi-index c of ishape (gather).
+ * x: strides xstr[ndim]; idx (int64 on the device), out: contiguous ishape[ndim]. Any es. */
+lr_status lr_kcuda_gather(size_t es, void *out, const void *x, const int64_t *xstr, const int64_t *idx, int ndim,
+                          const int64_t *ishape, int dim, lr_cuda_stream_t s);
+
+/* gx[c with c[dim] replaced by idx[c]] += g[c] (gather's backward): one thread per position off
+ * dim walks the index dim in order, as the CPU does, so results are bitwise equal to
+ * lr_kcpu_scatter_add. gx: strides gxstr[ndim]; idx, g: contiguous ishape[ndim].
+ * dt: F32, F64, C64, C128. */
+lr_status lr_kcuda_scatter_add(lr_dtype dt, void *gx, const int64_t *gxstr, const void *g, const int64_t *idx,
+                               int ndim, const int64_t *ishape, int dim, lr_cuda_stream_t s);
+
+/* Inclusive prefix sum along the middle dim (reverse: suffix sum, cumsum's backward).
+ * x, out: contiguous (outer, n, inner); out may equal x. dt: F32, F64, C64, C128.
+ * work: lr_kcuda_cumsum_work_bytes(...) bytes of device scratch (NULL when that is 0). With many
+ * columns (outer * inner) each thread scans one column serially, bitwise equal to the CPU; with
+ * few long columns the column is cut into fixed chunks (sum each chunk, scan the chunk sums,
+ * rescan each chunk from its carry), deterministic but rounded differently from the CPU. */
+size_t lr_kcuda_cumsum_work_bytes(lr_dtype dt, int64_t outer, int64_t n, int64_t inner);
+lr_status lr_kcuda_cumsum(lr_dtype dt, void *out, const void *x, int64_t outer, int64_t n, int64_t inner,
+                          int reverse, void *work, lr_cuda_stream_t s);
+/* ==== end of the shape family's section ==== */
 
 /* ==== FFT, LTI, causal conv1d, S4 kernels (kernels/cuda/fft.cu, cufft_lazy.cu, lti.cu, conv1d.cu,
  * s4.cu; h-clti) ====

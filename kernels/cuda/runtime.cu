@@ -524,7 +524,8 @@ extern "C" lr_status lr_cuda_memset0(void *dst, size_t bytes) {
 
 /* ---- the tensor layer's hooks, installed when the backend is linked (alwayslink) ---- */
 static const lr_device_hooks cuda_hooks = {
-    lr_cuda_alloc, lr_cuda_free, lr_cuda_memcpy_h2d, lr_cuda_memcpy_d2h, lr_cuda_memcpy_d2d, lr_cuda_memset0,
+    lr_cuda_alloc,      lr_cuda_free,   lr_cuda_memcpy_h2d,   lr_cuda_memcpy_d2h, lr_cuda_memcpy_d2d,
+    lr_cuda_memset0,    lr_cuda_strided_copy, lr_cuda_fill, /* copy.cu */
 };
 
 __attribute__((constructor)) static void install_hooks(void) { lr_set_device_hooks(LR_DEVICE_CUDA, &cuda_hooks); }
