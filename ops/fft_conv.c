@@ -10,6 +10,8 @@
  *   (lrnnx uses a complex FFT of size 2L; a real FFT of a 7-smooth size >= L + Lk - 1 gives the
  *   same result with less work and any L).
  * fft_conv_c: ifft(fft(x, n) * fft(k, n))[:L] along time, composed of fft ops and mul.
+ * On CUDA tensors fft and fft_conv run kernels/cuda/fft.cu (cuFFT, the same n and scaling), with
+ * device scratch from the arena; fft_conv_c follows from its parts.
  */
 #include "ops/fft_conv.h"
 
@@ -19,10 +21,40 @@
 #include "ops/registry.h"
 #include "ops/view.h"
 
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+
+/* Device scratch of `bytes` from the arena (NULL when 0). */
+static lr_status cuda_work(size_t bytes, void **out) {
+  *out = NULL;
+  if (!bytes) return LR_OK;
+  lr_tensor *t;
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
+  *out = t->data;
+  return LR_OK;
+}
+#endif
+
+/* x itself when contiguous, else a contiguous copy (on CUDA by lr_kcuda_pack, which reads any
+ * strides, so strided device views need no strided tensor copy). */
+static lr_status contig(const lr_tensor *x, lr_tensor **out) {
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA && !lr_is_contiguous(x)) {
+    lr_tensor *t;
+    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
+    if (lr_numel(t) > 0)
+      LR_TRY(lr_kcuda_pack(x->dtype, t->data, x->data, x->ndim, x->shape, x->strides, false, lr_cuda_stream()));
+    *out = t;
+    return LR_OK;
+  }
+#endif
+  return lr_tensor_contiguous_raw(x, out);
+}
+
 static lr_status fft_backward(lr_node *n);
 static lr_status fft_conv_backward(lr_node *n);
-static const lr_op_def op_fft = {"fft", LR_DT_COMPLEX, LR_ON_CPU, LR_ON_CPU, fft_backward};
-static const lr_op_def op_fft_conv = {"fft_conv", LR_DT_REAL, LR_ON_CPU, LR_ON_CPU, fft_conv_backward};
+static const lr_op_def op_fft = {"fft", LR_DT_COMPLEX, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, fft_backward};
+static const lr_op_def op_fft_conv = {"fft_conv", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, fft_conv_backward};
 
 static void *work_alloc(size_t bytes) { return lr_arena_alloc(lr_arena_current(), bytes ? bytes : 64); }
 
@@ -47,7 +79,7 @@ lr_status lr_fft(lr_tensor *x, int dim, int64_t n, bool inverse, lr_tensor **out
     return lr_fail(LR_ERR_ARG, "%s: n is %lld, expected at least the length %lld of dim %d (and < 2^31)", fn,
                    (long long)n, (long long)m, d);
   lr_tensor *xc, *y;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(contig(x, &xc));
   int64_t sh[LR_MAX_DIMS];
   for (int i = 0; i < x->ndim; i++) sh[i] = x->shape[i];
   sh[d] = n;
@@ -55,6 +87,15 @@ lr_status lr_fft(lr_tensor *x, int dim, int64_t n, bool inverse, lr_tensor **out
   int64_t outer, inner;
   split_dims(x, d, &outer, &inner);
   double scale = inverse ? 1.0 / (double)n : 1.0;
+#ifdef LR_CUDA
+  if (y->device == LR_DEVICE_CUDA && lr_numel(y) > 0) {
+    size_t wb;
+    void *w;
+    LR_TRY(lr_kcuda_fft_c_work(x->dtype, n, outer * inner, &wb));
+    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_kcuda_fft_c(x->dtype, inverse, n, outer, m, n, inner, xc->data, y->data, scale, w, wb, lr_cuda_stream()));
+  } else
+#endif
   if (lr_numel(y) > 0) {
     int th = lr_kcpu_fft_threads();
     void *w = work_alloc(lr_kcpu_fft_c_work_bytes(x->dtype, n, th));
@@ -81,6 +122,16 @@ static lr_status fft_backward(lr_node *nd) {
   split_dims(x, d, &outer, &inner);
   lr_tensor *dx;
   LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &dx));
+#ifdef LR_CUDA
+  if (dx->device == LR_DEVICE_CUDA && lr_numel(dx) > 0) {
+    size_t wb;
+    void *w;
+    LR_TRY(lr_kcuda_fft_c_work(x->dtype, n, outer * inner, &wb));
+    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_kcuda_fft_c(x->dtype, !nd->iarg[2], n, outer, n, m, inner, g->data, dx->data, nd->farg[0], w, wb,
+                          lr_cuda_stream()));
+  } else
+#endif
   if (lr_numel(dx) > 0) {
     void *w = work_alloc(lr_kcpu_fft_c_work_bytes(x->dtype, n, lr_kcpu_fft_threads()));
     if (!w) return lr_fail(LR_ERR_MEMORY, "lr_fft backward: out of arena memory");
@@ -117,9 +168,18 @@ lr_status lr_fft_conv(lr_tensor *x, lr_tensor *k, lr_tensor **out) {
   LR_TRY(conv_check(fn, &op_fft_conv, op_fft_conv.dtypes, x, k, out));
   int64_t B = x->shape[0], L = x->shape[1], H = x->shape[2], Lk = k->shape[1], n = conv_n(L, Lk);
   lr_tensor *xc, *kc, *y;
-  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
-  LR_TRY(lr_tensor_contiguous_raw(k, &kc));
+  LR_TRY(contig(x, &xc));
+  LR_TRY(contig(k, &kc));
   LR_TRY(lr_empty_on(x->dtype, x->device, 3, x->shape, &y));
+#ifdef LR_CUDA
+  if (y->device == LR_DEVICE_CUDA && lr_numel(y) > 0) {
+    size_t wb;
+    void *w;
+    LR_TRY(lr_kcuda_fft_conv_work(x->dtype, B, H, n, false, &wb));
+    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_kcuda_fft_conv_fwd(x->dtype, B, L, H, Lk, n, xc->data, kc->data, y->data, w, wb, lr_cuda_stream()));
+  } else
+#endif
   if (lr_numel(y) > 0) {
     void *w = work_alloc(lr_kcpu_fft_conv_work_bytes(x->dtype, n, H, lr_kcpu_fft_threads()));
     if (!w) return lr_fail(LR_ERR_MEMORY, "%s: out of arena memory for the FFT workspace", fn);
@@ -144,6 +204,16 @@ static lr_status fft_conv_backward(lr_node *nd) {
   if (x->requires_grad) LR_TRY(lr_empty_on(x->dtype, x->device, 3, x->shape, &dx));
   if (k->requires_grad) LR_TRY(lr_empty_on(k->dtype, k->device, 2, k->shape, &dk));
   if (!dx && !dk) return LR_OK;
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA) {
+    size_t wb;
+    void *w;
+    LR_TRY(lr_kcuda_fft_conv_work(x->dtype, B, H, n, true, &wb));
+    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_kcuda_fft_conv_bwd(x->dtype, B, L, H, Lk, n, xc->data, kc->data, g->data, dx ? dx->data : NULL,
+                                 dk ? dk->data : NULL, w, wb, lr_cuda_stream()));
+  } else
+#endif
   if (B * L * H > 0) {
     void *w = work_alloc(lr_kcpu_fft_conv_work_bytes(x->dtype, n, H, lr_kcpu_fft_threads()));
     if (!w) return lr_fail(LR_ERR_MEMORY, "lr_fft_conv backward: out of arena memory");

@@ -11,6 +11,8 @@
  *   FREQ:        Y = ((fft(x) Bbar^T) * fft(K)^T) C^T in frequency; y = Re(ifft(Y))[:L]
  *   composed of differentiable ops, so each order has its backward from theirs.
  * lti_recurrent: y = Re(lti_scan(x Bbar^T, Abar) C^T): the same system, step by step.
+ * On CUDA tensors lti_kernel and lti_scan run kernels/cuda/lti.cu; opt_ssm_forward and
+ * lti_recurrent follow from their parts (fft, fft_conv, matmul, mul, complex, real, views).
  */
 #include "ops/lti.h"
 
@@ -25,10 +27,40 @@
 #include "ops/registry.h"
 #include "ops/view.h"
 
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+
+/* Device scratch of `bytes` from the arena (NULL when 0). */
+static lr_status cuda_work(size_t bytes, void **out) {
+  *out = NULL;
+  if (!bytes) return LR_OK;
+  lr_tensor *t;
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
+  *out = t->data;
+  return LR_OK;
+}
+#endif
+
+/* x itself when contiguous, else a contiguous copy (on CUDA by lr_kcuda_pack, which reads any
+ * strides, so strided device views need no strided tensor copy). */
+static lr_status contig(const lr_tensor *x, lr_tensor **out) {
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA && !lr_is_contiguous(x)) {
+    lr_tensor *t;
+    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
+    if (lr_numel(t) > 0)
+      LR_TRY(lr_kcuda_pack(x->dtype, t->data, x->data, x->ndim, x->shape, x->strides, false, lr_cuda_stream()));
+    *out = t;
+    return LR_OK;
+  }
+#endif
+  return lr_tensor_contiguous_raw(x, out);
+}
+
 static lr_status lti_kernel_backward(lr_node *n);
 static lr_status lti_scan_backward(lr_node *n);
-static const lr_op_def op_lti_kernel = {"lti_kernel", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, lti_kernel_backward};
-static const lr_op_def op_lti_scan = {"lti_scan", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, lti_scan_backward};
+static const lr_op_def op_lti_kernel = {"lti_kernel", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, lti_kernel_backward};
+static const lr_op_def op_lti_scan = {"lti_scan", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, lti_scan_backward};
 
 static char *shp(const lr_tensor *t, char *b) { return (char *)lr_shape_str(t->ndim, t->shape, b, 64); }
 
@@ -42,9 +74,13 @@ lr_status lr_lti_kernel(lr_tensor *Abar, int64_t L, lr_tensor **out) {
   if (Abar->ndim != 1) return lr_fail(LR_ERR_SHAPE, "%s: Abar is %s, expected 1 dim (N)", fn, shp(Abar, b));
   if (L < 0) return lr_fail(LR_ERR_ARG, "%s: L is %lld, expected >= 0", fn, (long long)L);
   lr_tensor *a, *K;
-  LR_TRY(lr_tensor_contiguous_raw(Abar, &a));
+  LR_TRY(contig(Abar, &a));
   int64_t N = Abar->shape[0];
   LR_TRY(lr_empty_on(Abar->dtype, Abar->device, LR_SHAPE(N, L), &K));
+#ifdef LR_CUDA
+  if (K->device == LR_DEVICE_CUDA) LR_TRY(lr_kcuda_lti_kernel(Abar->dtype, N, L, a->data, K->data, lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_lti_kernel(Abar->dtype, N, L, a->data, K->data);
   lr_node *nd;
   LR_TRY(lr_record(&op_lti_kernel, 1, &Abar, 1, &K, &nd));
@@ -56,6 +92,12 @@ static lr_status lti_kernel_backward(lr_node *nd) {
   lr_tensor *A = nd->in[0], *K = nd->out[0], *g = K->grad, *dA;
   if (!g || !A->requires_grad) return LR_OK;
   LR_TRY(lr_empty_on(A->dtype, A->device, 1, A->shape, &dA));
+#ifdef LR_CUDA
+  if (dA->device == LR_DEVICE_CUDA) {
+    LR_TRY(lr_kcuda_lti_kernel_bwd(A->dtype, A->shape[0], K->shape[1], K->data, g->data, dA->data, lr_cuda_stream()));
+    return lr_grad_acc(A, dA);
+  }
+#endif
   lr_kcpu_lti_kernel_bwd(A->dtype, A->shape[0], K->shape[1], K->data, g->data, dA->data);
   return lr_grad_acc(A, dA);
 }
@@ -74,9 +116,15 @@ lr_status lr_lti_scan(lr_tensor *u, lr_tensor *Abar, lr_tensor **out) {
     return lr_fail(LR_ERR_SHAPE, "%s: u is %s and Abar is %s, expected Abar (%lld)", fn, shp(u, b1), shp(Abar, b2),
                    (long long)u->shape[2]);
   lr_tensor *uc, *ac, *h;
-  LR_TRY(lr_tensor_contiguous_raw(u, &uc));
-  LR_TRY(lr_tensor_contiguous_raw(Abar, &ac));
+  LR_TRY(contig(u, &uc));
+  LR_TRY(contig(Abar, &ac));
   LR_TRY(lr_empty_on(u->dtype, u->device, 3, u->shape, &h));
+#ifdef LR_CUDA
+  if (h->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_lti_scan(u->dtype, u->shape[0], u->shape[1], u->shape[2], uc->data, ac->data, h->data,
+                             lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_lti_scan(u->dtype, u->shape[0], u->shape[1], u->shape[2], uc->data, ac->data, h->data);
   lr_node *nd;
   LR_TRY(lr_record(&op_lti_scan, 2, (lr_tensor *[]){u, Abar}, 1, &h, &nd));
@@ -90,6 +138,17 @@ static lr_status lti_scan_backward(lr_node *nd) {
   if (!g) return LR_OK;
   if (u->requires_grad) LR_TRY(lr_empty_on(u->dtype, u->device, 3, u->shape, &du));
   if (A->requires_grad) LR_TRY(lr_empty_on(A->dtype, A->device, 1, A->shape, &dA));
+  if (!du && !dA) return LR_OK;
+#ifdef LR_CUDA
+  if (u->device == LR_DEVICE_CUDA) {
+    void *w;
+    LR_TRY(cuda_work(lr_kcuda_lti_scan_bwd_work(u->shape[0], u->shape[2]), &w));
+    LR_TRY(lr_kcuda_lti_scan_bwd(u->dtype, u->shape[0], u->shape[1], u->shape[2], nd->saved[0]->data, h->data,
+                                 g->data, du ? du->data : NULL, dA ? dA->data : NULL, w, lr_cuda_stream()));
+    LR_TRY(lr_grad_acc(u, du));
+    return lr_grad_acc(A, dA);
+  }
+#endif
   lr_kcpu_lti_scan_bwd(u->dtype, u->shape[0], u->shape[1], u->shape[2], nd->saved[0]->data, h->data, g->data,
                        du ? du->data : NULL, dA ? dA->data : NULL);
   LR_TRY(lr_grad_acc(u, du));
@@ -135,7 +194,7 @@ static lr_status ssm_check(const char *fn, lr_tensor *x, lr_tensor *A, const cha
 /* x real -> complex (imaginary part 0), differentiable in x. */
 static lr_status to_complex(lr_tensor *x, lr_tensor **out) {
   lr_tensor *z;
-  LR_TRY(lr_scalar(x->dtype, 0.0, &z));
+  LR_TRY(lr_zeros_on(x->dtype, x->device, 0, NULL, &z)); /* on x's device: lr_complex wants both there */
   return lr_complex(x, z, out);
 }
 

@@ -14,6 +14,8 @@
  *   v <- v[:h] + A^h v[h:] until one column is left.
  * Batch dims broadcast: inputs are expanded and copied to the common batch shape, and the
  * gradients, computed in that shape, are summed back by lr_grad_acc.
+ * On CUDA tensors: kernels/cuda/s4.cu (same sums, one thread per output); power follows from its
+ * parts.
  */
 #include "ops/s4_kernels.h"
 
@@ -25,12 +27,32 @@
 #include "ops/shape.h"
 #include "ops/view.h"
 
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
+
+/* x itself when contiguous, else a contiguous copy (on CUDA by lr_kcuda_pack, which reads any
+ * strides, so strided device views need no strided tensor copy). */
+static lr_status contig(const lr_tensor *x, lr_tensor **out) {
+#ifdef LR_CUDA
+  if (x->device == LR_DEVICE_CUDA && !lr_is_contiguous(x)) {
+    lr_tensor *t;
+    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
+    if (lr_numel(t) > 0)
+      LR_TRY(lr_kcuda_pack(x->dtype, t->data, x->data, x->ndim, x->shape, x->strides, false, lr_cuda_stream()));
+    *out = t;
+    return LR_OK;
+  }
+#endif
+  return lr_tensor_contiguous_raw(x, out);
+}
+
 static lr_status cauchy_backward(lr_node *n);
 static lr_status vand_backward(lr_node *n);
 static lr_status vand_t_backward(lr_node *n);
-static const lr_op_def op_cauchy = {"cauchy", LR_DT_COMPLEX, LR_ON_CPU, LR_ON_CPU, cauchy_backward};
-static const lr_op_def op_vand = {"log_vandermonde", LR_DT_COMPLEX, LR_ON_CPU, LR_ON_CPU, vand_backward};
-static const lr_op_def op_vand_t = {"log_vandermonde_transpose", LR_DT_COMPLEX, LR_ON_CPU, LR_ON_CPU, vand_t_backward};
+static const lr_op_def op_cauchy = {"cauchy", LR_DT_COMPLEX, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, cauchy_backward};
+static const lr_op_def op_vand = {"log_vandermonde", LR_DT_COMPLEX, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, vand_backward};
+static const lr_op_def op_vand_t = {"log_vandermonde_transpose", LR_DT_COMPLEX, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, vand_t_backward};
 
 static char *shp(const lr_tensor *t, char *b) { return (char *)lr_shape_str(t->ndim, t->shape, b, 64); }
 
@@ -67,7 +89,7 @@ static lr_status bcast(const char *fn, const lr_op_def *def, int n, lr_tensor *c
     sh[*nb] = ts[i]->shape[ts[i]->ndim - 1];
     lr_tensor *e;
     LR_TRY(lr_tensor_expand(ts[i], *nb + 1, sh, &e));
-    LR_TRY(lr_tensor_contiguous_raw(e, &cs[i]));
+    LR_TRY(contig(e, &cs[i]));
   }
   return LR_OK;
 }
@@ -103,8 +125,13 @@ lr_status lr_cauchy(lr_tensor *v, lr_tensor *z, lr_tensor *w, lr_tensor **out) {
   if (z->ndim != 1) return lr_fail(LR_ERR_SHAPE, "%s: z is %s, expected 1 dim (L)", fn, shp(z, b3));
   int64_t N = v->shape[v->ndim - 1], L = z->shape[0];
   lr_tensor *zc, *y;
-  LR_TRY(lr_tensor_contiguous_raw(z, &zc));
+  LR_TRY(contig(z, &zc));
   LR_TRY(out_like(v->dtype, v->device, nb, bsh, L, &y));
+#ifdef LR_CUDA
+  if (y->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_cauchy(v->dtype, Bt, N, L, cs[0]->data, zc->data, cs[1]->data, y->data, lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_cauchy(v->dtype, Bt, N, L, cs[0]->data, zc->data, cs[1]->data, y->data);
   lr_node *nd;
   LR_TRY(lr_record(&op_cauchy, 3, (lr_tensor *[]){v, z, w}, 1, &y, &nd));
@@ -126,6 +153,12 @@ static lr_status cauchy_backward(lr_node *nd) {
   LR_TRY(grad_buf(v, vc, &dv));
   LR_TRY(grad_buf(z, zc, &dz));
   LR_TRY(grad_buf(w, wc, &dw));
+#ifdef LR_CUDA
+  if (vc->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_cauchy_bwd(v->dtype, nd->iarg[0], nd->iarg[1], zc->shape[0], vc->data, zc->data, wc->data, g->data,
+                               dp(dv), dp(dw), dp(dz), lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_cauchy_bwd(v->dtype, nd->iarg[0], nd->iarg[1], zc->shape[0], vc->data, zc->data, wc->data, g->data, dp(dv),
                      dp(dw), dp(dz));
   LR_TRY(lr_grad_acc(v, dv));
@@ -147,6 +180,11 @@ lr_status lr_log_vandermonde(lr_tensor *v, lr_tensor *x, int64_t L, lr_tensor **
   int64_t N = v->shape[v->ndim - 1];
   lr_tensor *y;
   LR_TRY(out_like(lr_dtype_real(v->dtype), v->device, nb, bsh, L, &y));
+#ifdef LR_CUDA
+  if (y->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_log_vandermonde(v->dtype, Bt, N, L, cs[0]->data, cs[1]->data, y->data, lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_log_vandermonde(v->dtype, Bt, N, L, cs[0]->data, cs[1]->data, y->data);
   lr_node *nd;
   LR_TRY(lr_record(&op_vand, 2, (lr_tensor *[]){v, x}, 1, &y, &nd));
@@ -166,6 +204,12 @@ static lr_status vand_backward(lr_node *nd) {
   if (!g) return LR_OK;
   LR_TRY(grad_buf(v, nd->saved[0], &dv));
   LR_TRY(grad_buf(x, nd->saved[1], &dx));
+#ifdef LR_CUDA
+  if (v->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_log_vandermonde_bwd(v->dtype, nd->iarg[0], nd->iarg[1], nd->iarg[2], nd->saved[0]->data,
+                                        nd->saved[1]->data, g->data, dp(dv), dp(dx), lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_log_vandermonde_bwd(v->dtype, nd->iarg[0], nd->iarg[1], nd->iarg[2], nd->saved[0]->data, nd->saved[1]->data,
                               g->data, dp(dv), dp(dx));
   LR_TRY(lr_grad_acc(v, dv));
@@ -185,6 +229,12 @@ lr_status lr_log_vandermonde_transpose(lr_tensor *u, lr_tensor *v, lr_tensor *x,
   int64_t N = v->shape[v->ndim - 1], L = u->shape[u->ndim - 1];
   lr_tensor *y;
   LR_TRY(out_like(v->dtype, v->device, nb, bsh, N, &y));
+#ifdef LR_CUDA
+  if (y->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_log_vandermonde_t(v->dtype, Bt, N, L, cs[0]->data, cs[1]->data, cs[2]->data, y->data,
+                                      lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_log_vandermonde_t(v->dtype, Bt, N, L, cs[0]->data, cs[1]->data, cs[2]->data, y->data);
   lr_node *nd;
   LR_TRY(lr_record(&op_vand_t, 3, (lr_tensor *[]){u, v, x}, 1, &y, &nd));
@@ -204,6 +254,13 @@ static lr_status vand_t_backward(lr_node *nd) {
   LR_TRY(grad_buf(u, nd->saved[0], &du));
   LR_TRY(grad_buf(v, nd->saved[1], &dv));
   LR_TRY(grad_buf(x, nd->saved[2], &dx));
+#ifdef LR_CUDA
+  if (v->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_log_vandermonde_t_bwd(v->dtype, nd->iarg[0], nd->iarg[1], nd->iarg[2], nd->saved[0]->data,
+                                          nd->saved[1]->data, nd->saved[2]->data, g->data, dp(du), dp(dv), dp(dx),
+                                          lr_cuda_stream()));
+  else
+#endif
   lr_kcpu_log_vandermonde_t_bwd(v->dtype, nd->iarg[0], nd->iarg[1], nd->iarg[2], nd->saved[0]->data,
                                 nd->saved[1]->data, nd->saved[2]->data, g->data, dp(du), dp(dv), dp(dx));
   LR_TRY(lr_grad_acc(u, du));
@@ -244,7 +301,7 @@ lr_status lr_s4_power(int64_t L, lr_tensor *A, lr_tensor *v, lr_tensor **AL, lr_
   }
   if (!I) { /* L = 0: the identity, broadcast to A's shape (constant) */
     lr_tensor *e;
-    LR_TRY(lr_zeros(A->dtype, A->ndim, A->shape, &e));
+    LR_TRY(lr_zeros_on(A->dtype, A->device, A->ndim, A->shape, &e)); /* on A's device (set: one copy per 1) */
     int64_t mats = lr_numel(e) / (N * N);
     for (int64_t m = 0; m < mats; m++)
       for (int64_t i = 0; i < N; i++) lr_tensor_set(e, m * N * N + i * N + i, 1, 0);

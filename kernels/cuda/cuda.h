@@ -368,6 +368,73 @@ lr_status lr_kcuda_cumsum(lr_dtype dt, void *out, const void *x, int64_t outer, 
                           int reverse, void *work, lr_cuda_stream_t s);
 /* ==== end of the shape family's section ==== */
 
+/* ==== FFT, LTI, causal conv1d, S4 kernels (kernels/cuda/fft.cu, cufft_lazy.cu, lti.cu, conv1d.cu,
+ * s4.cu; h-clti) ====
+ * Twins of kernels/cpu/{fft,lti,conv1d,s4}.h: contiguous arrays, the same shapes and math; every
+ * sum over batch or time is done by one thread or one block in a fixed order (no atomics), so
+ * results are bitwise reproducible run to run. "work" is device scratch of the size the matching
+ * *_work function gives (the ops take it from the arena). Asynchronous on the stream. */
+/* cuFFT is loaded with dlopen on first use (cufft_lazy.cu): NULL once loaded, else why not. */
+const char *lr_cufft_load_error(void);
+/* Bytes of work for lr_kcuda_fft_c over `lines` = outer * inner lines of size n (c64 / c128);
+ * makes (and caches) the cuFFT plan, hence a status. */
+lr_status lr_kcuda_fft_c_work(lr_dtype dt, int64_t n, int64_t lines, size_t *bytes);
+/* y[o, j, i] = scale * sum_{t < m_in} x[o, t, i] exp(sign 2 pi i j t / n), j < m_out; as lr_kcpu_fft_c. */
+lr_status lr_kcuda_fft_c(lr_dtype dt, bool inverse, int64_t n, int64_t outer, int64_t m_in, int64_t m_out,
+                         int64_t inner, const void *x, void *y, double scale, void *work, size_t work_bytes,
+                         lr_cuda_stream_t s);
+/* Bytes of work for the real FFT convolution of B x H lines at FFT size n (bwd: the backward). */
+lr_status lr_kcuda_fft_conv_work(lr_dtype dt, int64_t B, int64_t H, int64_t n, bool bwd, size_t *bytes);
+/* As lr_kcpu_fft_conv_fwd / _bwd (f32 / f64): x, y, g, dx (B, L, H), k, dk (H, Lk). */
+lr_status lr_kcuda_fft_conv_fwd(lr_dtype dt, int64_t B, int64_t L, int64_t H, int64_t Lk, int64_t n, const void *x,
+                                const void *k, void *y, void *work, size_t work_bytes, lr_cuda_stream_t s);
+lr_status lr_kcuda_fft_conv_bwd(lr_dtype dt, int64_t B, int64_t L, int64_t H, int64_t Lk, int64_t n, const void *x,
+                                const void *k, const void *g, void *dx, void *dk, void *work, size_t work_bytes,
+                                lr_cuda_stream_t s);
+/* Destroys the cached cuFFT plans (after synchronising the stream). */
+void lr_kcuda_fft_clear_cache(void);
+
+/* LTI (lti.cu), F32 / F64 / C64 / C128, arithmetic in double: as lr_kcpu_lti_*.
+ * K[n, l] = A[n]^l; dA[n] = sum_l l g[n, l] conj(K[n, l-1]). */
+lr_status lr_kcuda_lti_kernel(lr_dtype dt, int64_t N, int64_t L, const void *A, void *K, lr_cuda_stream_t s);
+lr_status lr_kcuda_lti_kernel_bwd(lr_dtype dt, int64_t N, int64_t L, const void *K, const void *g, void *dA,
+                                  lr_cuda_stream_t s);
+lr_status lr_kcuda_lti_scan(lr_dtype dt, int64_t B, int64_t L, int64_t N, const void *u, const void *A, void *h,
+                            lr_cuda_stream_t s);
+/* Bytes of work for lr_kcuda_lti_scan_bwd. */
+size_t lr_kcuda_lti_scan_bwd_work(int64_t B, int64_t N);
+lr_status lr_kcuda_lti_scan_bwd(lr_dtype dt, int64_t B, int64_t L, int64_t N, const void *A, const void *h,
+                                const void *g, void *du, void *dA, void *work, lr_cuda_stream_t s);
+
+/* Causal depthwise conv1d (conv1d.cu), F32 / F64, arithmetic in double: as lr_kcpu_causal_conv1d_*. */
+lr_status lr_kcuda_causal_conv1d_fwd(lr_dtype dt, int64_t B, int64_t D, int64_t L, int64_t K, const void *x,
+                                     const void *w, const void *bias, const void *s0, bool silu, void *y, void *state,
+                                     lr_cuda_stream_t s);
+/* Bytes of work for lr_kcuda_causal_conv1d_bwd. */
+size_t lr_kcuda_causal_conv1d_bwd_work(int64_t B, int64_t D, int64_t L, int64_t K);
+lr_status lr_kcuda_causal_conv1d_bwd(lr_dtype dt, int64_t B, int64_t D, int64_t L, int64_t K, const void *x,
+                                     const void *w, const void *bias, const void *s0, bool silu, const void *g,
+                                     const void *gs, void *dx, void *dw, void *dbias, void *ds0, void *work,
+                                     lr_cuda_stream_t s);
+lr_status lr_kcuda_causal_conv1d_step(lr_dtype dt, int64_t B, int64_t D, int64_t K, const void *x, void *state,
+                                      const void *w, const void *bias, bool silu, void *y, lr_cuda_stream_t s);
+
+/* S4 kernels (s4.cu), C64 / C128, arithmetic in double: as lr_kcpu_cauchy / log_vandermonde*. */
+lr_status lr_kcuda_cauchy(lr_dtype dt, int64_t Bt, int64_t N, int64_t L, const void *v, const void *z, const void *w,
+                          void *out, lr_cuda_stream_t s);
+lr_status lr_kcuda_cauchy_bwd(lr_dtype dt, int64_t Bt, int64_t N, int64_t L, const void *v, const void *z,
+                              const void *w, const void *g, void *dv, void *dw, void *dz, lr_cuda_stream_t s);
+lr_status lr_kcuda_log_vandermonde(lr_dtype dt, int64_t Bt, int64_t N, int64_t L, const void *v, const void *x,
+                                   void *out, lr_cuda_stream_t s);
+lr_status lr_kcuda_log_vandermonde_bwd(lr_dtype dt, int64_t Bt, int64_t N, int64_t L, const void *v, const void *x,
+                                       const void *g, void *dv, void *dx, lr_cuda_stream_t s);
+lr_status lr_kcuda_log_vandermonde_t(lr_dtype dt, int64_t Bt, int64_t N, int64_t L, const void *u, const void *v,
+                                     const void *x, void *out, lr_cuda_stream_t s);
+lr_status lr_kcuda_log_vandermonde_t_bwd(lr_dtype dt, int64_t Bt, int64_t N, int64_t L, const void *u, const void *v,
+                                         const void *x, const void *g, void *du, void *dv, void *dx,
+                                         lr_cuda_stream_t s);
+/* ==== end h-clti ==== */
+
 #ifdef __cplusplus
 }
 #endif
