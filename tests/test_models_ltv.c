@@ -16,6 +16,7 @@
 
 #include "autograd/gradcheck.h"
 #include "nn/mamba.h"
+#include "nn/rglru.h"
 #include "nn/s5.h"
 #include "ops/shape.h"
 #include "ops/view.h"
@@ -55,16 +56,43 @@ static lr_status s5_stepf(lr_module *m, void *c, lr_tensor *x, lr_tensor *tau, l
 static lr_status s5_reset(void *c) { return lr_s5_cache_reset(c); }
 static void s5_cfree(void *c) { lr_s5_cache_free(c); }
 
+static lr_status rglru_fwd(lr_module *m, lr_tensor *x, lr_tensor *tau, lr_tensor *len, void *c, lr_tensor **y) {
+  return lr_rglru_forward_cached((lr_rglru *)m, x, tau, len, c, y);
+}
+static lr_status rglru_alloc(lr_module *m, int64_t B, int64_t L, void **c) {
+  return lr_rglru_allocate_cache((lr_rglru *)m, B, L, (lr_rglru_cache **)c);
+}
+static lr_status rglru_stepf(lr_module *m, void *c, lr_tensor *x, lr_tensor *tau, lr_tensor **y) {
+  return lr_rglru_step((lr_rglru *)m, c, x, tau, y);
+}
+static lr_status rglru_reset(void *c) { return lr_rglru_cache_reset(c); }
+static void rglru_cfree(void *c) { lr_rglru_cache_free(c); }
+
 static model mamba_model(lr_mamba *m) {
   return (model){&m->base, mamba_fwd, mamba_alloc, mamba_stepf, mamba_reset, mamba_cfree};
 }
 static model s5_model(lr_s5 *m) { return (model){&m->base, s5_fwd, s5_alloc, s5_stepf, s5_reset, s5_cfree}; }
+static model rglru_model(lr_rglru *m) {
+  return (model){&m->base, rglru_fwd, rglru_alloc, rglru_stepf, rglru_reset, rglru_cfree};
+}
+static int64_t model_width(const model *md) {
+  if (!strcmp(md->m->type, "Mamba")) return ((lr_mamba *)md->m)->d_model;
+  if (!strcmp(md->m->type, "S5")) return ((lr_s5 *)md->m)->d_model;
+  return ((lr_rglru *)md->m)->d_model;
+}
 
 static lr_mamba *new_mamba(lr_mamba_config c, uint64_t seed) {
   lr_rng rng;
   lr_rng_init(&rng, seed);
   lr_mamba *m = NULL;
   cr_assert_eq(lr_mamba_new(NULL, NULL, &c, &rng, &m), LR_OK, "%s", lr_last_error());
+  return m;
+}
+static lr_rglru *new_rglru(lr_rglru_config c, uint64_t seed) {
+  lr_rng rng;
+  lr_rng_init(&rng, seed);
+  lr_rglru *m = NULL;
+  cr_assert_eq(lr_rglru_new(NULL, NULL, &c, &rng, &m), LR_OK, "%s", lr_last_error());
   return m;
 }
 static lr_s5 *new_s5(lr_s5_config c, uint64_t seed) {
@@ -273,6 +301,20 @@ Test(models_ltv, s5_step_equals_forward) {
       }
 }
 
+Test(models_ltv, rglru_step_equals_forward) {
+  for (int k = 1; k <= 4; k += 3)
+    for (int ex = 1; ex <= 2; ex++) {
+      lr_rglru_config c = lr_rglru_config_default(6);
+      c.d_conv = k;
+      c.expand = ex;
+      c.bias = ex == 2;
+      c.dtype = LR_DTYPE_F64;
+      char what[64];
+      snprintf(what, sizeof what, "RGLRU d_conv %d expand %d", k, ex);
+      check_step(rglru_model(new_rglru(c, 70 + k + ex)), false, what);
+    }
+}
+
 /* ---- lengths ---- */
 /* lengths {L, l1}: row 1 before l1 equals the forward of the first l1 steps; after l1 it is
  * y = model(0-state readout) = 0 (no biases in either model's output path); the prefill's final
@@ -319,6 +361,9 @@ Test(models_ltv, lengths) {
     s.dtype = LR_DTYPE_F64;
     check_lengths(s5_model(new_s5(s, 32)), ev, ev ? "Event-SSM" : "S5");
   }
+  lr_rglru_config r = lr_rglru_config_default(6);
+  r.dtype = LR_DTYPE_F64;
+  check_lengths(rglru_model(new_rglru(r, 33)), false, "RGLRU");
 }
 
 /* ---- model-level gradcheck (f64, tiny) ---- */
@@ -338,7 +383,7 @@ static void gradcheck_model(model md, bool event, const char *what) {
   cr_assert_eq(lr_module_list(md.m, LR_VISIT_PARAMS, &pl), LR_OK);
   lr_tensor *in[16];
   int n = 0;
-  int64_t Hm = strcmp(md.m->type, "Mamba") ? ((lr_s5 *)md.m)->d_model : ((lr_mamba *)md.m)->d_model;
+  int64_t Hm = model_width(&md);
   lr_tensor *x;
   cr_assert_eq(lr_empty(LR_DTYPE_F64, LR_SHAPE(B, L, Hm), &x), LR_OK);
   lr_gc_fill_uniform(x, -1, 1, 41);
@@ -384,6 +429,20 @@ Test(models_ltv, gradcheck_s5) {
       snprintf(what, sizeof what, "S5 %s%s", S5_DISC[d], ev ? " Event-SSM conj_sym" : "");
       gradcheck_model(s5_model(new_s5(c, 60 + d)), ev, what);
     }
+}
+
+Test(models_ltv, gradcheck_rglru) {
+  for (int k = 1; k <= 3; k += 2) {
+    lr_rglru_config c = lr_rglru_config_default(3);
+    c.d_conv = k;
+    c.bias = k == 3;
+    c.dtype = LR_DTYPE_F64;
+    /* a nearer 0.5 keeps a^{c r} and sqrt(1 - Ā²) well inside the finite-difference range */
+    c.a_init_lo = 0.5, c.a_init_hi = 0.8;
+    char what[64];
+    snprintf(what, sizeof what, "RGLRU d_conv %d", k);
+    gradcheck_model(rglru_model(new_rglru(c, 80 + k)), false, what);
+  }
 }
 
 /* ---- names, shapes, inits ---- */
@@ -465,6 +524,30 @@ Test(models_ltv, s5_params_and_init) {
     }
 }
 
+Test(models_ltv, rglru_params_and_init) {
+  lr_rglru_config c = lr_rglru_config_default(8);
+  c.expand = 2;
+  lr_rglru *m = new_rglru(c, 3);
+  const char *names[] = {"a_log", "gate_proj.weight", "in_proj.weight", "conv1d.weight", "conv1d.bias",
+                         "recurrent_gate_proj.weight", "recurrent_gate_proj.bias", "input_gate_proj.weight",
+                         "input_gate_proj.bias", "out_proj.weight"};
+  lr_param_list pl;
+  cr_assert_eq(lr_module_list(&m->base, LR_VISIT_ALL, &pl), LR_OK);
+  cr_assert_eq(pl.n, 10);
+  for (int i = 0; i < 10; i++) cr_assert_str_eq(pl.items[i].name, names[i]);
+  lr_param_list_free(&pl);
+  cr_assert(m->a_log->ndim == 2 && m->a_log->shape[0] == 16 && m->a_log->shape[1] == 1);
+  /* The fix of lrnnx's init: a = σ(a_log) in [0.9, 0.999], spread over the range. */
+  double lo = 1, hi = 0;
+  for (int64_t e = 0; e < 16; e++) {
+    double a = 1.0 / (1.0 + exp(-lr_tensor_get(m->a_log, e)));
+    cr_assert(a >= 0.9 - 1e-6 && a <= 0.999 + 1e-6, "a[%lld] = %g", (long long)e, a);
+    lo = fmin(lo, a), hi = fmax(hi, a);
+  }
+  cr_assert(lo < 0.93 && hi > 0.97, "a spans [%g, %g]", lo, hi);
+  lr_module_free(&m->base);
+}
+
 /* ---- errors ---- */
 Test(models_ltv, constructor_errors) {
   lr_rng rng;
@@ -498,6 +581,15 @@ Test(models_ltv, constructor_errors) {
   cr_assert(strstr(lr_last_error(), "d_state 0"), "%s", lr_last_error());
   cr_assert_null(s);
   cr_assert_eq(lr_mamba_new(NULL, NULL, NULL, &rng, &m), LR_ERR_ARG);
+  lr_rglru *r = NULL;
+  lr_rglru_config rc = lr_rglru_config_default(8);
+  rc.a_init_lo = 0.9, rc.a_init_hi = 1.0;
+  cr_assert_eq(lr_rglru_new(NULL, NULL, &rc, &rng, &r), LR_ERR_ARG);
+  cr_assert(strstr(lr_last_error(), "a_init_range (0.9, 1)"), "%s", lr_last_error());
+  rc = lr_rglru_config_default(8);
+  rc.c = 0;
+  cr_assert_eq(lr_rglru_new(NULL, NULL, &rc, &rng, &r), LR_ERR_ARG);
+  cr_assert_null(r);
 }
 
 Test(models_ltv, input_errors) {
