@@ -18,6 +18,7 @@
 #include "nn/mamba.h"
 #include "nn/rglru.h"
 #include "nn/s5.h"
+#include "nn/s7.h"
 #include "ops/shape.h"
 #include "ops/view.h"
 #include "tensor/safetensors.h"
@@ -68,6 +69,18 @@ static lr_status rglru_stepf(lr_module *m, void *c, lr_tensor *x, lr_tensor *tau
 static lr_status rglru_reset(void *c) { return lr_rglru_cache_reset(c); }
 static void rglru_cfree(void *c) { lr_rglru_cache_free(c); }
 
+static lr_status s7_fwd(lr_module *m, lr_tensor *x, lr_tensor *tau, lr_tensor *len, void *c, lr_tensor **y) {
+  return lr_s7_forward_cached((lr_s7 *)m, x, tau, len, c, y);
+}
+static lr_status s7_alloc(lr_module *m, int64_t B, int64_t L, void **c) {
+  return lr_s7_allocate_cache((lr_s7 *)m, B, L, (lr_s7_cache **)c);
+}
+static lr_status s7_stepf(lr_module *m, void *c, lr_tensor *x, lr_tensor *tau, lr_tensor **y) {
+  return lr_s7_step((lr_s7 *)m, c, x, tau, y);
+}
+static lr_status s7_reset(void *c) { return lr_s7_cache_reset(c); }
+static void s7_cfree(void *c) { lr_s7_cache_free(c); }
+
 static model mamba_model(lr_mamba *m) {
   return (model){&m->base, mamba_fwd, mamba_alloc, mamba_stepf, mamba_reset, mamba_cfree};
 }
@@ -75,7 +88,9 @@ static model s5_model(lr_s5 *m) { return (model){&m->base, s5_fwd, s5_alloc, s5_
 static model rglru_model(lr_rglru *m) {
   return (model){&m->base, rglru_fwd, rglru_alloc, rglru_stepf, rglru_reset, rglru_cfree};
 }
+static model s7_model(lr_s7 *m) { return (model){&m->base, s7_fwd, s7_alloc, s7_stepf, s7_reset, s7_cfree}; }
 static int64_t model_width(const model *md) {
+  if (!strcmp(md->m->type, "S7")) return ((lr_s7 *)md->m)->d_model;
   if (!strcmp(md->m->type, "Mamba")) return ((lr_mamba *)md->m)->d_model;
   if (!strcmp(md->m->type, "S5")) return ((lr_s5 *)md->m)->d_model;
   return ((lr_rglru *)md->m)->d_model;
@@ -93,6 +108,13 @@ static lr_rglru *new_rglru(lr_rglru_config c, uint64_t seed) {
   lr_rng_init(&rng, seed);
   lr_rglru *m = NULL;
   cr_assert_eq(lr_rglru_new(NULL, NULL, &c, &rng, &m), LR_OK, "%s", lr_last_error());
+  return m;
+}
+static lr_s7 *new_s7(lr_s7_config c, uint64_t seed) {
+  lr_rng rng;
+  lr_rng_init(&rng, seed);
+  lr_s7 *m = NULL;
+  cr_assert_eq(lr_s7_new(NULL, NULL, &c, &rng, &m), LR_OK, "%s", lr_last_error());
   return m;
 }
 static lr_s5 *new_s5(lr_s5_config c, uint64_t seed) {
@@ -315,11 +337,26 @@ Test(models_ltv, rglru_step_equals_forward) {
     }
 }
 
+Test(models_ltv, s7_step_equals_forward) {
+  for (int J = 1; J <= 2; J++) {
+    lr_s7_config c = lr_s7_config_default(6, 4);
+    c.J = J;
+    c.dtype = LR_DTYPE_F64;
+    lr_s7 *m = new_s7(c, 90 + J);
+    /* x_proj's N(0, 0.02²) init keeps a_t near -0.5; widen it so Ā_t moves through [-1, 1). */
+    lr_gc_fill_uniform(m->x_proj->weight, -0.5, 0.5, 91);
+    char what[64];
+    snprintf(what, sizeof what, "S7 J %d", J);
+    check_step(s7_model(m), false, what);
+  }
+}
+
 /* ---- lengths ---- */
 /* lengths {L, l1}: row 1 before l1 equals the forward of the first l1 steps; after l1 it is
  * y = model(0-state readout) = 0 (no biases in either model's output path); the prefill's final
  * state for row 1 is the state after l1 steps, so stepping on continues row 1 from there. */
 static void check_lengths(model md, bool event, const char *what) {
+  const bool residual = !strcmp(md.m->type, "S7"); /* S7's output past the length is its input */
   const int64_t B = 2, L = 9, H = 6, l1 = 4;
   lr_tensor *x = rand_t(LR_DTYPE_F64, LR_SHAPE(B, L, H), -1, 1, 7), *tau = NULL, *len, *y, *xs, *ts = NULL, *ys;
   if (event) tau = rand_t(LR_DTYPE_F64, LR_SHAPE(B, L), 0.2, 3.0, 8);
@@ -334,7 +371,7 @@ static void check_lengths(model md, bool event, const char *what) {
   for (int64_t t = 0; t < L; t++)
     for (int64_t h = 0; h < H; h++) {
       double a = lr_tensor_get(y, (L + t) * H + h);
-      double b = t < l1 ? lr_tensor_get(ys, (l1 + t) * H + h) : 0.0;
+      double b = t < l1 ? lr_tensor_get(ys, (l1 + t) * H + h) : residual ? lr_tensor_get(x, (L + t) * H + h) : 0.0;
       cr_assert(fabs(a - b) <= 1e-10, "%s: y[1, %lld, %lld] = %g, expected %g", what, (long long)t, (long long)h, a, b);
     }
   /* Continuing both caches on the same next input gives the same row-1 output. */
@@ -364,6 +401,9 @@ Test(models_ltv, lengths) {
   lr_rglru_config r = lr_rglru_config_default(6);
   r.dtype = LR_DTYPE_F64;
   check_lengths(rglru_model(new_rglru(r, 33)), false, "RGLRU");
+  lr_s7_config s7 = lr_s7_config_default(6, 4);
+  s7.dtype = LR_DTYPE_F64;
+  check_lengths(s7_model(new_s7(s7, 34)), false, "S7");
 }
 
 /* ---- model-level gradcheck (f64, tiny) ---- */
@@ -443,6 +483,14 @@ Test(models_ltv, gradcheck_rglru) {
     snprintf(what, sizeof what, "RGLRU d_conv %d", k);
     gradcheck_model(rglru_model(new_rglru(c, 80 + k)), false, what);
   }
+}
+
+Test(models_ltv, gradcheck_s7) {
+  lr_s7_config c = lr_s7_config_default(3, 2);
+  c.dtype = LR_DTYPE_F64;
+  lr_s7 *m = new_s7(c, 95);
+  lr_gc_fill_uniform(m->x_proj->weight, -0.4, 0.4, 96); /* away from the init's near-constant a_t */
+  gradcheck_model(s7_model(m), false, "S7");
 }
 
 /* ---- names, shapes, inits ---- */
@@ -548,6 +596,26 @@ Test(models_ltv, rglru_params_and_init) {
   lr_module_free(&m->base);
 }
 
+Test(models_ltv, s7_params_and_init) {
+  lr_s7_config c = lr_s7_config_default(4, 6);
+  c.J = 3;
+  lr_s7 *m = new_s7(c, 4);
+  const char *names[] = {"base_params", "in_proj.weight", "x_proj.weight", "gate_proj.weight"};
+  lr_param_list pl;
+  cr_assert_eq(lr_module_list(&m->base, LR_VISIT_ALL, &pl), LR_OK);
+  cr_assert_eq(pl.n, 4);
+  for (int i = 0; i < 4; i++) cr_assert_str_eq(pl.items[i].name, names[i]);
+  lr_param_list_free(&pl);
+  cr_assert(m->x_proj->weight->shape[0] == 6 + 2 * 4 * 6 + 4 + 6 && m->x_proj->weight->shape[1] == 4);
+  for (int i = 0; i < 6; i++) cr_assert_float_eq(lr_tensor_get(m->base_params, i), -0.5, 1e-7);
+  double ss = 0;
+  int64_t n = lr_numel(m->x_proj->weight);
+  for (int64_t i = 0; i < n; i++) ss += pow(lr_tensor_get(m->x_proj->weight, i), 2);
+  double sd = sqrt(ss / (double)n); /* N(0, 0.02²): 256 draws, sample sd within ±25 % */
+  cr_assert(sd > 0.015 && sd < 0.025, "x_proj sd %g", sd);
+  lr_module_free(&m->base);
+}
+
 /* ---- errors ---- */
 Test(models_ltv, constructor_errors) {
   lr_rng rng;
@@ -590,6 +658,12 @@ Test(models_ltv, constructor_errors) {
   rc.c = 0;
   cr_assert_eq(lr_rglru_new(NULL, NULL, &rc, &rng, &r), LR_ERR_ARG);
   cr_assert_null(r);
+  lr_s7 *s7 = NULL;
+  lr_s7_config s7c = lr_s7_config_default(8, 6);
+  s7c.J = 4;
+  cr_assert_eq(lr_s7_new(NULL, NULL, &s7c, &rng, &s7), LR_ERR_ARG);
+  cr_assert(strstr(lr_last_error(), "d_state 6 must be divisible by J 4"), "%s", lr_last_error());
+  cr_assert_null(s7);
 }
 
 Test(models_ltv, input_errors) {
