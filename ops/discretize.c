@@ -12,9 +12,26 @@
 #include "kernels/cpu/discretize.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 static lr_status discretize_backward(lr_node *n);
-static const lr_op_def op_discretize = {"discretize", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, discretize_backward};
+static const lr_op_def op_discretize = {"discretize", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, discretize_backward};
+
+/* A contiguous copy of a gradient (device tensors packed by lr_kcuda_pack). */
+static lr_status contig(lr_tensor *t, lr_tensor **c) {
+#ifdef LR_CUDA
+  if (t->device == LR_DEVICE_CUDA && !lr_is_contiguous(t)) {
+    lr_tensor *o;
+    LR_TRY(lr_empty_on(t->dtype, t->device, t->ndim, t->shape, &o));
+    LR_TRY(lr_kcuda_pack(t->dtype, o->data, t->data, t->ndim, t->shape, t->strides, false, lr_cuda_stream()));
+    *c = o;
+    return LR_OK;
+  }
+#endif
+  return lr_tensor_contiguous_raw(t, c);
+}
 
 static const char *const disc_names[LR_DISC_COUNT] = {"mamba", "zoh", "bilinear", "dirac", "async",
                                                       "no_discretization", "s7", "rglru"};
@@ -72,8 +89,14 @@ lr_status lr_discretize(lr_tensor *lambda, lr_tensor *delta, lr_tensor *delta_A,
   lr_broadcast_strides(lambda, nd, sh, ls);
   lr_broadcast_strides(delta, nd, sh, ds);
   if (delta_A) lr_broadcast_strides(delta_A, nd, sh, as);
-  lr_kcpu_discretize(lambda->dtype, kind, nd, sh, lambda->data, ls, delta->data, ds, delta_A ? delta_A->data : NULL,
-                     as, a->data, b->data);
+#ifdef LR_CUDA
+  if (lambda->device == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_discretize(lambda->dtype, kind, nd, sh, lambda->data, ls, delta->data, ds,
+                               delta_A ? delta_A->data : NULL, as, a->data, b->data, lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_discretize(lambda->dtype, kind, nd, sh, lambda->data, ls, delta->data, ds, delta_A ? delta_A->data : NULL,
+                       as, a->data, b->data);
   lr_node *n;
   lr_tensor *outs[2] = {a, b};
   LR_TRY(lr_record(&op_discretize, 3, (lr_tensor *[]){lambda, delta, delta_A}, 2, outs, &n));
@@ -91,20 +114,29 @@ static lr_status discretize_backward(lr_node *n) {
   const int64_t *sh = n->out[0]->shape;
   lr_dtype rdt = lr_dtype_real(lam->dtype);
   lr_tensor *gAc = NULL, *gBc = NULL, *dl = NULL, *dd = NULL, *ddA = NULL;
-  if (gA) LR_TRY(lr_tensor_contiguous_raw(gA, &gAc));
-  if (gB) LR_TRY(lr_tensor_contiguous_raw(gB, &gBc));
-  if (lam->requires_grad) LR_TRY(lr_empty(lam->dtype, nd, sh, &dl));
-  if (d->requires_grad) LR_TRY(lr_empty(rdt, nd, sh, &dd));
-  if (dA && dA->requires_grad) LR_TRY(lr_empty(rdt, nd, sh, &ddA));
+  const lr_device dev = lam->device;
+  if (gA) LR_TRY(contig(gA, &gAc));
+  if (gB) LR_TRY(contig(gB, &gBc));
+  if (lam->requires_grad) LR_TRY(lr_empty_on(lam->dtype, dev, nd, sh, &dl));
+  if (d->requires_grad) LR_TRY(lr_empty_on(rdt, dev, nd, sh, &dd));
+  if (dA && dA->requires_grad) LR_TRY(lr_empty_on(rdt, dev, nd, sh, &ddA));
   /* ddA's buffer must exist whenever dA does, so its partials do not leak into dd. */
-  if (dA && !ddA) LR_TRY(lr_empty(rdt, nd, sh, &ddA));
+  if (dA && !ddA) LR_TRY(lr_empty_on(rdt, dev, nd, sh, &ddA));
   int64_t ls[LR_MAX_DIMS], ds[LR_MAX_DIMS], as[LR_MAX_DIMS];
   lr_broadcast_strides(lam, nd, sh, ls);
   lr_broadcast_strides(d, nd, sh, ds);
   if (dA) lr_broadcast_strides(dA, nd, sh, as);
-  lr_kcpu_discretize_bwd(lam->dtype, (int)n->iarg[0], nd, sh, lam->data, ls, d->data, ds, dA ? dA->data : NULL, as,
-                         gAc ? gAc->data : NULL, gBc ? gBc->data : NULL, dl ? dl->data : NULL, dd ? dd->data : NULL,
-                         ddA ? ddA->data : NULL);
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_discretize_bwd(lam->dtype, (int)n->iarg[0], nd, sh, lam->data, ls, d->data, ds,
+                                   dA ? dA->data : NULL, as, gAc ? gAc->data : NULL, gBc ? gBc->data : NULL,
+                                   dl ? dl->data : NULL, dd ? dd->data : NULL, ddA ? ddA->data : NULL,
+                                   lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_discretize_bwd(lam->dtype, (int)n->iarg[0], nd, sh, lam->data, ls, d->data, ds, dA ? dA->data : NULL, as,
+                           gAc ? gAc->data : NULL, gBc ? gBc->data : NULL, dl ? dl->data : NULL, dd ? dd->data : NULL,
+                           ddA ? ddA->data : NULL);
   LR_TRY(lr_grad_acc(lam, dl));
   LR_TRY(lr_grad_acc(d, dd));
   if (dA) LR_TRY(lr_grad_acc(dA, ddA));

@@ -12,6 +12,7 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/scan.h"
@@ -19,13 +20,22 @@
 #include "ops/linalg.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
 static lr_status sscan_backward(lr_node *n);
 static lr_status dscan_backward(lr_node *n);
 static lr_status readout_backward(lr_node *n);
-static const lr_op_def op_sscan = {"selective_scan", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, sscan_backward};
-static const lr_op_def op_dscan = {"diag_scan", LR_DT_FLOAT, LR_ON_CPU, LR_ON_CPU, dscan_backward};
-static const lr_op_def op_readout = {"s5_readout", LR_DT_COMPLEX, LR_ON_CPU, LR_ON_CPU, readout_backward};
+static const lr_op_def op_sscan = {"selective_scan", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, sscan_backward};
+static const lr_op_def op_dscan = {"diag_scan", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, dscan_backward};
+static const lr_op_def op_readout = {"s5_readout", LR_DT_COMPLEX, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, readout_backward};
+
+#ifdef LR_CUDA
+#define ON_GPU(t) ((t)->device == LR_DEVICE_CUDA)
+#else
+#define ON_GPU(t) false
+#endif
 
 /* t has ndim dims equal to want (-1: any): "op: name is (2, 3), expected (2, *, 5) (B, D, L)". */
 static lr_status check_shape(const char *op, const lr_tensor *t, const char *name, int ndim, const int64_t *want,
@@ -49,11 +59,21 @@ static lr_status check_dt(const char *op, const lr_tensor *t, const char *name, 
   return lr_fail(LR_ERR_DTYPE, "%s: %s is %s, expected %s", op, name, lr_dtype_name(t->dtype), lr_dtype_name(want));
 }
 
+/* A contiguous copy of t (t itself when it is); device tensors are packed by lr_kcuda_pack. */
 static lr_status contig(lr_tensor *t, lr_tensor **c) {
   if (!t) {
     *c = NULL;
     return LR_OK;
   }
+#ifdef LR_CUDA
+  if (ON_GPU(t) && !lr_is_contiguous(t)) {
+    lr_tensor *o;
+    LR_TRY(lr_empty_on(t->dtype, t->device, t->ndim, t->shape, &o));
+    LR_TRY(lr_kcuda_pack(t->dtype, o->data, t->data, t->ndim, t->shape, t->strides, false, lr_cuda_stream()));
+    *c = o;
+    return LR_OK;
+  }
+#endif
   return lr_tensor_contiguous_raw(t, c);
 }
 
@@ -64,12 +84,27 @@ static lr_status check_lengths(const char *op, lr_tensor *lengths, lr_tensor *re
     LR_TRY(check_dt(op, lengths, "lengths", LR_DTYPE_I64));
     LR_TRY(check_shape(op, lengths, "lengths", 1, (int64_t[]){Bn}, "(B)"));
     LR_TRY(contig(lengths, lc));
+    const int64_t *lv = (*lc)->data;
+    int64_t *host = NULL;
+    if (ON_GPU(*lc)) { /* validated on the host: B values, one copy */
+      host = malloc(sizeof(int64_t) * (size_t)(Bn ? Bn : 1));
+      if (!host) return lr_fail(LR_ERR_MEMORY, "%s: out of memory", op);
+      lr_status s = lr_tensor_copy_to_host(*lc, host, sizeof(int64_t) * (size_t)Bn);
+      if (s != LR_OK) {
+        free(host);
+        return s;
+      }
+      lv = host;
+    }
     for (int64_t b = 0; b < Bn; b++) {
-      int64_t v = ((const int64_t *)(*lc)->data)[b];
-      if (v < 0 || v > L)
+      int64_t v = lv[b];
+      if (v < 0 || v > L) {
+        free(host);
         return lr_fail(LR_ERR_ARG, "%s: lengths[%lld] is %lld, outside [0, %lld]", op, (long long)b, (long long)v,
                        (long long)L);
+      }
     }
+    free(host);
   }
   if (reset) {
     LR_TRY(check_dt(op, reset, "reset", LR_DTYPE_BOOL));
@@ -174,6 +209,10 @@ static lr_status sscan_prep(const char *op, lr_tensor *u, lr_tensor *delta, lr_t
   a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = G;
   a->varB = var[0], a->varC = var[1], a->softplus = o->delta_softplus;
   a->chunk = o->chunk ? o->chunk : 64;
+#ifdef LR_CUDA
+  /* The CUDA backward stages a chunk in shared memory: checkpoints at most this far apart. */
+  if (ON_GPU(u) && a->chunk > LR_KCUDA_SCAN_MAX_CHUNK) a->chunk = LR_KCUDA_SCAN_MAX_CHUNK;
+#endif
   a->u = c[0]->data, a->delta = c[1]->data, a->A = c[2]->data, a->Bm = c[3]->data, a->Cm = c[4]->data;
   a->Dv = c[5] ? c[5]->data : NULL, a->z = c[6] ? c[6]->data : NULL, a->dbias = c[7] ? c[7]->data : NULL;
   a->deltaA = c[8] ? c[8]->data : NULL, a->h0 = c[9] ? c[9]->data : NULL;
@@ -193,15 +232,25 @@ lr_status lr_selective_scan(lr_tensor *u, lr_tensor *delta, lr_tensor *A, lr_ten
   lr_scan_in a;
   LR_TRY(sscan_prep(op, u, delta, A, B, C, o, &a));
   lr_tensor *yt, *ht, *ck = NULL;
-  LR_TRY(lr_empty(a.rdt, LR_SHAPE(a.Bn, a.D, a.L), &yt));
-  LR_TRY(lr_empty(A->dtype, LR_SHAPE(a.Bn, a.D, a.N), &ht));
+  const lr_device dev = u->device;
+  LR_TRY(lr_empty_on(a.rdt, dev, LR_SHAPE(a.Bn, a.D, a.L), &yt));
+  LR_TRY(lr_empty_on(A->dtype, dev, LR_SHAPE(a.Bn, a.D, a.N), &ht));
   lr_tensor *ins[10] = {u, delta, A, B, C, o->D, o->z, o->delta_bias, o->deltaA, o->h0};
   bool grad = lr_needs_grad(10, ins);
-  if (grad) LR_TRY(lr_empty(A->dtype, LR_SHAPE(a.Bn, a.D, lr_kcpu_scan_nchunks(&a) ? lr_kcpu_scan_nchunks(&a) : 1, a.N), &ck));
-  int nt = omp_get_max_threads();
-  void *ws = ws_alloc(lr_kcpu_scan_ws_bytes(&a, nt, false));
-  if (!ws) return lr_fail(LR_ERR_MEMORY, "%s: out of memory for the workspace", op);
-  lr_kcpu_scan_fwd(&a, yt->data, ht->data, ck ? ck->data : NULL, ws, nt);
+  if (grad)
+    LR_TRY(lr_empty_on(A->dtype, dev, LR_SHAPE(a.Bn, a.D, lr_kcpu_scan_nchunks(&a) ? lr_kcpu_scan_nchunks(&a) : 1, a.N),
+                       &ck));
+#ifdef LR_CUDA
+  if (ON_GPU(u)) {
+    LR_TRY(lr_kcuda_scan_fwd(&a, yt->data, ht->data, ck ? ck->data : NULL, lr_cuda_stream()));
+  } else
+#endif
+  {
+    int nt = omp_get_max_threads();
+    void *ws = ws_alloc(lr_kcpu_scan_ws_bytes(&a, nt, false));
+    if (!ws) return lr_fail(LR_ERR_MEMORY, "%s: out of memory for the workspace", op);
+    lr_kcpu_scan_fwd(&a, yt->data, ht->data, ck ? ck->data : NULL, ws, nt);
+  }
   lr_node *n;
   lr_tensor *outs[2] = {yt, ht};
   LR_TRY(lr_record(&op_sscan, 10, ins, 2, outs, &n));
@@ -217,56 +266,77 @@ lr_status lr_selective_scan(lr_tensor *u, lr_tensor *delta, lr_tensor *A, lr_ten
   return LR_OK;
 }
 
+/* dst (M reals of rdt; complex: 2M) = Σ_b src[b] in order b = 0, 1, ..., on src's device. */
+static lr_status sum_leading(lr_device dev, lr_dtype rdt, int64_t Bn, int64_t M, const void *src, void *dst) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_sum_leading(rdt, Bn, M, src, dst, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_sum_leading(rdt, Bn, M, src, dst);
+  return LR_OK;
+}
+
 static lr_status sscan_backward(lr_node *n) {
   sscan_ctx *cx = n->ctx;
   const lr_scan_in *a = &cx->a;
   lr_tensor *const *in = n->in;
   lr_tensor *gy = n->out[0]->grad, *ghL = n->out[1]->grad;
   lr_dtype wdt = in[2]->dtype, rdt = a->rdt;
+  const lr_device dev = in[0]->device;
   const int64_t Bn = a->Bn, D = a->D, L = a->L, N = a->N, G = a->G;
   lr_tensor *gyc, *ghc = NULL;
-  if (gy) LR_TRY(lr_tensor_contiguous_raw(gy, &gyc));
-  else LR_TRY(lr_zeros(rdt, LR_SHAPE(Bn, D, L), &gyc));
-  if (ghL) LR_TRY(lr_tensor_contiguous_raw(ghL, &ghc));
+  if (gy) LR_TRY(contig(gy, &gyc));
+  else LR_TRY(lr_zeros_on(rdt, dev, LR_SHAPE(Bn, D, L), &gyc));
+  if (ghL) LR_TRY(contig(ghL, &ghc));
   lr_tensor *du, *ddl, *ddA = NULL, *dz = NULL, *dAp, *dB, *dC, *dDp = NULL, *dbp = NULL, *dh0;
-  LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, D, L), &du));
-  LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, D, L), &ddl));
-  if (a->deltaA) LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, D, L), &ddA));
-  if (a->z) LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, D, L), &dz));
-  LR_TRY(lr_empty(wdt, LR_SHAPE(Bn, D, N), &dAp));
-  if (a->varB) LR_TRY(lr_empty(wdt, LR_SHAPE(Bn, G, N, L), &dB));
-  else LR_TRY(lr_empty(wdt, LR_SHAPE(Bn, D, N), &dB));
-  if (a->varC) LR_TRY(lr_empty(wdt, LR_SHAPE(Bn, G, N, L), &dC));
-  else LR_TRY(lr_empty(wdt, LR_SHAPE(Bn, D, N), &dC));
-  if (a->Dv) LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, D), &dDp));
-  if (a->dbias) LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, D), &dbp));
-  LR_TRY(lr_empty(wdt, LR_SHAPE(Bn, D, N), &dh0));
+  LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, D, L), &du));
+  LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, D, L), &ddl));
+  if (a->deltaA) LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, D, L), &ddA));
+  if (a->z) LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, D, L), &dz));
+  LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(Bn, D, N), &dAp));
+  if (a->varB) LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(Bn, G, N, L), &dB));
+  else LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(Bn, D, N), &dB));
+  if (a->varC) LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(Bn, G, N, L), &dC));
+  else LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(Bn, D, N), &dC));
+  if (a->Dv) LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, D), &dDp));
+  if (a->dbias) LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, D), &dbp));
+  LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(Bn, D, N), &dh0));
   lr_scan_grads g = {gyc->data, ghc ? ghc->data : NULL, du->data, ddl->data, ddA ? ddA->data : NULL,
                      dz ? dz->data : NULL, dAp->data, dB->data, dC->data, dDp ? dDp->data : NULL,
                      dbp ? dbp->data : NULL, dh0->data};
-  int nt = omp_get_max_threads();
-  void *ws = ws_alloc(lr_kcpu_scan_ws_bytes(a, nt, true));
-  if (!ws) return lr_fail(LR_ERR_MEMORY, "lr_selective_scan backward: out of memory for the workspace");
-  lr_kcpu_scan_bwd(a, cx->ckpt->data, &g, ws, nt);
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) {
+    lr_tensor *ws;
+    int64_t words = (int64_t)((lr_kcuda_scan_ws_bytes(a) + 7) / 8);
+    LR_TRY(lr_empty_on(LR_DTYPE_F64, dev, LR_SHAPE(words), &ws));
+    LR_TRY(lr_kcuda_scan_bwd(a, cx->ckpt->data, &g, ws->data, lr_cuda_stream()));
+  } else
+#endif
+  {
+    int nt = omp_get_max_threads();
+    void *ws = ws_alloc(lr_kcpu_scan_ws_bytes(a, nt, true));
+    if (!ws) return lr_fail(LR_ERR_MEMORY, "lr_selective_scan backward: out of memory for the workspace");
+    lr_kcpu_scan_bwd(a, cx->ckpt->data, &g, ws, nt);
+  }
   const int64_t wm = a->cplx ? 2 : 1;
   lr_tensor *dA, *dBs = dB, *dCs = dC, *dD = NULL, *db = NULL;
-  LR_TRY(lr_empty(wdt, LR_SHAPE(D, N), &dA));
-  lr_kcpu_sum_leading(rdt, Bn, D * N * wm, dAp->data, dA->data);
+  LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(D, N), &dA));
+  LR_TRY(sum_leading(dev, rdt, Bn, D * N * wm, dAp->data, dA->data));
   if (!a->varB) {
-    LR_TRY(lr_empty(wdt, LR_SHAPE(D, N), &dBs));
-    lr_kcpu_sum_leading(rdt, Bn, D * N * wm, dB->data, dBs->data);
+    LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(D, N), &dBs));
+    LR_TRY(sum_leading(dev, rdt, Bn, D * N * wm, dB->data, dBs->data));
   }
   if (!a->varC) {
-    LR_TRY(lr_empty(wdt, LR_SHAPE(D, N), &dCs));
-    lr_kcpu_sum_leading(rdt, Bn, D * N * wm, dC->data, dCs->data);
+    LR_TRY(lr_empty_on(wdt, dev, LR_SHAPE(D, N), &dCs));
+    LR_TRY(sum_leading(dev, rdt, Bn, D * N * wm, dC->data, dCs->data));
   }
   if (dDp) {
-    LR_TRY(lr_empty(rdt, LR_SHAPE(D), &dD));
-    lr_kcpu_sum_leading(rdt, Bn, D, dDp->data, dD->data);
+    LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(D), &dD));
+    LR_TRY(sum_leading(dev, rdt, Bn, D, dDp->data, dD->data));
   }
   if (dbp) {
-    LR_TRY(lr_empty(rdt, LR_SHAPE(D), &db));
-    lr_kcpu_sum_leading(rdt, Bn, D, dbp->data, db->data);
+    LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(D), &db));
+    LR_TRY(sum_leading(dev, rdt, Bn, D, dbp->data, db->data));
   }
   LR_TRY(lr_grad_acc(in[0], du));
   LR_TRY(lr_grad_acc(in[1], ddl));
@@ -317,12 +387,19 @@ lr_status lr_selective_scan_step(lr_tensor *state, lr_tensor *u, lr_tensor *delt
   LR_TRY(sscan_prep(op, u3, d3, A, B4, C4, &o, &a));
   if (!lr_is_contiguous(state)) return lr_fail(LR_ERR_ARG, "%s: state must be contiguous (it is updated in place)", op);
   lr_tensor *yt;
-  LR_TRY(lr_empty(a.rdt, LR_SHAPE(a.Bn, a.D), &yt));
-  int nt = omp_get_max_threads();
-  void *ws = ws_alloc(lr_kcpu_scan_ws_bytes(&a, nt, false));
-  if (!ws) return lr_fail(LR_ERR_MEMORY, "%s: out of memory for the workspace", op);
+  LR_TRY(lr_empty_on(a.rdt, u->device, LR_SHAPE(a.Bn, a.D), &yt));
   a.h0 = state->data;
-  lr_kcpu_scan_fwd(&a, yt->data, state->data, NULL, ws, nt);
+#ifdef LR_CUDA
+  if (ON_GPU(u)) {
+    LR_TRY(lr_kcuda_scan_fwd(&a, yt->data, state->data, NULL, lr_cuda_stream()));
+  } else
+#endif
+  {
+    int nt = omp_get_max_threads();
+    void *ws = ws_alloc(lr_kcpu_scan_ws_bytes(&a, nt, false));
+    if (!ws) return lr_fail(LR_ERR_MEMORY, "%s: out of memory for the workspace", op);
+    lr_kcpu_scan_fwd(&a, yt->data, state->data, NULL, ws, nt);
+  }
   *y = yt;
   return LR_OK;
 }
@@ -342,6 +419,15 @@ static lr_status check_delta(const char *op, lr_tensor *t, const char *name, lr_
   return check_shape(op, t, name, 3, (int64_t[]){Bn, P, L}, "(B, P, L) or (P)");
 }
 
+static lr_status dscan_fwd(lr_device dev, const lr_dscan_in *a, void *h, void *hL) {
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_dscan_fwd(a, h, hL, lr_cuda_stream());
+#endif
+  (void)dev;
+  lr_kcpu_dscan_fwd(a, h, hL);
+  return LR_OK;
+}
+
 static lr_status dscan_prep(const char *op, lr_tensor *x, lr_tensor *lam, lr_tensor *delta, const lr_s5_opts *o,
                             lr_dscan_in *a) {
   LR_TRY(lr_check_ptr(op, x, "x"));
@@ -356,6 +442,11 @@ static lr_status dscan_prep(const char *op, lr_tensor *x, lr_tensor *lam, lr_ten
   if (x->ndim != 3) return check_shape(op, x, "x", 3, (int64_t[]){-1, -1, -1}, "(B, P, L)");
   const int64_t Bn = x->shape[0], P = x->shape[1], L = x->shape[2];
   LR_TRY(check_shape(op, lam, "lambda", 1, (int64_t[]){P}, "(P)"));
+  lr_tensor *dv[6] = {lam, delta, o->deltaA, o->h0, o->lengths, o->reset};
+  for (int i = 0; i < 6; i++)
+    if (dv[i] && dv[i]->device != x->device)
+      return lr_fail(LR_ERR_DEVICE, "%s: all tensors must be on %s, one is on %s", op, lr_device_name(x->device),
+                     lr_device_name(dv[i]->device));
   lr_dtype rdt = lr_dtype_real(x->dtype);
   memset(a, 0, sizeof *a);
   LR_TRY(check_delta(op, delta, "delta", rdt, Bn, P, L, &a->delta_bcast));
@@ -387,9 +478,9 @@ lr_status lr_diag_scan(lr_tensor *x, lr_tensor *lambda, lr_tensor *delta, const 
   lr_dscan_in a;
   LR_TRY(dscan_prep(op, x, lambda, delta, o, &a));
   lr_tensor *ht, *hl;
-  LR_TRY(lr_empty(x->dtype, LR_SHAPE(a.Bn, a.P, a.L), &ht));
-  LR_TRY(lr_empty(x->dtype, LR_SHAPE(a.Bn, a.P), &hl));
-  lr_kcpu_dscan_fwd(&a, ht->data, hl->data);
+  LR_TRY(lr_empty_on(x->dtype, x->device, LR_SHAPE(a.Bn, a.P, a.L), &ht));
+  LR_TRY(lr_empty_on(x->dtype, x->device, LR_SHAPE(a.Bn, a.P), &hl));
+  LR_TRY(dscan_fwd(x->device, &a, ht->data, hl->data));
   lr_node *n;
   lr_tensor *outs[2] = {ht, hl};
   LR_TRY(lr_record(&op_dscan, 5, (lr_tensor *[]){x, lambda, delta, o->deltaA, o->h0}, 2, outs, &n));
@@ -406,32 +497,40 @@ lr_status lr_diag_scan(lr_tensor *x, lr_tensor *lambda, lr_tensor *delta, const 
 
 static lr_status dscan_backward(lr_node *n) {
   const lr_dscan_in *a = &((dscan_ctx *)n->ctx)->a;
+  const lr_device dev = n->in[0]->device;
   lr_tensor *gh = n->out[0]->grad, *ghL = n->out[1]->grad, *ghc = NULL, *ghLc = NULL;
-  if (gh) LR_TRY(lr_tensor_contiguous_raw(gh, &ghc));
-  if (ghL) LR_TRY(lr_tensor_contiguous_raw(ghL, &ghLc));
+  if (gh) LR_TRY(contig(gh, &ghc));
+  if (ghL) LR_TRY(contig(ghL, &ghLc));
   lr_dtype dt = a->dt, rdt = lr_dtype_real(dt);
   const int64_t Bn = a->Bn, P = a->P, L = a->L;
   lr_tensor *dx, *dlp, *dl, *ddl, *ddA = NULL, *dh0;
-  LR_TRY(lr_empty(dt, LR_SHAPE(Bn, P, L), &dx));
-  LR_TRY(lr_empty(dt, LR_SHAPE(Bn, P), &dlp));
-  LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, P, L), &ddl));
-  if (a->deltaA) LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, P, L), &ddA));
-  LR_TRY(lr_empty(dt, LR_SHAPE(Bn, P), &dh0));
-  lr_kcpu_dscan_bwd(a, n->out[0]->data, ghc ? ghc->data : NULL, ghLc ? ghLc->data : NULL, dx->data, dlp->data,
-                    ddl->data, ddA ? ddA->data : NULL, dh0->data);
-  LR_TRY(lr_empty(dt, LR_SHAPE(P), &dl));
-  lr_kcpu_sum_leading(rdt, Bn, P * (lr_dtype_is_complex(dt) ? 2 : 1), dlp->data, dl->data);
-  if (a->delta_bcast) {
+  LR_TRY(lr_empty_on(dt, dev, LR_SHAPE(Bn, P, L), &dx));
+  LR_TRY(lr_empty_on(dt, dev, LR_SHAPE(Bn, P), &dlp));
+  LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, P, L), &ddl));
+  if (a->deltaA) LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, P, L), &ddA));
+  LR_TRY(lr_empty_on(dt, dev, LR_SHAPE(Bn, P), &dh0));
+  const void *hp = n->out[0]->data, *ghp = ghc ? ghc->data : NULL, *ghLp = ghLc ? ghLc->data : NULL;
+  LR_TRY(lr_empty_on(dt, dev, LR_SHAPE(P), &dl));
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA) {
+    LR_TRY(lr_kcuda_dscan_bwd(a, hp, ghp, ghLp, dx->data, dlp->data, ddl->data, ddA ? ddA->data : NULL, dh0->data,
+                              lr_cuda_stream()));
+  } else
+#endif
+    lr_kcpu_dscan_bwd(a, hp, ghp, ghLp, dx->data, dlp->data, ddl->data, ddA ? ddA->data : NULL, dh0->data);
+  LR_TRY(sum_leading(dev, rdt, Bn, P * (lr_dtype_is_complex(dt) ? 2 : 1), dlp->data, dl->data));
+  lr_tensor **red[2] = {&ddl, &ddA};
+  const bool bc[2] = {a->delta_bcast, a->deltaA_bcast};
+  for (int i = 0; i < 2; i++) {
+    if (!*red[i] || !bc[i]) continue;
     lr_tensor *r;
-    LR_TRY(lr_empty(rdt, LR_SHAPE(P), &r));
-    lr_kcpu_sum_bl(rdt, Bn, P, L, ddl->data, r->data);
-    ddl = r;
-  }
-  if (ddA && a->deltaA_bcast) {
-    lr_tensor *r;
-    LR_TRY(lr_empty(rdt, LR_SHAPE(P), &r));
-    lr_kcpu_sum_bl(rdt, Bn, P, L, ddA->data, r->data);
-    ddA = r;
+    LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(P), &r));
+#ifdef LR_CUDA
+    if (dev == LR_DEVICE_CUDA) LR_TRY(lr_kcuda_sum_bl(rdt, Bn, P, L, (*red[i])->data, r->data, lr_cuda_stream()));
+    else
+#endif
+      lr_kcpu_sum_bl(rdt, Bn, P, L, (*red[i])->data, r->data);
+    *red[i] = r;
   }
   LR_TRY(lr_grad_acc(n->in[0], dx));
   LR_TRY(lr_grad_acc(n->in[1], dl));
@@ -462,9 +561,17 @@ lr_status lr_s5_readout(lr_tensor *yc, lr_tensor *u, lr_tensor *D, bool conj_sym
   LR_TRY(contig(yc, &ycc));
   LR_TRY(contig(u, &uc));
   LR_TRY(contig(D, &Dc));
-  LR_TRY(lr_empty(rdt, 3, yc->shape, &yt));
-  lr_kcpu_s5_readout(yc->dtype, yc->shape[0], yc->shape[1], yc->shape[2], conj_sym ? 2.0 : 1.0, ycc->data, uc->data,
-                     Dc ? Dc->data : NULL, yt->data);
+  LR_TRY(lr_empty_on(rdt, yc->device, 3, yc->shape, &yt));
+  if (D && D->device != yc->device)
+    return lr_fail(LR_ERR_DEVICE, "%s: D is on %s, yc on %s", op, lr_device_name(D->device), lr_device_name(yc->device));
+#ifdef LR_CUDA
+  if (ON_GPU(yc))
+    LR_TRY(lr_kcuda_s5_readout(yc->dtype, yc->shape[0], yc->shape[1], yc->shape[2], conj_sym ? 2.0 : 1.0, ycc->data,
+                               uc->data, Dc ? Dc->data : NULL, yt->data, lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_s5_readout(yc->dtype, yc->shape[0], yc->shape[1], yc->shape[2], conj_sym ? 2.0 : 1.0, ycc->data, uc->data,
+                       Dc ? Dc->data : NULL, yt->data);
   lr_node *n;
   LR_TRY(lr_record(&op_readout, 3, (lr_tensor *[]){yc, u, D}, 1, &yt, &n));
   if (n) {
@@ -479,19 +586,27 @@ lr_status lr_s5_readout(lr_tensor *yc, lr_tensor *u, lr_tensor *D, bool conj_sym
 static lr_status readout_backward(lr_node *n) {
   lr_tensor *g = n->out[0]->grad, *gc, *yc = n->in[0], *u = n->saved[0], *D = n->saved[1];
   if (!g) return LR_OK;
-  LR_TRY(lr_tensor_contiguous_raw(g, &gc));
+  const lr_device dev = yc->device;
+  LR_TRY(contig(g, &gc));
   const int64_t Bn = yc->shape[0], H = yc->shape[1], L = yc->shape[2];
+  const double f = n->iarg[0] ? 2.0 : 1.0;
   lr_dtype rdt = lr_dtype_real(yc->dtype);
   lr_tensor *dyc, *du = NULL, *dDp = NULL, *dD = NULL;
-  LR_TRY(lr_empty(yc->dtype, 3, yc->shape, &dyc));
+  LR_TRY(lr_empty_on(yc->dtype, dev, 3, yc->shape, &dyc));
   if (D) {
-    LR_TRY(lr_empty(yc->dtype, 3, yc->shape, &du));
-    LR_TRY(lr_empty(rdt, LR_SHAPE(Bn, H), &dDp));
-    LR_TRY(lr_empty(rdt, LR_SHAPE(H), &dD));
+    LR_TRY(lr_empty_on(yc->dtype, dev, 3, yc->shape, &du));
+    LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(Bn, H), &dDp));
+    LR_TRY(lr_empty_on(rdt, dev, LR_SHAPE(H), &dD));
   }
-  lr_kcpu_s5_readout_bwd(yc->dtype, Bn, H, L, n->iarg[0] ? 2.0 : 1.0, gc->data, u->data, D ? D->data : NULL,
-                         dyc->data, du ? du->data : NULL, dDp ? dDp->data : NULL);
-  if (D) lr_kcpu_sum_leading(rdt, Bn, H, dDp->data, dD->data);
+#ifdef LR_CUDA
+  if (dev == LR_DEVICE_CUDA)
+    LR_TRY(lr_kcuda_s5_readout_bwd(yc->dtype, Bn, H, L, f, gc->data, u->data, D ? D->data : NULL, dyc->data,
+                                   du ? du->data : NULL, dDp ? dDp->data : NULL, lr_cuda_stream()));
+  else
+#endif
+    lr_kcpu_s5_readout_bwd(yc->dtype, Bn, H, L, f, gc->data, u->data, D ? D->data : NULL, dyc->data,
+                           du ? du->data : NULL, dDp ? dDp->data : NULL);
+  if (D) LR_TRY(sum_leading(dev, rdt, Bn, H, dDp->data, dD->data));
   LR_TRY(lr_grad_acc(n->in[0], dyc));
   LR_TRY(lr_grad_acc(n->in[1], du));
   LR_TRY(lr_grad_acc(n->in[2], dD));
@@ -564,12 +679,12 @@ lr_status lr_s5_step(lr_tensor *state, lr_tensor *u, lr_tensor *delta, lr_tensor
     o.h0 = state;
     s = dscan_prep(op, Bu, A, d3, &o, &a);
   }
-  if (s == LR_OK) s = lr_empty(u->dtype, LR_SHAPE(u->shape[0], P, 1), &h);
+  if (s == LR_OK) s = lr_empty_on(u->dtype, u->device, LR_SHAPE(u->shape[0], P, 1), &h);
   if (s == LR_OK) {
     a.h0 = state->data;
-    lr_kcpu_dscan_fwd(&a, h->data, state->data);
-    s = lr_matmul(C, h, &yc);
+    s = dscan_fwd(u->device, &a, h->data, state->data);
   }
+  if (s == LR_OK) s = lr_matmul(C, h, &yc);
   if (s == LR_OK) s = lr_s5_readout(yc, u3, D, o.conj_sym, &y3);
   if (s == LR_OK) s = lr_tensor_squeeze(y3, 2, y);
   lr_set_grad_enabled(prev);

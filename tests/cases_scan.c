@@ -30,11 +30,11 @@ static lr_status f_sel(void *ctx, lr_tensor *const *in, lr_tensor **out) {
 
 static lr_tensor *i64s(const int64_t *v, int64_t n) {
   lr_tensor *t;
-  return lr_from_host(LR_DTYPE_I64, 1, (int64_t[]){n}, v, &t) == LR_OK ? t : NULL;
+  return lr_from_host(LR_DTYPE_I64, 1, (int64_t[]){n}, v, &t) == LR_OK ? gc_input(t) : NULL;
 }
 static lr_tensor *resets(const uint8_t *v) {
   lr_tensor *t;
-  return lr_from_host(LR_DTYPE_BOOL, LR_SHAPE(BB, LL), v, &t) == LR_OK ? t : NULL;
+  return lr_from_host(LR_DTYPE_BOOL, LR_SHAPE(BB, LL), v, &t) == LR_OK ? gc_input(t) : NULL;
 }
 
 static const char *bc_names[4] = {"fixed", "var-G1", "var-G3", "varB-fixedC"};

@@ -14,15 +14,18 @@ typedef struct {
 /* `bench ops` lives in bench_ops.c, the other benchmarks in bench.c. */
 static int bench_any(int argc, char **argv, FILE *out, FILE *err) {
   if (argc >= 2 && !strcmp(argv[1], "ops")) return lr_tool_bench_ops(argc, argv, out, err);
+  if (argc >= 2 && !strcmp(argv[1], "scan")) return lr_tool_bench_scan(argc, argv, out, err);
   return lr_tool_bench(argc, argv, out, err);
 }
 
 static const command commands[] = {
     {"info", lr_tool_info, "", "version, CUDA support, devices and the table of registered ops"},
     {"bench", bench_any,
-     "matmul [--sizes 256,512,1024,2048] [--reps N]\n        | ops [--device cpu|cuda] [--n N] [--sizes 1024,2048,4096] [--reps N]",
+     "matmul [--sizes 256,512,1024,2048] [--reps N]\n        | ops [--device cpu|cuda] [--n N] [--sizes 1024,2048,4096] [--reps N]\n"
+     "        | scan [--device cpu|cuda] [--B 8] [--D 2048] [--L 4096] [--N 16] [--reps N]",
      "matmul: GFLOP/s of lr_matmul against cblas_sgemm on square f32 matrices; ops: GB/s of elementwise ops and\n"
-     "      reductions against a copy, TFLOP/s of lr_matmul against bare sgemm (cuBLAS or OpenBLAS)"},
+     "      reductions against a copy, TFLOP/s of lr_matmul against bare sgemm (cuBLAS or OpenBLAS);\n"
+     "      scan: forward/backward ms and GB/s of the scan kernels per variant against a copy (CPU: speed-up over 1 thread)"},
     {"safetensors", lr_tool_safetensors, "FILE...", "list the tensors (name, dtype, shape) and metadata of a file"},
     {"layer", lr_tool_layer,
      "--model NAME --args JSON --weights W --io IO --out OUT [--device cpu|cuda] [--mode forward|step]",

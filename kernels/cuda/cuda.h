@@ -40,6 +40,7 @@ extern "C" {
 #endif
 
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/scan.h"
 #include "tensor/dtype.h"
 #include "tensor/status.h"
 
@@ -434,6 +435,43 @@ lr_status lr_kcuda_log_vandermonde_t_bwd(lr_dtype dt, int64_t Bt, int64_t N, int
                                          const void *x, const void *g, void *du, void *dv, void *dx,
                                          lr_cuda_stream_t s);
 /* ==== end h-clti ==== */
+
+/* ==== scans and discretization (kernels/cuda/scan.cu; h-cscan) ====
+ * CUDA twins of kernels/cpu/scan.h and kernels/cpu/discretize.h: same argument structs, device
+ * pointers, asynchronous on the stream, no allocation (the backward's scratch is the caller's).
+ * Deterministic (no atomics); launch layout and math at the top of scan.cu. */
+/* The largest checkpoint chunk the CUDA backward takes (ops clamp lr_scan_opts.chunk to it). */
+#define LR_KCUDA_SCAN_MAX_CHUNK 64
+/* Selective scan: N <= 2048 (LR_ERR_UNSUPPORTED beyond), chunk <= LR_KCUDA_SCAN_MAX_CHUNK.
+ * y, hL (may alias h0), ckpt (may be NULL) as lr_kcpu_scan_fwd. */
+lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, lr_cuda_stream_t s);
+/* Device scratch bytes lr_kcuda_scan_bwd needs. */
+size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a);
+/* As lr_kcpu_scan_bwd: every gradient in g fully written (dB/dC per-batch partials when fixed). */
+lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws,
+                            lr_cuda_stream_t s);
+/* dst[m] = Σ_b src[b, m] in order b = 0, 1, ... (bitwise the CPU's lr_kcpu_sum_leading). */
+lr_status lr_kcuda_sum_leading(lr_dtype rdt, int64_t Bn, int64_t M, const void *src, void *dst, lr_cuda_stream_t s);
+/* Diagonal scan, as lr_kcpu_dscan_fwd / lr_kcpu_dscan_bwd. */
+lr_status lr_kcuda_dscan_fwd(const lr_dscan_in *a, void *h, void *hL, lr_cuda_stream_t s);
+lr_status lr_kcuda_dscan_bwd(const lr_dscan_in *a, const void *h, const void *gh, const void *ghL, void *dx,
+                             void *dlam_p, void *ddelta, void *ddeltaA, void *dh0, lr_cuda_stream_t s);
+/* dst[p] = Σ_b Σ_t src[b, p, t] (in double, the CPU's order). */
+lr_status lr_kcuda_sum_bl(lr_dtype rdt, int64_t Bn, int64_t P, int64_t L, const void *src, void *dst,
+                          lr_cuda_stream_t s);
+/* S5 readout and its backward, as lr_kcpu_s5_readout(_bwd). */
+lr_status lr_kcuda_s5_readout(lr_dtype cdt, int64_t Bn, int64_t H, int64_t L, double f, const void *yc, const void *u,
+                              const void *D, void *y, lr_cuda_stream_t s);
+lr_status lr_kcuda_s5_readout_bwd(lr_dtype cdt, int64_t Bn, int64_t H, int64_t L, double f, const void *g,
+                                  const void *u, const void *D, void *dyc, void *du, void *dD_p, lr_cuda_stream_t s);
+/* Elementwise discretization, as lr_kcpu_discretize(_bwd) (ndim <= LR_MAX_DIMS). */
+lr_status lr_kcuda_discretize(lr_dtype dt, int kind, int ndim, const int64_t *shape, const void *lam,
+                              const int64_t *ls, const void *d, const int64_t *ds, const void *dA, const int64_t *dAs,
+                              void *abar, void *bbar, lr_cuda_stream_t s);
+lr_status lr_kcuda_discretize_bwd(lr_dtype dt, int kind, int ndim, const int64_t *shape, const void *lam,
+                                  const int64_t *ls, const void *d, const int64_t *ds, const void *dA,
+                                  const int64_t *dAs, const void *gA, const void *gB, void *dlam, void *dd, void *ddA,
+                                  lr_cuda_stream_t s);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,910 @@
+/* CUDA scan kernels: the selective scan (forward, backward), the diagonal scan (S5's core), the
+ * S5 readout, elementwise discretization, and the fixed-order sums the ops use to combine per-batch
+ * partials. The math is the CPU's (kernels/cpu/scan.c, kernels/discretize_math.h: the same LR_HD
+ * per-element discretization functions run here), so results agree with the CPU to rounding
+ * (different summation order over N, CUDA's libm ulps, fused multiply-adds).
+ *
+ * ---- selective scan ----
+ *   h_t[n] = Ā(λ_dn, Δ_A,t) (reset ? 0 : h_{t-1}[n]) + B̄(λ_dn, Δ_t) B_n(t) u_t,
+ *   y_t = Σ_n C_n(t) h_t[n] (complex: 2 Re) + D u_t, · silu(z_t); lengths freeze the state.
+ * Shapes as lr_scan_in (kernels/cpu/scan.h): u, delta, deltaA, z, y (B, D, L); A (D, N); fixed
+ * B/C (D, N); variable B/C (B, G, N, L).
+ *
+ * Launch layout (forward and backward): one thread block per (b, g, tile), where g is a group of
+ * the variable B/C (one group, all D channels, when both are fixed) and a tile is CH consecutive
+ * channels of that group. Inside a block a channel has S lanes (S = the power of two >= N, at most
+ * 32, so a channel's lanes lie in one warp); lane l owns states n = l, l + S, ... (NPT of them, in
+ * registers; NPT is a template parameter 1/4/16/64, so N <= 2048). Every thread of a block has the
+ * same b, so lengths and resets are uniform across the block.
+ * Forward: time is walked in stages of TS steps; each stage first loads u, delta (+ bias), deltaA,
+ * z of the block's CH channels into shared memory with consecutive threads reading consecutive
+ * timesteps (coalesced: L is contiguous), then every thread updates its states step by step, the
+ * partial y of a channel is summed over its S lanes with a xor-butterfly of warp shuffles (a fixed
+ * order: every lane gets the same bits), lane 0 puts y in shared memory and the stage's y goes out
+ * coalesced. At t % chunk == 0 the state entering that step goes to the checkpoint buffer
+ * ckpt (B, D, ceil(L/chunk), N), the CPU's layout.
+ * Backward: chunks are walked in reverse; a chunk's inputs and dL/dy are staged in shared memory,
+ * its states are recomputed from the checkpoint with the forward's step (into a global scratch,
+ * one slot per thread and step, laid out so a warp's accesses are coalesced), then the adjoint
+ * recurrence runs backwards (formulas at the top of kernels/cpu/scan.c); the per-step sums over n
+ * (du, dΔ, dΔ_A) use the same butterfly, and du, dΔ, dΔ_A, dz of the chunk go out coalesced.
+ * Per-(b, d) results: dA, fixed dB/dC, dD, ddelta_bias partials and dh0 are summed over time by
+ * the thread that owns them, in time order; the op sums the batch partials in order b = 0, 1, ...
+ * (lr_kcuda_sum_leading). Variable dB/dC (B, G, N, L): at each step the block's CH channel
+ * contributions go to shared memory and one thread per n sums them in channel order into a per-tile
+ * partial (B, G, ntile, N, L) (straight into dB/dC when a group has one tile); a second kernel sums
+ * the tiles in order. No atomics anywhere: the backward is bitwise reproducible.
+ *
+ * ---- diagonal scan ---- h[b,p,t] = Ā h[b,p,t-1] + B̄ x[b,p,t]: one thread per (b, p) walking
+ * time (forward and reverse), every state written out; its backward reads h_{t-1} from that
+ * output. dλ partials (B, P), summed over b by the op.
+ * ---- readout ---- y = f Re(yc) + D Re(u), elementwise; its backward's dD partial (B, H) is one
+ * thread per (b, h) summing over t in order.
+ * ---- discretize ---- one thread per output element, strides in elements (broadcast = 0).
+ */
+#include "kernels/cuda/common.cuh"
+
+namespace {
+
+/* ---- per-dtype arithmetic over the shared LR_HD discretization math ---- */
+template <typename T> struct Tr;
+#define LR_SCAN_TRAITS(S, TT, RR, CX)                                                                          \
+  template <> struct Tr<TT> {                                                                                 \
+    typedef RR R;                                                                                             \
+    static constexpr bool C = CX;                                                                             \
+    __device__ static TT mul(TT a, TT b) { return dm_mul_##S(a, b); }                                         \
+    __device__ static TT add(TT a, TT b) { return dm_add_##S(a, b); }                                         \
+    __device__ static TT scale(TT a, RR s) { return dm_scale_##S(a, s); }                                     \
+    __device__ static TT conj(TT a) { return dm_conj_##S(a); }                                                \
+    __device__ static TT r(RR x) { return dm_r_##S(x); }                                                      \
+    __device__ static RR redot(TT a, TT b) { return dm_redot_##S(a, b); }                                     \
+    __host__ __device__ static void eval(int k, TT lam, RR dA, RR d, TT *a, TT *b) {                          \
+      lr_disc_eval_##S(k, lam, dA, d, a, b);                                                                  \
+    }                                                                                                         \
+    __host__ __device__ static void deriv(int k, TT lam, RR dA, RR d, TT *a, TT *b, TT *p) {                  \
+      lr_disc_deriv_##S(k, lam, dA, d, a, b, p);                                                              \
+    }                                                                                                         \
+  };
+LR_SCAN_TRAITS(f, float, float, false)
+LR_SCAN_TRAITS(d, double, double, false)
+LR_SCAN_TRAITS(cf, lr_c64, float, true)
+LR_SCAN_TRAITS(cd, lr_c128, double, true)
+
+/* Δ after softplus (lrnnx: log1p(exp(x)) for x <= 20), in double like the CPU. */
+template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) {
+  if (!softplus || x > (R)20) return x;
+  return (R)log1p(exp((double)x));
+}
+
+template <typename R> __device__ __forceinline__ R sigmoid_(R z) { return (R)1 / ((R)1 + (R)exp(-(double)z)); }
+
+/* Sum over the S lanes of a channel (S a power of two <= 32, lanes aligned in the warp): a xor
+ * butterfly, so every lane ends with the same bits; fixed order, deterministic. */
+template <typename R> __device__ __forceinline__ R lanes_sum(R v, int S) {
+  for (int m = S >> 1; m >= 1; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+
+const int kTS = 32;          /* forward: timesteps per shared-memory stage */
+const int kThreads = 256;    /* target threads per block of the selective scan */
+const size_t kSmemMax = 200 * 1024;
+
+struct Tiling {
+  int S, CH, NPT;   /* lanes per channel, channels per block, states per lane */
+  int64_t Gt, Dg, ntile;
+  int threads;
+};
+
+int pow2_ceil(int64_t n) {
+  int p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+/* NPT template values: 1, 4, 16, 64. */
+int npt_for(int64_t N, int S) {
+  int64_t need = (N + S - 1) / S;
+  return need <= 1 ? 1 : need <= 4 ? 4 : need <= 16 ? 16 : need <= 64 ? 64 : 0;
+}
+
+/* CH channels per block: kThreads / S, shrunk (in steps that keep whole warps) until the shared
+ * memory of per_ch bytes per channel (+ fixed bytes per thread) fits. */
+Tiling tiling(const lr_scan_in *a, size_t per_ch, size_t per_thread) {
+  Tiling t;
+  t.S = a->N >= 32 ? 32 : pow2_ceil(a->N);
+  t.NPT = npt_for(a->N, t.S);
+  t.Gt = (a->varB || a->varC) ? a->G : 1;
+  t.Dg = a->D / t.Gt;
+  int minch = 32 / t.S;
+  t.CH = kThreads / t.S;
+  while (t.CH > minch && (size_t)t.CH * per_ch + (size_t)t.CH * t.S * per_thread > kSmemMax) t.CH >>= 1;
+  t.ntile = (t.Dg + t.CH - 1) / t.CH;
+  t.threads = t.CH * t.S;
+  return t;
+}
+
+/* ================= selective scan: forward ================= */
+template <typename T, int NPT>
+__global__ void __launch_bounds__(kThreads) sel_fwd(lr_scan_in a, int S, int CH, int64_t Gt, int64_t Dg,
+                                                    int64_t ntile, typename Tr<T>::R *__restrict__ y,
+                                                    T *hL, T *__restrict__ ckpt) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  extern __shared__ __align__(16) unsigned char smem[];
+  R *su = (R *)smem, *sx = su + CH * kTS, *sxa = sx + CH * kTS, *sz = sxa + CH * kTS, *sy = sz + CH * kTS;
+  const int tid = threadIdx.x, c = tid / S, lane = tid % S;
+  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
+  const int64_t D = a.D, L = a.L, N = a.N, G = a.G;
+  const int64_t dloc = tile * CH + c;
+  const bool valid = dloc < Dg;
+  const int64_t d = g * Dg + (valid ? dloc : Dg - 1); /* invalid slots read a real channel, write nothing */
+  const int64_t gg = d / (D / G);                    /* the variable B/C group of d */
+  const R *u = (const R *)a.u, *dlt = (const R *)a.delta, *dA = (const R *)a.deltaA, *z = (const R *)a.z;
+  const R *Dv = (const R *)a.Dv, *bias = (const R *)a.dbias;
+  const T *A = (const T *)a.A + d * N;
+  const T *Bm = (const T *)a.Bm, *Cm = (const T *)a.Cm;
+  const int64_t nch = L ? (L + a.chunk - 1) / a.chunk : 0;
+  const int64_t len = a.lengths ? a.lengths[b] : L;
+  const T zero = O::r((R)0);
+  T h[NPT], Av[NPT], Bv[NPT], Cv[NPT];
+#pragma unroll(NPT <= 4 ? NPT : 1)
+  for (int j = 0; j < NPT; j++) {
+    int64_t n = (int64_t)j * S + lane;
+    bool ok = n < N;
+    h[j] = (ok && a.h0) ? ((const T *)a.h0)[(b * D + d) * N + n] : zero;
+    Av[j] = ok ? A[n] : zero;
+    Bv[j] = (ok && !a.varB) ? Bm[d * N + n] : zero;
+    Cv[j] = (ok && !a.varC) ? Cm[d * N + n] : zero;
+  }
+  const T *Bvar = a.varB ? Bm + (b * G + gg) * N * L : NULL;
+  const T *Cvar = a.varC ? Cm + (b * G + gg) * N * L : NULL;
+  for (int64_t t0 = 0; t0 < len; t0 += kTS) {
+    const int nt = (int)(len - t0 < kTS ? len - t0 : kTS);
+    for (int i = tid; i < CH * kTS; i += blockDim.x) {
+      int cc = i / kTS, k = i % kTS;
+      int64_t dd = tile * CH + cc;
+      if (dd < Dg && k < nt) {
+        int64_t ch = g * Dg + dd, row = (b * D + ch) * L + t0 + k;
+        su[i] = u[row];
+        sx[i] = dlt[row] + (bias ? bias[ch] : (R)0);
+        if (dA) sxa[i] = dA[row];
+        if (z) sz[i] = z[row];
+      }
+    }
+    __syncthreads();
+    for (int k = 0; k < nt; k++) {
+      const int64_t t = t0 + k;
+      if (ckpt && t % a.chunk == 0 && valid) {
+        T *ck = ckpt + ((b * D + d) * nch + t / a.chunk) * N;
+#pragma unroll(NPT <= 4 ? NPT : 1)
+        for (int j = 0; j < NPT; j++) {
+          int64_t n = (int64_t)j * S + lane;
+          if (n < N) ck[n] = h[j];
+        }
+      }
+      const int si = c * kTS + k;
+      const R dl = delta_of(sx[si], a.softplus), dla = dA ? sxa[si] : dl, uu = su[si];
+      const bool rst = a.reset && a.reset[b * L + t];
+      R acc = 0;
+#pragma unroll(NPT <= 4 ? NPT : 1)
+      for (int j = 0; j < NPT; j++) {
+        int64_t n = (int64_t)j * S + lane;
+        if (n < N) {
+          T Bn = Bvar ? Bvar[n * L + t] : Bv[j], Cn = Cvar ? Cvar[n * L + t] : Cv[j];
+          T ab, bb;
+          O::eval(a.disc, Av[j], dla, dl, &ab, &bb);
+          T hp = rst ? zero : h[j];
+          h[j] = O::add(O::mul(ab, hp), O::mul(bb, O::scale(Bn, uu)));
+          acc += O::redot(Cn, O::conj(h[j]));
+        }
+      }
+      acc = lanes_sum(acc, S);
+      if (lane == 0) {
+        R out = O::C ? (R)2 * acc : acc;
+        if (Dv) out = out + Dv[d] * uu;
+        if (z) {
+          R zz = sz[si];
+          out = out * (zz * sigmoid_(zz));
+        }
+        sy[si] = out;
+      }
+    }
+    __syncthreads();
+    for (int i = tid; i < CH * kTS; i += blockDim.x) {
+      int cc = i / kTS, k = i % kTS;
+      int64_t dd = tile * CH + cc;
+      if (dd < Dg && k < nt) y[(b * D + g * Dg + dd) * L + t0 + k] = sy[i];
+    }
+  }
+  /* t >= len: y = 0 */
+  for (int64_t i = tid; i < (int64_t)CH * (L - len); i += blockDim.x) {
+    int64_t cc = i / (L - len), k = i % (L - len), dd = tile * CH + cc;
+    if (dd < Dg) y[(b * D + g * Dg + dd) * L + len + k] = (R)0;
+  }
+  if (valid) {
+#pragma unroll(NPT <= 4 ? NPT : 1)
+    for (int j = 0; j < NPT; j++) {
+      int64_t n = (int64_t)j * S + lane;
+      if (n < N) hL[(b * D + d) * N + n] = h[j];
+    }
+  }
+}
+
+/* ================= selective scan: backward ================= */
+/* Shared memory per channel: 11 arrays of Tc reals (inputs u, x = delta + bias, Δ, Δ_A, y before
+ * D/z, dy, z; outputs du, dΔ, dΔ_A, dz). Per thread (VAR): 2 NPT T for the channel sums. */
+template <typename T, int NPT, bool VAR>
+__global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads gr, int S, int CH, int64_t Gt,
+                                                    int64_t Dg, int64_t ntile, const T *__restrict__ ckpt,
+                                                    T *__restrict__ hs, T *__restrict__ pB, T *__restrict__ pC) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int Tc = (int)a.chunk, CT = CH * Tc;
+  R *su = (R *)smem, *sx = su + CT, *sdl = sx + CT, *sdla = sdl + CT, *sacc = sdla + CT, *sgy = sacc + CT,
+    *sz = sgy + CT, *odu = sz + CT, *oddl = odu + CT, *oddA = oddl + CT, *odz = oddA + CT;
+  T *redB = (T *)(odz + CT), *redC = redB + (size_t)NPT * blockDim.x;
+  const int tid = threadIdx.x, c = tid / S, lane = tid % S, nthr = blockDim.x;
+  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
+  const int64_t D = a.D, L = a.L, N = a.N, G = a.G;
+  const int64_t dloc = tile * CH + c;
+  const bool valid = dloc < Dg;
+  const int64_t d = g * Dg + (valid ? dloc : Dg - 1);
+  const int64_t gg = d / (D / G);
+  const R *u = (const R *)a.u, *dlt = (const R *)a.delta, *dA = (const R *)a.deltaA, *z = (const R *)a.z;
+  const R *Dv = (const R *)a.Dv, *bias = (const R *)a.dbias, *gy = (const R *)gr.gy;
+  R *du = (R *)gr.du, *ddl = (R *)gr.ddelta, *ddA = (R *)gr.ddeltaA, *dz = (R *)gr.dz;
+  const T *A = (const T *)a.A + d * N;
+  const T *Bm = (const T *)a.Bm, *Cm = (const T *)a.Cm;
+  const int64_t nch = L ? (L + Tc - 1) / Tc : 0;
+  const int64_t len = a.lengths ? a.lengths[b] : L;
+  const T zero = O::r((R)0);
+  const T *Bvar = a.varB ? Bm + (b * G + gg) * N * L : NULL;
+  const T *Cvar = a.varC ? Cm + (b * G + gg) * N * L : NULL;
+  /* this thread's slot of the state scratch: hs[((blk * Tc + k) * NPT + j) * nthr + tid] */
+  T *myhs = hs + (size_t)blockIdx.x * Tc * NPT * nthr + tid;
+  T dh[NPT], dAl[NPT], dBl[NPT], dCl[NPT], Av[NPT], Bv[NPT], Cv[NPT], h0c[NPT];
+#pragma unroll(NPT <= 4 ? NPT : 1)
+  for (int j = 0; j < NPT; j++) {
+    int64_t n = (int64_t)j * S + lane;
+    bool ok = n < N;
+    dh[j] = (ok && gr.ghL) ? ((const T *)gr.ghL)[(b * D + d) * N + n] : zero;
+    dAl[j] = dBl[j] = dCl[j] = zero;
+    Av[j] = ok ? A[n] : zero;
+    Bv[j] = (ok && !a.varB) ? Bm[d * N + n] : zero;
+    Cv[j] = (ok && !a.varC) ? Cm[d * N + n] : zero;
+  }
+  R dDacc = 0, dbacc = 0;
+  for (int64_t ci = (len + Tc - 1) / Tc - 1; ci >= 0; ci--) {
+    const int64_t t0 = ci * Tc;
+    const int nt = (int)(len - t0 < Tc ? len - t0 : Tc);
+    __syncthreads();
+    for (int i = tid; i < CT; i += nthr) {
+      int cc = i / Tc, k = i % Tc;
+      int64_t dd = tile * CH + cc;
+      if (dd < Dg && k < nt) {
+        int64_t ch = g * Dg + dd, row = (b * D + ch) * L + t0 + k;
+        su[i] = u[row];
+        sx[i] = dlt[row] + (bias ? bias[ch] : (R)0);
+        sgy[i] = gy[row];
+        if (dA) sdla[i] = dA[row];
+        if (z) sz[i] = z[row];
+      }
+    }
+    __syncthreads();
+    /* recompute the chunk's states from its checkpoint */
+    T h[NPT];
+#pragma unroll(NPT <= 4 ? NPT : 1)
+    for (int j = 0; j < NPT; j++) {
+      int64_t n = (int64_t)j * S + lane;
+      h[j] = n < N ? ckpt[((b * D + d) * nch + ci) * N + n] : zero;
+      h0c[j] = h[j];
+    }
+    for (int k = 0; k < nt; k++) {
+      const int64_t t = t0 + k;
+      const int si = c * Tc + k;
+      const R dl = delta_of(sx[si], a.softplus), dla = dA ? sdla[si] : dl, uu = su[si];
+      const bool rst = a.reset && a.reset[b * L + t];
+      R acc = 0;
+#pragma unroll(NPT <= 4 ? NPT : 1)
+      for (int j = 0; j < NPT; j++) {
+        int64_t n = (int64_t)j * S + lane;
+        if (n < N) {
+          T Bn = Bvar ? Bvar[n * L + t] : Bv[j], Cn = Cvar ? Cvar[n * L + t] : Cv[j];
+          T ab, bb;
+          O::eval(a.disc, Av[j], dla, dl, &ab, &bb);
+          T hp = rst ? zero : h[j];
+          h[j] = O::add(O::mul(ab, hp), O::mul(bb, O::scale(Bn, uu)));
+          acc += O::redot(Cn, O::conj(h[j]));
+        }
+        myhs[((size_t)k * NPT + j) * nthr] = h[j];
+      }
+      acc = lanes_sum(acc, S);
+      __syncwarp();
+      if (lane == 0) {
+        sdl[si] = dl;
+        sdla[si] = dla;
+        sacc[si] = O::C ? (R)2 * acc : acc;
+      }
+    }
+    __syncthreads();
+    /* adjoint walk */
+    for (int k = nt - 1; k >= 0; k--) {
+      const int64_t t = t0 + k;
+      const int si = c * Tc + k;
+      const R uu = su[si], dl = sdl[si], dla = sdla[si];
+      R gout = sgy[si], dzv = 0;
+      if (z) {
+        R out = Dv ? sacc[si] + Dv[d] * uu : sacc[si];
+        R zz = sz[si], s = sigmoid_(zz);
+        dzv = gout * out * s * ((R)1 + zz * ((R)1 - s));
+        gout = gout * (zz * s);
+      }
+      R duD = 0;
+      if (Dv) {
+        dDacc += gout * uu;
+        duD = gout * Dv[d];
+      }
+      const bool rst = a.reset && a.reset[b * L + t];
+      const R cf = O::C ? (R)2 * gout : gout;
+      R pdu = 0, pgd = 0, pgda = 0;
+#pragma unroll(NPT <= 4 ? NPT : 1)
+      for (int j = 0; j < NPT; j++) {
+        int64_t n = (int64_t)j * S + lane;
+        T dBc = zero, dCc = zero;
+        if (n < N) {
+          T Cn = Cvar ? Cvar[n * L + t] : Cv[j], Bn = Bvar ? Bvar[n * L + t] : Bv[j];
+          dh[j] = O::add(dh[j], O::scale(O::conj(Cn), cf));
+          T hcur = myhs[((size_t)k * NPT + j) * nthr];
+          dCc = O::scale(O::conj(hcur), cf);
+          T G = dh[j], ab, bb, p[6];
+          O::deriv(a.disc, Av[j], dla, dl, &ab, &bb, p);
+          T hp = rst ? zero : (k ? myhs[((size_t)(k - 1) * NPT + j) * nthr] : h0c[j]);
+          T gA = O::mul(G, O::conj(hp));
+          T gB = O::mul(G, O::conj(O::scale(Bn, uu)));
+          dBc = O::scale(O::mul(G, O::conj(bb)), uu);
+          pdu += O::redot(G, O::mul(bb, Bn));
+          dAl[j] = O::add(dAl[j], O::add(O::mul(gA, O::conj(p[0])), O::mul(gB, O::conj(p[3]))));
+          pgda += O::redot(gA, p[1]) + O::redot(gB, p[4]);
+          pgd += O::redot(gA, p[2]) + O::redot(gB, p[5]);
+          dh[j] = rst ? zero : O::mul(G, O::conj(ab));
+        }
+        if (VAR) {
+          redB[(size_t)j * nthr + tid] = dBc;
+          redC[(size_t)j * nthr + tid] = dCc;
+        }
+        if (!a.varB) dBl[j] = O::add(dBl[j], dBc);
+        if (!a.varC) dCl[j] = O::add(dCl[j], dCc);
+      }
+      pdu = lanes_sum(pdu, S);
+      pgd = lanes_sum(pgd, S);
+      pgda = lanes_sum(pgda, S);
+      if (lane == 0) {
+        R gd = pgd;
+        if (dA) oddA[si] = pgda;
+        else gd += pgda;
+        if (a.softplus) {
+          R x = sx[si];
+          if (x <= (R)20) gd = gd / ((R)1 + (R)exp(-(double)x));
+        }
+        oddl[si] = gd;
+        odu[si] = duD + pdu;
+        if (z) odz[si] = dzv;
+        dbacc += gd;
+      }
+      if (VAR) {
+        __syncthreads();
+        /* one thread per (which, n) sums the block's channels in order */
+        const int64_t nch_blk = Dg - tile * CH < CH ? Dg - tile * CH : CH;
+        for (int64_t i = tid; i < 2 * N; i += nthr) {
+          int which = (int)(i / N);
+          int64_t n = i % N;
+          if (which == 0 ? !a.varB : !a.varC) continue;
+          const T *red = which == 0 ? redB : redC;
+          int j = (int)(n / S), ln = (int)(n % S);
+          T s = zero;
+          for (int64_t cc = 0; cc < nch_blk; cc++) s = O::add(s, red[(size_t)j * nthr + cc * S + ln]);
+          T *dst = which == 0 ? pB : pC;
+          dst[((bg * ntile + tile) * N + n) * L + t] = s;
+        }
+        __syncthreads();
+      }
+    }
+    __syncthreads();
+    for (int i = tid; i < CT; i += nthr) {
+      int cc = i / Tc, k = i % Tc;
+      int64_t dd = tile * CH + cc;
+      if (dd < Dg && k < nt) {
+        int64_t row = (b * D + g * Dg + dd) * L + t0 + k;
+        du[row] = odu[i];
+        ddl[row] = oddl[i];
+        if (dA) ddA[row] = oddA[i];
+        if (z) dz[row] = odz[i];
+      }
+    }
+  }
+  for (int64_t i = tid; i < (int64_t)CH * (L - len); i += nthr) {
+    int64_t cc = i / (L - len), k = i % (L - len), dd = tile * CH + cc;
+    if (dd < Dg) {
+      int64_t row = (b * D + g * Dg + dd) * L + len + k;
+      du[row] = ddl[row] = (R)0;
+      if (dA) ddA[row] = (R)0;
+      if (z) dz[row] = (R)0;
+    }
+  }
+  if (valid) {
+    const int64_t o = (b * D + d) * N;
+#pragma unroll(NPT <= 4 ? NPT : 1)
+    for (int j = 0; j < NPT; j++) {
+      int64_t n = (int64_t)j * S + lane;
+      if (n < N) {
+        ((T *)gr.dh0)[o + n] = dh[j];
+        ((T *)gr.dA_p)[o + n] = dAl[j];
+        if (!a.varB) ((T *)gr.dB)[o + n] = dBl[j];
+        if (!a.varC) ((T *)gr.dC)[o + n] = dCl[j];
+      }
+    }
+    if (lane == 0) {
+      if (gr.dD_p) ((R *)gr.dD_p)[b * D + d] = dDacc;
+      if (gr.dbias_p) ((R *)gr.dbias_p)[b * D + d] = dbacc;
+    }
+  }
+}
+
+/* dst[o, m] = Σ_k src[o, k, m] for k < K in order (reals; complex as 2 reals). */
+template <typename R>
+__global__ void sum_mid(const R *__restrict__ src, R *__restrict__ dst, int64_t O_, int64_t K, int64_t M) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < O_ * M; i += (int64_t)blockDim.x * gridDim.x) {
+    int64_t o = i / M, m = i % M;
+    R acc = 0;
+    for (int64_t k = 0; k < K; k++) acc += src[(o * K + k) * M + m];
+    dst[i] = acc;
+  }
+}
+
+template <typename R> lr_status launch_sum_mid(const void *src, void *dst, int64_t O_, int64_t K, int64_t M, cudaStream_t s) {
+  if (O_ * M == 0) return LR_OK;
+  sum_mid<R><<<lr_cuda_blocks(O_ * M, 256), 256, 0, s>>>((const R *)src, (R *)dst, O_, K, M);
+  return lr_cuda_check_launch("lr_kcuda_scan");
+}
+
+size_t fwd_smem(const Tiling &t, size_t rs) { return (size_t)t.CH * kTS * 5 * rs; }
+size_t bwd_smem(const Tiling &t, const lr_scan_in *a, size_t rs, size_t ws, bool var) {
+  return (size_t)t.CH * a->chunk * 11 * rs + (var ? 2 * (size_t)t.NPT * t.threads * ws : 0);
+}
+
+template <typename T, int NPT> lr_status fwd_t(const lr_scan_in *a, const Tiling &tl, void *y, void *hL, void *ckpt,
+                                               cudaStream_t s) {
+  typedef typename Tr<T>::R R;
+  size_t sm = fwd_smem(tl, sizeof(R));
+  int64_t grid = a->Bn * tl.Gt * tl.ntile;
+  auto k = sel_fwd<T, NPT>;
+  LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+  k<<<(unsigned)grid, tl.threads, sm, s>>>(*a, tl.S, tl.CH, tl.Gt, tl.Dg, tl.ntile, (R *)y, (T *)hL, (T *)ckpt);
+  return lr_cuda_check_launch("lr_kcuda_scan_fwd");
+}
+
+template <typename T> lr_status fwd_n(const lr_scan_in *a, const Tiling &tl, void *y, void *hL, void *ckpt,
+                                      cudaStream_t s) {
+  switch (tl.NPT) {
+    case 1: return fwd_t<T, 1>(a, tl, y, hL, ckpt, s);
+    case 4: return fwd_t<T, 4>(a, tl, y, hL, ckpt, s);
+    case 16: return fwd_t<T, 16>(a, tl, y, hL, ckpt, s);
+    default: return fwd_t<T, 64>(a, tl, y, hL, ckpt, s);
+  }
+}
+
+template <typename T, int NPT, bool VAR>
+lr_status bwd_t(const lr_scan_in *a, const Tiling &tl, const void *ckpt, const lr_scan_grads *g, void *ws,
+                cudaStream_t s) {
+  typedef typename Tr<T>::R R;
+  size_t sm = bwd_smem(tl, a, sizeof(R), sizeof(T), VAR);
+  int64_t grid = a->Bn * tl.Gt * tl.ntile;
+  T *hs = (T *)ws;
+  size_t hs_n = (size_t)grid * a->chunk * NPT * tl.threads;
+  T *pB = NULL, *pC = NULL;
+  char *p = (char *)(hs + hs_n);
+  const size_t part = (size_t)grid * a->N * a->L; /* (B, G, ntile, N, L) */
+  if (a->varB) {
+    pB = tl.ntile == 1 ? (T *)g->dB : (T *)p;
+    if (tl.ntile > 1) p += part * sizeof(T);
+    LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaMemsetAsync(pB, 0, part * sizeof(T), s));
+  }
+  if (a->varC) {
+    pC = tl.ntile == 1 ? (T *)g->dC : (T *)p;
+    LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaMemsetAsync(pC, 0, part * sizeof(T), s));
+  }
+  auto k = sel_bwd<T, NPT, VAR>;
+  LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+  k<<<(unsigned)grid, tl.threads, sm, s>>>(*a, *g, tl.S, tl.CH, tl.Gt, tl.Dg, tl.ntile, (const T *)ckpt, hs, pB, pC);
+  LR_TRY(lr_cuda_check_launch("lr_kcuda_scan_bwd"));
+  const int64_t wm = Tr<T>::C ? 2 : 1, BG = a->Bn * a->G, M = a->N * a->L * wm;
+  if (tl.ntile > 1) {
+    if (a->varB) LR_TRY(launch_sum_mid<R>(pB, g->dB, BG, tl.ntile, M, s));
+    if (a->varC) LR_TRY(launch_sum_mid<R>(pC, g->dC, BG, tl.ntile, M, s));
+  }
+  return LR_OK;
+}
+
+template <typename T, bool VAR>
+lr_status bwd_n(const lr_scan_in *a, const Tiling &tl, const void *ckpt, const lr_scan_grads *g, void *ws,
+                cudaStream_t s) {
+  switch (tl.NPT) {
+    case 1: return bwd_t<T, 1, VAR>(a, tl, ckpt, g, ws, s);
+    case 4: return bwd_t<T, 4, VAR>(a, tl, ckpt, g, ws, s);
+    case 16: return bwd_t<T, 16, VAR>(a, tl, ckpt, g, ws, s);
+    default: return bwd_t<T, 64, VAR>(a, tl, ckpt, g, ws, s);
+  }
+}
+
+template <typename T>
+lr_status bwd_v(const lr_scan_in *a, const Tiling &tl, const void *ckpt, const lr_scan_grads *g, void *ws,
+                cudaStream_t s) {
+  if (a->varB || a->varC) return bwd_n<T, true>(a, tl, ckpt, g, ws, s);
+  return bwd_n<T, false>(a, tl, ckpt, g, ws, s);
+}
+
+size_t wsz(const lr_scan_in *a) { return lr_dtype_size(a->rdt) * (a->cplx ? 2 : 1); }
+
+Tiling fwd_tiling(const lr_scan_in *a) { return tiling(a, (size_t)kTS * 5 * lr_dtype_size(a->rdt), 0); }
+Tiling bwd_tiling(const lr_scan_in *a) {
+  bool var = a->varB || a->varC;
+  Tiling t0 = tiling(a, 0, 0);
+  return tiling(a, (size_t)a->chunk * 11 * lr_dtype_size(a->rdt), var ? 2 * (size_t)t0.NPT * wsz(a) : 0);
+}
+
+/* ================= diagonal scan ================= */
+template <typename T>
+__global__ void dscan_fwd_k(lr_dscan_in a, T *__restrict__ h, T *hL) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  const int64_t P = a.P, L = a.L, BP = a.Bn * P;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < BP; i += (int64_t)blockDim.x * gridDim.x) {
+    const int64_t b = i / P, p = i % P;
+    const T *x = (const T *)a.x + i * L;
+    const R *dl = (const R *)a.delta + (a.delta_bcast ? p : i * L);
+    const R *dla = a.deltaA ? (const R *)a.deltaA + (a.deltaA_bcast ? p : i * L) : NULL;
+    const int64_t ds = a.delta_bcast ? 0 : 1, das = a.deltaA_bcast ? 0 : 1;
+    const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+    const T lam = ((const T *)a.lam)[p];
+    const int64_t len = a.lengths ? a.lengths[b] : L;
+    T s = a.h0 ? ((const T *)a.h0)[i] : O::r((R)0);
+    T *hr = h + i * L;
+    for (int64_t t = 0; t < len; t++) {
+      T ab, bb;
+      R d = dl[t * ds];
+      O::eval(a.disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
+      s = O::add(O::mul(ab, (rs && rs[t]) ? O::r((R)0) : s), O::mul(bb, x[t]));
+      hr[t] = s;
+    }
+    for (int64_t t = len; t < L; t++) hr[t] = O::r((R)0);
+    hL[i] = s;
+  }
+}
+
+template <typename T>
+__global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__restrict__ gh, const T *__restrict__ ghL,
+                            T *__restrict__ dx, T *__restrict__ dlam_p, typename Tr<T>::R *__restrict__ ddl,
+                            typename Tr<T>::R *__restrict__ ddla, T *__restrict__ dh0) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  const int64_t P = a.P, L = a.L, BP = a.Bn * P;
+  const T zero = O::r((R)0);
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < BP; i += (int64_t)blockDim.x * gridDim.x) {
+    const int64_t b = i / P, p = i % P;
+    const T *x = (const T *)a.x + i * L, *hr = h + i * L;
+    const R *dl = (const R *)a.delta + (a.delta_bcast ? p : i * L);
+    const R *dla = a.deltaA ? (const R *)a.deltaA + (a.deltaA_bcast ? p : i * L) : NULL;
+    const int64_t ds = a.delta_bcast ? 0 : 1, das = a.deltaA_bcast ? 0 : 1;
+    const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+    const T lam = ((const T *)a.lam)[p];
+    const T h0 = a.h0 ? ((const T *)a.h0)[i] : zero;
+    const int64_t len = a.lengths ? a.lengths[b] : L;
+    T G = ghL ? ghL[i] : zero, dl_acc = zero;
+    for (int64_t t = L - 1; t >= len; t--) {
+      dx[i * L + t] = zero;
+      ddl[i * L + t] = 0;
+      if (ddla) ddla[i * L + t] = 0;
+    }
+    for (int64_t t = len - 1; t >= 0; t--) {
+      if (gh) G = O::add(G, gh[i * L + t]);
+      T ab, bb, pp[6];
+      R d = dl[t * ds], da = dla ? dla[t * das] : d;
+      O::deriv(a.disc, lam, da, d, &ab, &bb, pp);
+      const bool rst = rs && rs[t];
+      T hp = rst ? zero : (t ? hr[t - 1] : h0);
+      T gA = O::mul(G, O::conj(hp)), gB = O::mul(G, O::conj(x[t]));
+      dx[i * L + t] = O::mul(G, O::conj(bb));
+      dl_acc = O::add(dl_acc, O::add(O::mul(gA, O::conj(pp[0])), O::mul(gB, O::conj(pp[3]))));
+      R gda = O::redot(gA, pp[1]) + O::redot(gB, pp[4]);
+      R gd = O::redot(gA, pp[2]) + O::redot(gB, pp[5]);
+      if (ddla) ddla[i * L + t] = gda;
+      else gd += gda;
+      ddl[i * L + t] = gd;
+      G = rst ? zero : O::mul(G, O::conj(ab));
+    }
+    dlam_p[i] = dl_acc;
+    dh0[i] = G;
+  }
+}
+
+/* dst[p] = Σ_b Σ_t src[b, p, t] in double, in the CPU's order. */
+template <typename R> __global__ void sum_bl_k(const R *__restrict__ src, R *__restrict__ dst, int64_t Bn, int64_t P, int64_t L) {
+  for (int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; p < P; p += (int64_t)blockDim.x * gridDim.x) {
+    double acc = 0;
+    for (int64_t b = 0; b < Bn; b++)
+      for (int64_t t = 0; t < L; t++) acc += (double)src[(b * P + p) * L + t];
+    dst[p] = (R)acc;
+  }
+}
+
+/* ================= S5 readout ================= */
+template <typename R>
+__global__ void readout_k(int64_t n, int64_t H, int64_t L, R f, const R *__restrict__ yc, const R *__restrict__ u,
+                          const R *__restrict__ D, R *__restrict__ y) {
+  for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (int64_t)blockDim.x * gridDim.x)
+    y[k] = D ? f * yc[2 * k] + D[(k / L) % H] * u[2 * k] : f * yc[2 * k];
+}
+
+template <typename R>
+__global__ void readout_bwd_k(int64_t n, int64_t H, int64_t L, R f, const R *__restrict__ g, const R *__restrict__ D,
+                              R *__restrict__ dyc, R *__restrict__ du) {
+  for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += (int64_t)blockDim.x * gridDim.x) {
+    dyc[2 * k] = f * g[k];
+    dyc[2 * k + 1] = 0;
+    if (D) {
+      du[2 * k] = D[(k / L) % H] * g[k];
+      du[2 * k + 1] = 0;
+    }
+  }
+}
+
+template <typename R>
+__global__ void readout_dD_k(int64_t BH, int64_t L, const R *__restrict__ g, const R *__restrict__ u, R *__restrict__ dDp) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < BH; i += (int64_t)blockDim.x * gridDim.x) {
+    R acc = 0;
+    for (int64_t t = 0; t < L; t++) acc += g[i * L + t] * u[2 * (i * L + t)];
+    dDp[i] = acc;
+  }
+}
+
+/* ================= discretize ================= */
+struct DGeom {
+  int ndim;
+  int64_t shape[LR_MAX_DIMS], ls[LR_MAX_DIMS], ds[LR_MAX_DIMS], as[LR_MAX_DIMS];
+};
+
+__device__ __forceinline__ void offs(int64_t i, const DGeom &g, int64_t *lo, int64_t *dof, int64_t *ao) {
+  int64_t l = 0, d = 0, a = 0;
+  for (int k = g.ndim - 1; k >= 0; k--) {
+    int64_t q = i % g.shape[k];
+    i /= g.shape[k];
+    l += q * g.ls[k];
+    d += q * g.ds[k];
+    a += q * g.as[k];
+  }
+  *lo = l, *dof = d, *ao = a;
+}
+
+template <typename T>
+__global__ void disc_fwd_k(int kind, int64_t n, DGeom g, const T *__restrict__ lam, const typename Tr<T>::R *__restrict__ d,
+                           const typename Tr<T>::R *__restrict__ dA, T *__restrict__ abar, T *__restrict__ bbar) {
+  typedef typename Tr<T>::R R;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)blockDim.x * gridDim.x) {
+    int64_t lo, dof, ao;
+    offs(i, g, &lo, &dof, &ao);
+    R dv = d[dof], dav = dA ? dA[ao] : dv;
+    T a, b;
+    Tr<T>::eval(kind, lam[lo], dav, dv, &a, &b);
+    abar[i] = a;
+    bbar[i] = b;
+  }
+}
+
+template <typename T>
+__global__ void disc_bwd_k(int kind, int64_t n, DGeom g, const T *__restrict__ lam, const typename Tr<T>::R *__restrict__ d,
+                           const typename Tr<T>::R *__restrict__ dA, const T *__restrict__ gA, const T *__restrict__ gB,
+                           T *__restrict__ dlam, typename Tr<T>::R *__restrict__ dd, typename Tr<T>::R *__restrict__ ddA) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)blockDim.x * gridDim.x) {
+    int64_t lo, dof, ao;
+    offs(i, g, &lo, &dof, &ao);
+    R dv = d[dof], dav = dA ? dA[ao] : dv;
+    T a, b, p[6];
+    O::deriv(kind, lam[lo], dav, dv, &a, &b, p);
+    T ga = gA ? gA[i] : O::r((R)0), gb = gB ? gB[i] : O::r((R)0);
+    if (dlam) dlam[i] = O::add(O::mul(ga, O::conj(p[0])), O::mul(gb, O::conj(p[3])));
+    R gda = O::redot(ga, p[1]) + O::redot(gb, p[4]);
+    R gd = O::redot(ga, p[2]) + O::redot(gb, p[5]);
+    if (ddA) {
+      ddA[i] = gda;
+      if (dd) dd[i] = gd;
+    } else if (dd) {
+      dd[i] = gd + gda;
+    }
+  }
+}
+
+lr_status check_supported(const lr_scan_in *a, const char *fn) {
+  if (a->N > 2048)
+    return lr_fail(LR_ERR_UNSUPPORTED, "%s: N = %lld states per channel; the CUDA scan takes N <= 2048", fn,
+                   (long long)a->N);
+  if (a->chunk > LR_KCUDA_SCAN_MAX_CHUNK)
+    return lr_fail(LR_ERR_INTERNAL, "%s: chunk %lld > %d", fn, (long long)a->chunk, LR_KCUDA_SCAN_MAX_CHUNK);
+  return LR_OK;
+}
+
+} // namespace
+
+extern "C" size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a) {
+  Tiling tl = bwd_tiling(a);
+  int64_t grid = a->Bn * tl.Gt * tl.ntile;
+  size_t w = wsz(a);
+  size_t b = (size_t)grid * a->chunk * tl.NPT * tl.threads * w;
+  size_t part = (size_t)grid * a->N * a->L * w;
+  if (tl.ntile > 1) b += (a->varB ? part : 0) + (a->varC ? part : 0);
+  return b + 256;
+}
+
+extern "C" lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, lr_cuda_stream_t stream) {
+  LR_TRY(check_supported(a, "lr_kcuda_scan_fwd"));
+  if (a->Bn * a->D == 0) return LR_OK;
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  Tiling tl = fwd_tiling(a);
+  if (a->rdt == LR_DTYPE_F32) return a->cplx ? fwd_n<lr_c64>(a, tl, y, hL, ckpt, s) : fwd_n<float>(a, tl, y, hL, ckpt, s);
+  return a->cplx ? fwd_n<lr_c128>(a, tl, y, hL, ckpt, s) : fwd_n<double>(a, tl, y, hL, ckpt, s);
+}
+
+extern "C" lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws,
+                                       lr_cuda_stream_t stream) {
+  LR_TRY(check_supported(a, "lr_kcuda_scan_bwd"));
+  if (a->Bn * a->D == 0) return LR_OK;
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  Tiling tl = bwd_tiling(a);
+  if (a->rdt == LR_DTYPE_F32) return a->cplx ? bwd_v<lr_c64>(a, tl, ckpt, g, ws, s) : bwd_v<float>(a, tl, ckpt, g, ws, s);
+  return a->cplx ? bwd_v<lr_c128>(a, tl, ckpt, g, ws, s) : bwd_v<double>(a, tl, ckpt, g, ws, s);
+}
+
+extern "C" lr_status lr_kcuda_sum_leading(lr_dtype rdt, int64_t Bn, int64_t M, const void *src, void *dst,
+                                          lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  if (rdt == LR_DTYPE_F32) return launch_sum_mid<float>(src, dst, 1, Bn, M, s);
+  return launch_sum_mid<double>(src, dst, 1, Bn, M, s);
+}
+
+extern "C" lr_status lr_kcuda_dscan_fwd(const lr_dscan_in *a, void *h, void *hL, lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  int64_t BP = a->Bn * a->P;
+  if (BP == 0) return LR_OK;
+  unsigned blocks = lr_cuda_blocks(BP, 128);
+  switch (a->dt) {
+    case LR_DTYPE_F32: dscan_fwd_k<float><<<blocks, 128, 0, s>>>(*a, (float *)h, (float *)hL); break;
+    case LR_DTYPE_F64: dscan_fwd_k<double><<<blocks, 128, 0, s>>>(*a, (double *)h, (double *)hL); break;
+    case LR_DTYPE_C64: dscan_fwd_k<lr_c64><<<blocks, 128, 0, s>>>(*a, (lr_c64 *)h, (lr_c64 *)hL); break;
+    case LR_DTYPE_C128: dscan_fwd_k<lr_c128><<<blocks, 128, 0, s>>>(*a, (lr_c128 *)h, (lr_c128 *)hL); break;
+    default: return lr_fail(LR_ERR_DTYPE, "lr_kcuda_dscan_fwd: dtype %s", lr_dtype_name(a->dt));
+  }
+  return lr_cuda_check_launch("lr_kcuda_dscan_fwd");
+}
+
+extern "C" lr_status lr_kcuda_dscan_bwd(const lr_dscan_in *a, const void *h, const void *gh, const void *ghL, void *dx,
+                                        void *dlam_p, void *ddelta, void *ddeltaA, void *dh0, lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  int64_t BP = a->Bn * a->P;
+  if (BP == 0) return LR_OK;
+  unsigned blocks = lr_cuda_blocks(BP, 128);
+#define DSB(T, R)                                                                                                  \
+  dscan_bwd_k<T><<<blocks, 128, 0, s>>>(*a, (const T *)h, (const T *)gh, (const T *)ghL, (T *)dx, (T *)dlam_p,     \
+                                        (R *)ddelta, (R *)ddeltaA, (T *)dh0)
+  switch (a->dt) {
+    case LR_DTYPE_F32: DSB(float, float); break;
+    case LR_DTYPE_F64: DSB(double, double); break;
+    case LR_DTYPE_C64: DSB(lr_c64, float); break;
+    case LR_DTYPE_C128: DSB(lr_c128, double); break;
+    default: return lr_fail(LR_ERR_DTYPE, "lr_kcuda_dscan_bwd: dtype %s", lr_dtype_name(a->dt));
+  }
+#undef DSB
+  return lr_cuda_check_launch("lr_kcuda_dscan_bwd");
+}
+
+extern "C" lr_status lr_kcuda_sum_bl(lr_dtype rdt, int64_t Bn, int64_t P, int64_t L, const void *src, void *dst,
+                                     lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  if (P == 0) return LR_OK;
+  if (rdt == LR_DTYPE_F32) sum_bl_k<float><<<lr_cuda_blocks(P, 128), 128, 0, s>>>((const float *)src, (float *)dst, Bn, P, L);
+  else sum_bl_k<double><<<lr_cuda_blocks(P, 128), 128, 0, s>>>((const double *)src, (double *)dst, Bn, P, L);
+  return lr_cuda_check_launch("lr_kcuda_sum_bl");
+}
+
+extern "C" lr_status lr_kcuda_s5_readout(lr_dtype cdt, int64_t Bn, int64_t H, int64_t L, double f, const void *yc,
+                                         const void *u, const void *D, void *y, lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  int64_t n = Bn * H * L;
+  if (n == 0) return LR_OK;
+  if (cdt == LR_DTYPE_C64)
+    readout_k<float><<<lr_cuda_blocks(n, 256), 256, 0, s>>>(n, H, L, (float)f, (const float *)yc, (const float *)u,
+                                                           (const float *)D, (float *)y);
+  else
+    readout_k<double><<<lr_cuda_blocks(n, 256), 256, 0, s>>>(n, H, L, f, (const double *)yc, (const double *)u,
+                                                            (const double *)D, (double *)y);
+  return lr_cuda_check_launch("lr_kcuda_s5_readout");
+}
+
+extern "C" lr_status lr_kcuda_s5_readout_bwd(lr_dtype cdt, int64_t Bn, int64_t H, int64_t L, double f, const void *g,
+                                             const void *u, const void *D, void *dyc, void *du, void *dD_p,
+                                             lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  int64_t n = Bn * H * L;
+  if (n == 0) {
+    if (D && Bn * H > 0) LR_CUDA_TRY("lr_kcuda_s5_readout_bwd", cudaMemsetAsync(dD_p, 0, (size_t)(Bn * H) * lr_dtype_size(lr_dtype_real(cdt)), s));
+    return LR_OK;
+  }
+  if (cdt == LR_DTYPE_C64) {
+    readout_bwd_k<float><<<lr_cuda_blocks(n, 256), 256, 0, s>>>(n, H, L, (float)f, (const float *)g, (const float *)D,
+                                                               (float *)dyc, (float *)du);
+    if (D) readout_dD_k<float><<<lr_cuda_blocks(Bn * H, 128), 128, 0, s>>>(Bn * H, L, (const float *)g, (const float *)u, (float *)dD_p);
+  } else {
+    readout_bwd_k<double><<<lr_cuda_blocks(n, 256), 256, 0, s>>>(n, H, L, f, (const double *)g, (const double *)D,
+                                                                (double *)dyc, (double *)du);
+    if (D) readout_dD_k<double><<<lr_cuda_blocks(Bn * H, 128), 128, 0, s>>>(Bn * H, L, (const double *)g, (const double *)u, (double *)dD_p);
+  }
+  return lr_cuda_check_launch("lr_kcuda_s5_readout_bwd");
+}
+
+static DGeom dgeom(int ndim, const int64_t *shape, const int64_t *ls, const int64_t *ds, const int64_t *as, int64_t *n) {
+  DGeom g;
+  g.ndim = ndim;
+  *n = 1;
+  for (int k = 0; k < ndim; k++) {
+    g.shape[k] = shape[k];
+    g.ls[k] = ls[k];
+    g.ds[k] = ds[k];
+    g.as[k] = as ? as[k] : 0;
+    *n *= shape[k];
+  }
+  return g;
+}
+
+extern "C" lr_status lr_kcuda_discretize(lr_dtype dt, int kind, int ndim, const int64_t *shape, const void *lam,
+                                         const int64_t *ls, const void *d, const int64_t *ds, const void *dA,
+                                         const int64_t *dAs, void *abar, void *bbar, lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  int64_t n;
+  DGeom g = dgeom(ndim, shape, ls, ds, dA ? dAs : NULL, &n);
+  if (n == 0) return LR_OK;
+  unsigned blocks = lr_cuda_blocks(n, 256);
+#define DF(T, R) disc_fwd_k<T><<<blocks, 256, 0, s>>>(kind, n, g, (const T *)lam, (const R *)d, (const R *)dA, (T *)abar, (T *)bbar)
+  switch (dt) {
+    case LR_DTYPE_F32: DF(float, float); break;
+    case LR_DTYPE_F64: DF(double, double); break;
+    case LR_DTYPE_C64: DF(lr_c64, float); break;
+    case LR_DTYPE_C128: DF(lr_c128, double); break;
+    default: return lr_fail(LR_ERR_DTYPE, "lr_kcuda_discretize: dtype %s", lr_dtype_name(dt));
+  }
+#undef DF
+  return lr_cuda_check_launch("lr_kcuda_discretize");
+}
+
+extern "C" lr_status lr_kcuda_discretize_bwd(lr_dtype dt, int kind, int ndim, const int64_t *shape, const void *lam,
+                                             const int64_t *ls, const void *d, const int64_t *ds, const void *dA,
+                                             const int64_t *dAs, const void *gA, const void *gB, void *dlam, void *dd,
+                                             void *ddA, lr_cuda_stream_t stream) {
+  cudaStream_t s = lr_cuda_pick_stream(stream);
+  int64_t n;
+  DGeom g = dgeom(ndim, shape, ls, ds, dA ? dAs : NULL, &n);
+  if (n == 0) return LR_OK;
+  unsigned blocks = lr_cuda_blocks(n, 256);
+#define DB(T, R)                                                                                                    \
+  disc_bwd_k<T><<<blocks, 256, 0, s>>>(kind, n, g, (const T *)lam, (const R *)d, (const R *)dA, (const T *)gA,      \
+                                       (const T *)gB, (T *)dlam, (R *)dd, (R *)ddA)
+  switch (dt) {
+    case LR_DTYPE_F32: DB(float, float); break;
+    case LR_DTYPE_F64: DB(double, double); break;
+    case LR_DTYPE_C64: DB(lr_c64, float); break;
+    case LR_DTYPE_C128: DB(lr_c128, double); break;
+    default: return lr_fail(LR_ERR_DTYPE, "lr_kcuda_discretize_bwd: dtype %s", lr_dtype_name(dt));
+  }
+#undef DB
+  return lr_cuda_check_launch("lr_kcuda_discretize_bwd");
+}

@@ -1,0 +1,445 @@
+/* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n]`: forward and
+ * backward time of the scan kernels per variant, their effective bandwidth against a copy measured
+ * in the same run, and on the CPU the speed-up over the same kernel on one thread.
+ *
+ * Variants (f32; the kernels of ops/scan.c, called directly on prepared buffers so that the table
+ * shows the kernels, not the op's gradient accumulation into leaves):
+ *   real mamba   real A (D, N), variable B, C (B, 1, N, L), D, z, delta_bias, softplus, Ā = exp(ΔA), B̄ = Δ
+ *   real zoh     real A, fixed B, C (D, N), D
+ *   complex zoh  complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
+ *                exp / expm1 rate (sincosf + expf per state and step), not memory
+ *   diag (S5)    lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
+ * Bytes that must move (each counted once): forward reads u, delta (z, variable B and C) and
+ * writes y; backward reads u, delta (z, B, C) and dy and writes du, ddelta (dz, dB, dC). The diag
+ * scan's forward reads x and writes h; its backward reads x, h, dh and writes dx, ddelta. The
+ * checkpoints (B·D·N·L/64 states) and per-batch partials are not counted.
+ * GB/s = bytes / time; "% copy" compares with a device-to-device copy (cudaMemcpy) or, on the CPU,
+ * an OpenMP memcpy, of one (B, D, L) f32 array, read + write, timed in the same run.
+ * Timing: cudaEvents on the context's stream (GPU), a monotonic clock (CPU); 1 warm-up, then the
+ * median of --reps. Defaults: B=8 D=2048 L=4096 N=16 on CUDA, B=8 D=256 L=2048 N=16 on the CPU.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/cpu/scan.h"
+#include "ops/ops.h"
+#include "tools/tools.h"
+#ifdef LR_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
+
+typedef struct {
+  lr_device dev;
+  int reps, nt; /* nt: CPU threads for the timed kernel */
+  double *times;
+#ifdef LR_CUDA
+  lr_cuda_timer *tm;
+#endif
+} bctx;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+typedef lr_status (*kfn)(bctx *b, void *arg);
+
+static lr_status timed(bctx *b, kfn fn, void *arg, double *median) {
+  for (int r = -1; r < b->reps; r++) {
+    double t;
+#ifdef LR_CUDA
+    if (b->dev == LR_DEVICE_CUDA) {
+      LR_TRY(lr_cuda_timer_start(b->tm));
+      lr_status s = fn(b, arg);
+      lr_status s2 = lr_cuda_timer_stop(b->tm, &t);
+      LR_TRY(s);
+      LR_TRY(s2);
+    } else
+#endif
+    {
+      double t0 = now_ms();
+      LR_TRY(fn(b, arg));
+      t = now_ms() - t0;
+    }
+    if (r >= 0) b->times[r] = t;
+  }
+  qsort(b->times, (size_t)b->reps, sizeof(double), cmp_d);
+  int n = b->reps;
+  *median = n % 2 ? b->times[n / 2] : 0.5 * (b->times[n / 2 - 1] + b->times[n / 2]);
+  return LR_OK;
+}
+
+/* A tensor of n values in [lo, hi) (a cheap LCG; complex: both parts) on the bench's device. */
+static lr_status filled(bctx *b, lr_dtype dt, int nd, const int64_t *sh, double lo, double hi, uint64_t seed,
+                        lr_tensor **out) {
+  lr_tensor *t;
+  LR_TRY(lr_empty_on(dt, b->dev, nd, sh, &t));
+  int64_t n = lr_numel(t), nc = n * (lr_dtype_is_complex(dt) ? 2 : 1);
+  float *h = malloc(sizeof(float) * (size_t)(nc ? nc : 1));
+  if (!h) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
+  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+  for (int64_t i = 0; i < nc; i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    h[i] = (float)(lo + (hi - lo) * (double)(s >> 40) * 0x1.0p-24);
+  }
+  lr_status st = lr_tensor_copy_from_host(t, h, sizeof(float) * (size_t)nc);
+  free(h);
+  LR_TRY(st);
+  *out = t;
+  return LR_OK;
+}
+
+/* ---- the copy reference ---- */
+typedef struct {
+  lr_tensor *src, *dst;
+} copy_arg;
+
+static lr_status k_copy(bctx *b, void *p) {
+  copy_arg *c = p;
+  size_t n = lr_nbytes(c->src);
+#ifdef LR_CUDA
+  if (b->dev == LR_DEVICE_CUDA) return lr_cuda_memcpy_d2d(c->dst->data, c->src->data, n);
+#endif
+  (void)b;
+  const int64_t parts = 64;
+#pragma omp parallel for
+  for (int64_t i = 0; i < parts; i++) {
+    size_t a = n * (size_t)i / parts, e = n * (size_t)(i + 1) / parts;
+    memcpy((char *)c->dst->data + a, (const char *)c->src->data + a, e - a);
+  }
+  return LR_OK;
+}
+
+/* ---- selective scan ---- */
+typedef struct {
+  lr_scan_in a;
+  lr_scan_grads g;
+  void *y, *hL, *ckpt, *ws, *dAs;
+  size_t ws_bytes;
+} sel_arg;
+
+static lr_status k_sel_fwd(bctx *b, void *p) {
+  sel_arg *s = p;
+#ifdef LR_CUDA
+  if (b->dev == LR_DEVICE_CUDA) return lr_kcuda_scan_fwd(&s->a, s->y, s->hL, s->ckpt, NULL);
+#endif
+  lr_kcpu_scan_fwd(&s->a, s->y, s->hL, s->ckpt, s->ws, b->nt);
+  return LR_OK;
+}
+
+/* The kernel plus the op's batch sum of the dA partials (the other sums are as small). */
+static lr_status k_sel_bwd(bctx *b, void *p) {
+  sel_arg *s = p;
+  const int64_t M = s->a.D * s->a.N * (s->a.cplx ? 2 : 1);
+#ifdef LR_CUDA
+  if (b->dev == LR_DEVICE_CUDA) {
+    LR_TRY(lr_kcuda_scan_bwd(&s->a, s->ckpt, &s->g, s->ws, NULL));
+    return lr_kcuda_sum_leading(s->a.rdt, s->a.Bn, M, s->g.dA_p, s->dAs, NULL);
+  }
+#endif
+  lr_kcpu_scan_bwd(&s->a, s->ckpt, &s->g, s->ws, b->nt);
+  lr_kcpu_sum_leading(s->a.rdt, s->a.Bn, M, s->g.dA_p, s->dAs);
+  return LR_OK;
+}
+
+typedef enum { V_MAMBA, V_ZOH, V_CZOH } sel_variant;
+
+static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_t L, int64_t N, sel_arg *s,
+                           double *fwd_bytes, double *bwd_bytes) {
+  memset(s, 0, sizeof *s);
+  lr_scan_in *a = &s->a;
+  a->rdt = LR_DTYPE_F32;
+  a->cplx = v == V_CZOH;
+  a->disc = v == V_MAMBA ? LR_DISC_MAMBA : LR_DISC_ZOH;
+  a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = 1;
+  a->varB = a->varC = v == V_MAMBA;
+  a->softplus = v == V_MAMBA;
+  a->chunk = 64;
+  lr_dtype wdt = a->cplx ? LR_DTYPE_C64 : LR_DTYPE_F32;
+  lr_tensor *t;
+  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -1, 1, 1, &t));
+  a->u = t->data;
+  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), v == V_MAMBA ? -3 : 0.001, v == V_MAMBA ? 0 : 0.1, 2, &t));
+  a->delta = t->data;
+  LR_TRY(filled(b, wdt, LR_SHAPE(D, N), -2, -0.1, 3, &t));
+  a->A = t->data;
+  if (a->varB) LR_TRY(filled(b, wdt, LR_SHAPE(Bn, 1, N, L), -1, 1, 4, &t));
+  else LR_TRY(filled(b, wdt, LR_SHAPE(D, N), -1, 1, 4, &t));
+  a->Bm = t->data;
+  if (a->varC) LR_TRY(filled(b, wdt, LR_SHAPE(Bn, 1, N, L), -1, 1, 5, &t));
+  else LR_TRY(filled(b, wdt, LR_SHAPE(D, N), -1, 1, 5, &t));
+  a->Cm = t->data;
+  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(D), -1, 1, 6, &t));
+  a->Dv = t->data;
+  if (v == V_MAMBA) {
+    LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -2, 2, 7, &t));
+    a->z = t->data;
+    LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(D), -0.5, 0.5, 8, &t));
+    a->dbias = t->data;
+  }
+  const int64_t nch = (L + a->chunk - 1) / a->chunk;
+  LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &t));
+  s->y = t->data;
+  LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, D, N), &t));
+  s->hL = t->data;
+  LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, D, nch, N), &t));
+  s->ckpt = t->data;
+  lr_scan_grads *g = &s->g;
+  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -1, 1, 9, &t));
+  g->gy = t->data;
+  LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &t));
+  g->du = t->data;
+  LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &t));
+  g->ddelta = t->data;
+  if (a->z) {
+    LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &t));
+    g->dz = t->data;
+  }
+  LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, D, N), &t));
+  g->dA_p = t->data;
+  LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(D, N), &t));
+  s->dAs = t->data;
+  if (a->varB) LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, 1, N, L), &t));
+  else LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, D, N), &t));
+  g->dB = t->data;
+  if (a->varC) LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, 1, N, L), &t));
+  else LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, D, N), &t));
+  g->dC = t->data;
+  LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D), &t));
+  g->dD_p = t->data;
+  if (a->dbias) {
+    LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D), &t));
+    g->dbias_p = t->data;
+  }
+  LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, D, N), &t));
+  g->dh0 = t->data;
+#ifdef LR_CUDA
+  if (b->dev == LR_DEVICE_CUDA) s->ws_bytes = lr_kcuda_scan_ws_bytes(a);
+  else
+#endif
+    s->ws_bytes = lr_kcpu_scan_ws_bytes(a, omp_get_max_threads(), true);
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, b->dev, LR_SHAPE((int64_t)(s->ws_bytes + 7) / 8), &t));
+  s->ws = t->data;
+  const double bdl = (double)(Bn * D * L) * 4, var = (double)(Bn * N * L) * (a->cplx ? 8 : 4);
+  int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
+  *fwd_bytes = bdl * (3 + (a->z ? 1 : 0)) + var * nbc;
+  *bwd_bytes = bdl * (5 + (a->z ? 2 : 0)) + 2 * var * nbc;
+  return LR_OK;
+}
+
+/* ---- diagonal scan ---- */
+typedef struct {
+  lr_dscan_in a;
+  void *h, *hL, *gh, *dx, *dlp, *ddl, *dh0;
+} ds_arg;
+
+static lr_status k_ds_fwd(bctx *b, void *p) {
+  ds_arg *s = p;
+#ifdef LR_CUDA
+  if (b->dev == LR_DEVICE_CUDA) return lr_kcuda_dscan_fwd(&s->a, s->h, s->hL, NULL);
+#endif
+  int prev = omp_get_max_threads();
+  omp_set_num_threads(b->nt);
+  lr_kcpu_dscan_fwd(&s->a, s->h, s->hL);
+  omp_set_num_threads(prev);
+  return LR_OK;
+}
+
+static lr_status k_ds_bwd(bctx *b, void *p) {
+  ds_arg *s = p;
+#ifdef LR_CUDA
+  if (b->dev == LR_DEVICE_CUDA)
+    return lr_kcuda_dscan_bwd(&s->a, s->h, s->gh, NULL, s->dx, s->dlp, s->ddl, NULL, s->dh0, NULL);
+#endif
+  int prev = omp_get_max_threads();
+  omp_set_num_threads(b->nt);
+  lr_kcpu_dscan_bwd(&s->a, s->h, s->gh, NULL, s->dx, s->dlp, s->ddl, NULL, s->dh0);
+  omp_set_num_threads(prev);
+  return LR_OK;
+}
+
+static lr_status ds_setup(bctx *b, int64_t Bn, int64_t P, int64_t L, ds_arg *s, double *fb, double *bb) {
+  memset(s, 0, sizeof *s);
+  lr_dscan_in *a = &s->a;
+  a->dt = LR_DTYPE_C64;
+  a->disc = LR_DISC_ZOH;
+  a->Bn = Bn, a->P = P, a->L = L;
+  a->delta_bcast = true;
+  lr_tensor *t;
+  LR_TRY(filled(b, LR_DTYPE_C64, LR_SHAPE(Bn, P, L), -1, 1, 11, &t));
+  a->x = t->data;
+  LR_TRY(filled(b, LR_DTYPE_C64, LR_SHAPE(P), -1, -0.01, 12, &t));
+  a->lam = t->data;
+  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(P), 0.001, 0.1, 13, &t));
+  a->delta = t->data;
+  void **bufs[6] = {&s->h, &s->gh, &s->dx, &s->ddl, &s->hL, &s->dlp};
+  for (int i = 0; i < 6; i++) {
+    lr_dtype dt = i == 3 ? LR_DTYPE_F32 : LR_DTYPE_C64;
+    if (i < 4) LR_TRY(i == 1 ? filled(b, dt, LR_SHAPE(Bn, P, L), -1, 1, 14, &t) : lr_empty_on(dt, b->dev, LR_SHAPE(Bn, P, L), &t));
+    else LR_TRY(lr_empty_on(dt, b->dev, LR_SHAPE(Bn, P), &t));
+    *bufs[i] = t->data;
+  }
+  LR_TRY(lr_empty_on(LR_DTYPE_C64, b->dev, LR_SHAPE(Bn, P), &t));
+  s->dh0 = t->data;
+  const double n = (double)(Bn * P * L);
+  *fb = n * 16;          /* x read, h written (c64) */
+  *bb = n * (8 * 4 + 4); /* x, h, dh read, dx written (c64), ddelta written (f32) */
+  return LR_OK;
+}
+
+/* ---- the table ---- */
+static void row(FILE *out, bctx *b, const char *name, const char *pass, double ms, double bytes, double copy_gbs,
+                double ms1) {
+  double gbs = bytes / (ms * 1e6);
+  fprintf(out, "%-12s %-4s %10.3f %9.1f %7.1f%%", name, pass, ms, gbs, 100 * gbs / copy_gbs);
+  if (b->dev == LR_DEVICE_CPU) fprintf(out, " %11.3f %8.2fx", ms1, ms1 / ms);
+  fputc('\n', out);
+}
+
+static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64_t N) {
+  lr_tensor *src, *dst;
+  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -1, 1, 99, &src));
+  LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &dst));
+  copy_arg ca = {src, dst};
+  double cms;
+  b->nt = omp_get_max_threads();
+  LR_TRY(timed(b, k_copy, &ca, &cms));
+  double copy_gbs = 2.0 * (double)lr_nbytes(src) / (cms * 1e6);
+  fprintf(out, "scan kernels on %s: B=%lld D=%lld L=%lld N=%lld (f32 / c64), median of %d\n",
+          b->dev == LR_DEVICE_CUDA ? "cuda" : "cpu", (long long)Bn, (long long)D, (long long)L, (long long)N, b->reps);
+  fprintf(out, "copy: %.3f ms, %.1f GB/s (read + write of %.0f MB)\n\n", cms, copy_gbs, lr_nbytes(src) / 1e6);
+  fprintf(out, "%-12s %-4s %10s %9s %8s", "variant", "pass", "ms", "GB/s", "% copy");
+  if (b->dev == LR_DEVICE_CPU) fprintf(out, " %11s %9s", "1-thread ms", "speed-up");
+  fputc('\n', out);
+  static const char *names[3] = {"real mamba", "real zoh", "complex zoh"};
+  for (int v = 0; v < 3; v++) {
+    lr_arena *ar = lr_arena_current();
+    lr_arena_mark m = lr_arena_get_mark(ar);
+    sel_arg s;
+    double fb, bb, fms, bms, f1 = 0, b1 = 0;
+    lr_status st = sel_setup(b, (sel_variant)v, Bn, D, L, N, &s, &fb, &bb);
+    if (st == LR_OK) st = timed(b, k_sel_fwd, &s, &fms);
+    if (st == LR_OK) st = timed(b, k_sel_bwd, &s, &bms);
+    if (st == LR_OK && b->dev == LR_DEVICE_CPU) {
+      int nt = b->nt, reps = b->reps;
+      b->nt = 1;
+      b->reps = 1;
+      st = timed(b, k_sel_fwd, &s, &f1);
+      if (st == LR_OK) st = timed(b, k_sel_bwd, &s, &b1);
+      b->nt = nt;
+      b->reps = reps;
+    }
+    lr_arena_rewind(ar, m);
+    if (st != LR_OK) {
+      fprintf(out, "%-12s error: %s\n", names[v], lr_last_error());
+      continue;
+    }
+    row(out, b, names[v], "fwd", fms, fb, copy_gbs, f1);
+    row(out, b, names[v], "bwd", bms, bb, copy_gbs, b1);
+  }
+  {
+    lr_arena *ar = lr_arena_current();
+    lr_arena_mark m = lr_arena_get_mark(ar);
+    ds_arg s;
+    double fb, bb, fms, bms, f1 = 0, b1 = 0;
+    lr_status st = ds_setup(b, Bn, D, L, &s, &fb, &bb);
+    if (st == LR_OK) st = timed(b, k_ds_fwd, &s, &fms);
+    if (st == LR_OK) st = timed(b, k_ds_bwd, &s, &bms);
+    if (st == LR_OK && b->dev == LR_DEVICE_CPU) {
+      int nt = b->nt, reps = b->reps;
+      b->nt = 1;
+      b->reps = 1;
+      st = timed(b, k_ds_fwd, &s, &f1);
+      if (st == LR_OK) st = timed(b, k_ds_bwd, &s, &b1);
+      b->nt = nt;
+      b->reps = reps;
+    }
+    lr_arena_rewind(ar, m);
+    if (st != LR_OK) {
+      fprintf(out, "%-12s error: %s\n", "diag (S5)", lr_last_error());
+    } else {
+      row(out, b, "diag (S5)", "fwd", fms, fb, copy_gbs, f1);
+      row(out, b, "diag (S5)", "bwd", bms, bb, copy_gbs, b1);
+    }
+  }
+  return LR_OK;
+}
+
+int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err) {
+  bctx b = {LR_DEVICE_CPU, 5, 1, NULL
+#ifdef LR_CUDA
+            ,
+            NULL
+#endif
+  };
+  long Bn = -1, D = -1, L = -1, N = 16;
+  for (int i = 2; i < argc; i++) {
+    const char *o = argv[i];
+    if (i + 1 >= argc) {
+      fprintf(err, "lrnnx bench scan: %s needs a value\n", o);
+      return 2;
+    }
+    const char *v = argv[++i];
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!strcmp(o, "--device")) {
+      if (!strcmp(v, "cpu")) b.dev = LR_DEVICE_CPU;
+      else if (!strcmp(v, "cuda")) b.dev = LR_DEVICE_CUDA;
+      else {
+        fprintf(err, "lrnnx bench scan: --device is \"%s\", expected cpu or cuda\n", v);
+        return 2;
+      }
+      continue;
+    }
+    if (*end || x <= 0 || x > (1L << 30)) {
+      fprintf(err, "lrnnx bench scan: %s \"%s\" is not a positive integer\n", o, v);
+      return 2;
+    }
+    if (!strcmp(o, "--B")) Bn = x;
+    else if (!strcmp(o, "--D")) D = x;
+    else if (!strcmp(o, "--L")) L = x;
+    else if (!strcmp(o, "--N")) N = x;
+    else if (!strcmp(o, "--reps")) b.reps = (int)x;
+    else {
+      fprintf(err, "lrnnx bench scan: unknown option %s\n", o);
+      return 2;
+    }
+  }
+  bool gpu = b.dev == LR_DEVICE_CUDA;
+  if (Bn < 0) Bn = 8;
+  if (D < 0) D = gpu ? 2048 : 256;
+  if (L < 0) L = gpu ? 4096 : 2048;
+#ifndef LR_CUDA
+  if (gpu) {
+    fprintf(err, "lrnnx bench scan: built without CUDA\n");
+    return 1;
+  }
+#else
+  if (gpu) {
+    if (lr_cuda_init() != LR_OK || lr_cuda_timer_new(&b.tm) != LR_OK) {
+      fprintf(err, "lrnnx bench scan: %s\n", lr_last_error());
+      return 1;
+    }
+  }
+#endif
+  b.times = malloc(sizeof(double) * (size_t)b.reps);
+  lr_status s = b.times ? run(&b, out, Bn, D, L, N) : LR_ERR_MEMORY;
+  free(b.times);
+#ifdef LR_CUDA
+  if (b.tm) lr_cuda_timer_free(b.tm);
+#endif
+  if (s != LR_OK) {
+    fprintf(err, "lrnnx bench scan: %s\n", lr_last_error());
+    return 1;
+  }
+  return 0;
+}
