@@ -11,8 +11,12 @@
  * Shapes: outputs contiguous in the broadcast shape; inputs strided in the output's dims (0
  * along broadcast dims); upstream gradients and forward outputs read by backward are contiguous.
  *
- * Launch layout: elementwise.cuh's iterator, one thread per output element in a grid-stride loop
- * of 256-thread blocks, size-1 dims dropped and contiguous dims merged on the host.
+ * Launch layout: elementwise.cuh's iterator, grid-stride loops of 256-thread blocks, size-1 dims
+ * dropped and contiguous dims merged on the host. Binary and real unary ops (forward and backward)
+ * take the dense path when every array is contiguous and 16-byte aligned (a same-shape op on
+ * fresh tensors): 32-byte chunks per thread moved as 16-byte vectors. The rest (broadcasts,
+ * misaligned or strided views, complex unary, where, comparisons) run one element per thread,
+ * with the multi-index split unless one dim is left.
  *
  * Deterministic: every output element is computed by one thread from its own inputs, with no
  * reductions and no atomics. Agreement with the CPU: products and sums are rounded one at a time
@@ -59,46 +63,73 @@ template <int K, typename T> __device__ __forceinline__ T bin(T x, T y) {
 template <int K, typename T> struct BinOp {
   T *out;
   const T *a, *b;
+  static constexpr int kE = chunk<T>();
   template <typename I> __device__ void operator()(I i, const I *off) const { out[i] = bin<K>(a[off[0]], b[off[1]]); }
+  template <int E> __device__ void vec(int64_t i) const {
+    Pack<T, E> x = ld_v<E>(a, i), y = ld_v<E>(b, i), r;
+#pragma unroll
+    for (int u = 0; u < E; u++) r.v[u] = bin<K>(x.v[u], y.v[u]);
+    st_v<E>(out, i, r);
+  }
+  bool aligned() const { return al16(out) && al16(a) && al16(b); }
 };
 
 /* The share of a maximum's (minimum's) gradient that goes to x when the other operand is y. */
 template <typename T> __device__ __forceinline__ T max_share(T x, T y) { return x > y ? T(1) : x == y ? T(0.5) : T(0); }
 template <typename T> __device__ __forceinline__ T min_share(T x, T y) { return x < y ? T(1) : x == y ? T(0.5) : T(0); }
 
-/* x = a element, y = b element, g upstream gradient, r forward output. */
+/* Gradients for a element x, b element y, upstream g_, forward output r (read only by the
+ * complex division's and the real division's and pow's db). */
+template <int K, typename T> __device__ __forceinline__ T bin_da(T x, T y, T g_) {
+  if constexpr (is_cplx<T>::value) {
+    if constexpr (K == LR_BIN_MUL) return cmul(g_, cconj(y));
+    else return cdiv(g_, cconj(y)); /* DIV */
+  } else {
+    if constexpr (K == LR_BIN_MUL) return g_ * y;
+    else if constexpr (K == LR_BIN_DIV) return g_ / y;
+    else if constexpr (K == LR_BIN_POW) return y == 0 ? T(0) : g_ * y * pow_(x, y - 1);
+    else if constexpr (K == LR_BIN_MAX) return g_ * max_share(x, y);
+    else return g_ * min_share(x, y);
+  }
+}
+template <int K, typename T> __device__ __forceinline__ T bin_db(T x, T y, T g_, T r) {
+  if constexpr (is_cplx<T>::value) {
+    if constexpr (K == LR_BIN_MUL) return cmul(g_, cconj(x));
+    else return cscale(cmul(g_, cconj(cdiv(r, y))), -1); /* DIV */
+  } else {
+    if constexpr (K == LR_BIN_MUL) return g_ * x;
+    else if constexpr (K == LR_BIN_DIV) return -g_ * r / y;
+    else if constexpr (K == LR_BIN_POW) return (x == 0 && y >= 0) ? T(0) : g_ * r * log_(x);
+    else if constexpr (K == LR_BIN_MAX) return g_ * max_share(y, x);
+    else return g_ * min_share(y, x);
+  }
+}
+/* ga, gb (either may be NULL) from a, b (strided), g and the forward output (contiguous). */
 template <int K, typename T> struct BinBwd {
   T *ga, *gb;
   const T *g, *a, *b, *out;
+  static constexpr int kE = chunk<T>();
+  static constexpr bool kReadsR = K == LR_BIN_DIV || K == LR_BIN_POW; /* db reads the forward output */
   template <typename I> __device__ void operator()(I i, const I *off) const {
     T x = a[off[0]], y = b[off[1]], g_ = g[i];
-    if constexpr (is_cplx<T>::value) {
-      if constexpr (K == LR_BIN_MUL) {
-        if (ga) ga[i] = cmul(g_, cconj(y));
-        if (gb) gb[i] = cmul(g_, cconj(x));
-      } else { /* DIV */
-        if (ga) ga[i] = cdiv(g_, cconj(y));
-        if (gb) gb[i] = cscale(cmul(g_, cconj(cdiv(out[i], y))), -1);
-      }
-    } else {
-      if constexpr (K == LR_BIN_MUL) {
-        if (ga) ga[i] = g_ * y;
-        if (gb) gb[i] = g_ * x;
-      } else if constexpr (K == LR_BIN_DIV) {
-        if (ga) ga[i] = g_ / y;
-        if (gb) gb[i] = -g_ * out[i] / y;
-      } else if constexpr (K == LR_BIN_POW) {
-        if (ga) ga[i] = y == 0 ? T(0) : g_ * y * pow_(x, y - 1);
-        if (gb) gb[i] = (x == 0 && y >= 0) ? T(0) : g_ * out[i] * log_(x);
-      } else if constexpr (K == LR_BIN_MAX) {
-        if (ga) ga[i] = g_ * max_share(x, y);
-        if (gb) gb[i] = g_ * max_share(y, x);
-      } else {
-        if (ga) ga[i] = g_ * min_share(x, y);
-        if (gb) gb[i] = g_ * min_share(y, x);
-      }
+    if (ga) ga[i] = bin_da<K>(x, y, g_);
+    if (gb) gb[i] = bin_db<K>(x, y, g_, kReadsR ? out[i] : g_);
+  }
+  template <int E> __device__ void vec(int64_t i) const {
+    Pack<T, E> x = ld_v<E>(a, i), y = ld_v<E>(b, i), gg = ld_v<E>(g, i), r;
+    if (ga) {
+#pragma unroll
+      for (int u = 0; u < E; u++) r.v[u] = bin_da<K>(x.v[u], y.v[u], gg.v[u]);
+      st_v<E>(ga, i, r);
+    }
+    if (gb) {
+      Pack<T, E> o = kReadsR ? ld_v<E>(out, i) : gg;
+#pragma unroll
+      for (int u = 0; u < E; u++) r.v[u] = bin_db<K>(x.v[u], y.v[u], gg.v[u], o.v[u]);
+      st_v<E>(gb, i, r);
     }
   }
+  bool aligned() const { return al16(ga) && al16(gb) && al16(g) && al16(a) && al16(b) && al16(out); }
 };
 
 template <typename T>
@@ -150,10 +181,13 @@ lr_status binary_bwd_t(const char *fn, lr_binary_kind k, void *ga, void *gb, con
 
 /* ---- unary, real ---- */
 
+/* 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) otherwise (no overflow), written with one exp and
+ * one division selected per element rather than two branches: a warp with both signs would run
+ * both branches, two exps and two divisions per element. Same operations, same bits. */
 template <typename T> __device__ __forceinline__ T sigmoid_(T x) {
-  if (x >= 0) return T(1) / (T(1) + exp_(-x));
-  T e = exp_(x);
-  return e / (T(1) + e);
+  bool pos = x >= 0;
+  T e = exp_(pos ? -x : x);
+  return (pos ? T(1) : e) / (T(1) + e);
 }
 template <typename T> __device__ __forceinline__ T softplus_(T x, T beta, T thr) {
   T bx = mul_rn(beta, x);
@@ -228,16 +262,33 @@ template <int K, typename T> struct UnOp {
   T *y;
   const T *x;
   T q0, q1;
+  static constexpr int kE = chunk<T>();
   template <typename I> __device__ void operator()(I i, const I *off) const { y[i] = un_real<K>(x[off[0]], q0, q1); }
+  template <int E> __device__ void vec(int64_t i) const {
+    Pack<T, E> a = ld_v<E>(x, i), r;
+#pragma unroll
+    for (int u = 0; u < E; u++) r.v[u] = un_real<K>(a.v[u], q0, q1);
+    st_v<E>(y, i, r);
+  }
+  bool aligned() const { return al16(y) && al16(x); }
 };
 
+/* Loads of x or y that a kind's derivative does not use are dead code and vanish. */
 template <int K, typename T> struct UnBwd {
   T *gx;
   const T *g, *x, *y;
   T q0, q1;
+  static constexpr int kE = chunk<T>();
   template <typename I> __device__ void operator()(I i, const I *off) const {
     gx[i] = un_real_bwd<K>(x[off[0]], g[i], y[i], q0, q1);
   }
+  template <int E> __device__ void vec(int64_t i) const {
+    Pack<T, E> a = ld_v<E>(x, i), gg = ld_v<E>(g, i), r = ld_v<E>(y, i), o;
+#pragma unroll
+    for (int u = 0; u < E; u++) o.v[u] = un_real_bwd<K>(a.v[u], gg.v[u], r.v[u], q0, q1);
+    st_v<E>(gx, i, o);
+  }
+  bool aligned() const { return al16(gx) && al16(g) && al16(x) && al16(y); }
 };
 
 /* ---- unary, complex (R the real type) ---- */

@@ -5,14 +5,32 @@
  * N inputs through strides in the output's dim space (0 along broadcast dims; NULL: contiguous).
  * On the host, size-1 dims are dropped and a dim is merged into its outer neighbour when every
  * input steps contiguously across the two, so a same-shape op reaches the kernel as one flat dim
- * and a row broadcast as two. One thread per output element in a grid-stride loop: element i's
- * input offsets come from splitting i into a multi-index, innermost first (skipped for one dim).
- * Index arithmetic is 32-bit when every offset fits, since 64-bit division is several times
- * slower on the GPU.
+ * and a row broadcast as two.
+ *
+ * Kernels:
+ *  - dense: every input and output contiguous in the one merged dim (a same-shape op on
+ *    contiguous tensors) and every pointer 16-byte aligned (checked on the host: tensor data is
+ *    64-byte aligned at allocation, views may start anywhere), for functors that declare kE
+ *    (elements per 32-byte chunk: 8 f32, 4 f64/c64, 2 c128) and a `vec` method. Each thread of a
+ *    grid-stride loop takes whole chunks, loaded and stored as 16-byte vectors (two per array and
+ *    chunk: a memory-bound kernel needs several bytes in flight per thread to approach copy
+ *    bandwidth, and one 4-byte load per thread is too few on an H100/H200); the last n % kE
+ *    elements go one per thread through the scalar functor. Index math is 64-bit: additions and
+ *    one multiply per chunk, no division, so n needs no 32-bit case.
+ *    Misaligned views, broadcast scalars (stride 0) and other strides take the kernels below: one
+ *    code path per kernel keeps nvcc from cloning the (unrolled) formula for each load variant.
+ *  - general, one thread per output element: element i's input offsets come from splitting i
+ *    into a multi-index, innermost first (skipped for one dim: offset i * stride). Index
+ *    arithmetic is 32-bit when every offset fits, since 64-bit division is several times slower
+ *    on the GPU.
  *
  * A kernel body is a functor: `template <typename I> __device__ void operator()(I i, const I *off)`
  * with i the output index (also the index into every contiguous array) and off[k] the element
- * offset of input k. No reductions, so results do not depend on the launch layout.
+ * offset of input k; vectorised ones add `static constexpr int kE`, `template <int E> __device__
+ * void vec(int64_t i)` (elements i .. i + E - 1, all arrays contiguous and aligned, the same
+ * formula per element) and a host `bool aligned() const` (every pointer, NULL allowed). No
+ * reductions, and every element is computed by the same formula on either path, so results do
+ * not depend on the launch layout.
  *
  * Numerics: CUDA contracts a * b + c into one fused multiply-add, the CPU build (x86-64, no
  * -mfma, ISO C) never does. The *_rn helpers below round every product and sum like the CPU,
@@ -20,6 +38,10 @@
  */
 #ifndef LR_KCUDA_ELEMENTWISE_CUH
 #define LR_KCUDA_ELEMENTWISE_CUH
+
+#include <stdint.h>
+
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 
@@ -82,10 +104,11 @@ template <int N> bool fits32(const Geo<N> &g, int64_t n) {
   return true;
 }
 
-template <int N, bool FLAT, typename I, typename F> __global__ void ew_kernel(F f, I n, Geo<N> g) {
+template <int N, typename I, typename F> __global__ void ew_kernel(F f, I n, Geo<N> g) {
   for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x) {
     I off[N];
-    if (FLAT) {
+    if (g.nd == 1) { /* uniform: no division (a runtime test rather than a template parameter,
+                        which would double the kernels) */
 #pragma unroll
       for (int k = 0; k < N; k++) off[k] = i * (I)g.st[k][0];
     } else {
@@ -104,17 +127,65 @@ template <int N, bool FLAT, typename I, typename F> __global__ void ew_kernel(F 
   }
 }
 
+/* ---- the flat, vectorised path ---- */
+
+/* E elements, 16-byte aligned so that a chunk moves as E * sizeof(T) / 16 vector accesses. */
+template <typename T, int E> struct alignas(16) Pack {
+  T v[E];
+};
+
+/* E elements at p + i, p + i 16-byte aligned. */
+template <int E, typename T> __device__ __forceinline__ Pack<T, E> ld_v(const T *p, int64_t i) {
+  return *(const Pack<T, E> *)(p + i);
+}
+template <int E, typename T> __device__ __forceinline__ void st_v(T *p, int64_t i, const Pack<T, E> &r) {
+  *(Pack<T, E> *)(p + i) = r;
+}
+
+/* Whether p (which may be NULL) is 16-byte aligned. */
+static inline bool al16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* Elements per chunk for a 32-byte chunk of T. */
+template <typename T> constexpr int chunk() { return (int)(32 / sizeof(T)) > 0 ? (int)(32 / sizeof(T)) : 1; }
+
+/* F::kE when F has a vec method, else 0. */
+template <typename F, typename = void> struct vec_of {
+  static const int value = 0;
+};
+template <typename F> struct vec_of<F, std::void_t<decltype(F::kE)>> {
+  static const int value = F::kE;
+};
+
+/* Chunk j: elements j E .. j E + E - 1 as vectors; then the last n % E elements, one per thread. */
+template <int N, int E, typename F> __global__ void vec_kernel(F f, int64_t n) {
+  const int64_t nc = n / E, step = (int64_t)blockDim.x * gridDim.x;
+  const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  for (int64_t j = t; j < nc; j += step) f.template vec<E>(j * E);
+  int64_t r = nc * E + t;
+  if (r < n) {
+    int64_t off[N];
+#pragma unroll
+    for (int k = 0; k < N; k++) off[k] = r;
+    f(r, off);
+  }
+}
+
 /* Runs f over the n elements of g on stream s; fn names the caller in error messages. */
 template <int N, typename F> lr_status launch(const char *fn, const F &f, int64_t n, const Geo<N> &g, cudaStream_t s) {
   if (n <= 0) return LR_OK;
-  unsigned blocks = lr_cuda_blocks(n, kThreads);
-  bool flat = g.nd == 1;
-  if (fits32(g, n)) {
-    if (flat) ew_kernel<N, true, uint32_t><<<blocks, kThreads, 0, s>>>(f, (uint32_t)n, g);
-    else ew_kernel<N, false, uint32_t><<<blocks, kThreads, 0, s>>>(f, (uint32_t)n, g);
-  } else { /* over 2^31 elements or offsets: rare, so one general kernel (fewer instantiations) */
-    ew_kernel<N, false, int64_t><<<blocks, kThreads, 0, s>>>(f, n, g);
+  constexpr int E = vec_of<F>::value;
+  if constexpr (E > 0) {
+    bool dense = g.nd == 1 && f.aligned();
+    for (int k = 0; k < N && dense; k++) dense = g.st[k][0] == 1;
+    if (dense) {
+      int64_t nc = n / E;
+      vec_kernel<N, E><<<lr_cuda_blocks(nc > 0 ? nc : 1, kThreads), kThreads, 0, s>>>(f, n);
+      return lr_cuda_check_launch(fn);
+    }
   }
+  unsigned blocks = lr_cuda_blocks(n, kThreads);
+  if (fits32(g, n)) ew_kernel<N, uint32_t><<<blocks, kThreads, 0, s>>>(f, (uint32_t)n, g);
+  else ew_kernel<N, int64_t><<<blocks, kThreads, 0, s>>>(f, n, g); /* over 2^31 elements or offsets */
   return lr_cuda_check_launch(fn);
 }
 
