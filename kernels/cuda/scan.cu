@@ -89,16 +89,32 @@ template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) 
 /* 1 + e^-z: silu(z) = z / this, σ(z) = 1 / this. */
 template <typename R> __device__ __forceinline__ R sig_den(R z) { return (R)1 + ex_(-z); }
 
-/* Sum over the S lanes of a channel (S a power of two <= 32, lanes aligned in the warp): a xor
- * butterfly, so every lane ends with the same bits; fixed order, deterministic. */
+/* Sum over the S lanes of a channel (S a power of two <= 32, a channel's lanes an aligned segment
+ * of the warp): a xor butterfly, so every lane ends with the same bits; fixed order,
+ * deterministic. The shuffle mask names the segment only, so a block need not be whole warps. */
 template <typename R> __device__ __forceinline__ R lanes_sum(R v, int S) {
-  for (int m = S >> 1; m >= 1; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  if (S == 1) return v;
+  const unsigned lane = threadIdx.x & 31u;
+  const unsigned mask = S == 32 ? 0xffffffffu : (((1u << S) - 1u) << (lane & ~(unsigned)(S - 1)));
+  for (int m = S >> 1; m >= 1; m >>= 1) v += __shfl_xor_sync(mask, v, m);
   return v;
 }
 
 const int kTS = 32;          /* forward: timesteps per shared-memory stage */
 const int kThreads = 256;    /* target threads per block of the selective scan */
-const size_t kSmemMax = 200 * 1024;
+/* Dynamic shared memory a block may use: the device's opt-in limit (227 KiB on H100/H200, 163 KiB
+ * on A100), at most 200 KiB. */
+size_t smem_max() {
+  static size_t v = 0;
+  if (!v) {
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || optin <= 0)
+      optin = 48 * 1024;
+    v = (size_t)optin < 200 * 1024 ? (size_t)optin : 200 * 1024;
+  }
+  return v;
+}
 
 struct Tiling {
   int S, CH, NPT;   /* lanes per channel, channels per block, states per lane */
@@ -129,9 +145,9 @@ Tiling tiling(const lr_scan_in *a, size_t per_ch, size_t per_thread) {
   t.NPT = npt_for(a->N, t.S);
   t.Gt = (a->varB || a->varC) ? a->G : 1;
   t.Dg = a->D / t.Gt;
-  int minch = 32 / t.S;
   t.CH = kThreads / t.S;
-  while (t.CH > minch && (size_t)t.CH * per_ch + (size_t)t.CH * t.S * per_thread > kSmemMax) t.CH >>= 1;
+  const size_t lim = smem_max();
+  while (t.CH > 1 && (size_t)t.CH * per_ch + (size_t)t.CH * t.S * per_thread > lim) t.CH >>= 1;
   t.ntile = (t.Dg + t.CH - 1) / t.CH;
   t.threads = t.CH * t.S;
   return t;
@@ -343,7 +359,6 @@ __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads 
         myhs[((size_t)k * NPT + j) * nthr] = h[j];
       }
       acc = lanes_sum(acc, S);
-      __syncwarp();
       if (lane == 0) sacc[si] = O::C ? (R)2 * acc : acc;
     }
     __syncthreads();
