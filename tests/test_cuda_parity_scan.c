@@ -202,7 +202,7 @@ static void make_inputs(const scfg *c, sinputs *s, uint64_t seed) {
   double dlo = s7 ? 0.3 : rg ? 0.5 : (c->opts & O_SP) ? -1.5 : 0.05, dhi = s7 ? 1.2 : rg ? 2.0 : (c->opts & O_SP) ? 0.5 : 0.6;
   s->in[1] = mk(c->rdt, LR_SHAPE(Bn, D, L), dlo, dhi, &seed, true);
   if (rg) s->in[2] = mk(c->rdt, LR_SHAPE(D, N), 0.5, 0.99, &seed, true);
-  else s->in[2] = mk(wdt, LR_SHAPE(D, N), c->disc == LR_DISC_NONE ? -0.9 : -2.0, c->disc == LR_DISC_NONE ? 0.9 : -0.05, &seed, true);
+  else s->in[2] = mk(wdt, LR_SHAPE(D, N), c->disc == LR_DISC_NONE ? -0.7 : -2.0, c->disc == LR_DISC_NONE ? 0.7 : -0.05, &seed, true);
   s->in[3] = c->varB ? mk(wdt, LR_SHAPE(Bn, G, N, L), -1, 1, &seed, true) : mk(wdt, LR_SHAPE(D, N), -1, 1, &seed, true);
   s->in[4] = c->varC ? mk(wdt, LR_SHAPE(Bn, G, N, L), -1, 1, &seed, true) : mk(wdt, LR_SHAPE(D, N), -1, 1, &seed, true);
   lr_scan_opts o = {0};

@@ -12,13 +12,16 @@
  *
  * Launch layout (forward and backward): one thread block per (b, g, tile), where g is a group of
  * the variable B/C (one group, all D channels, when both are fixed) and a tile is CH consecutive
- * channels of that group. Inside a block a channel has S lanes (S = the power of two >= N, at most
- * 32, so a channel's lanes lie in one warp); lane l owns states n = l, l + S, ... (NPT of them, in
- * registers; NPT is a template parameter 1/4/16/64, so N <= 2048). Every thread of a block has the
- * same b, so lengths and resets are uniform across the block.
+ * channels of that group. Inside a block a channel has S lanes (S = a quarter of the power of two
+ * >= N, clamped to [1, 32], so a channel's lanes lie in one warp); lane l owns states n = l,
+ * l + S, ... (NPT of them, about 4, in registers; NPT is a template parameter 1/4/16/64, so
+ * N <= 2048). Every thread of a block has the same b, so lengths and resets are uniform across
+ * the block.
  * Forward: time is walked in stages of TS steps; each stage first loads u, delta (+ bias), deltaA,
  * z of the block's CH channels into shared memory with consecutive threads reading consecutive
- * timesteps (coalesced: L is contiguous), then every thread updates its states step by step, the
+ * timesteps (coalesced: L is contiguous) and evaluates the per-(channel, t) functions there once
+ * (softplus, silu: in the precision of the data, where the CPU rounds a double evaluation; they
+ * agree to an ulp or two), then every thread updates its states step by step, the
  * partial y of a channel is summed over its S lanes with a xor-butterfly of warp shuffles (a fixed
  * order: every lane gets the same bits), lane 0 puts y in shared memory and the stage's y goes out
  * coalesced. At t % chunk == 0 the state entering that step goes to the checkpoint buffer
@@ -70,24 +73,48 @@ LR_SCAN_TRAITS(d, double, double, false)
 LR_SCAN_TRAITS(cf, lr_c64, float, true)
 LR_SCAN_TRAITS(cd, lr_c128, double, true)
 
-/* Δ after softplus (lrnnx: log1p(exp(x)) for x <= 20), in double like the CPU. */
+/* exp and log1p in the precision of R (the CPU evaluates these in double and rounds; in F32 the
+ * GPU's float versions differ from that by an ulp or two, far cheaper than FP64 per element). */
+__device__ __forceinline__ float ex_(float x) { return expf(x); }
+__device__ __forceinline__ double ex_(double x) { return exp(x); }
+__device__ __forceinline__ float l1p_(float x) { return log1pf(x); }
+__device__ __forceinline__ double l1p_(double x) { return log1p(x); }
+
+/* Δ after softplus (lrnnx: log1p(exp(x)) for x <= 20). */
 template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) {
   if (!softplus || x > (R)20) return x;
-  return (R)log1p(exp((double)x));
+  return l1p_(ex_(x));
 }
 
-template <typename R> __device__ __forceinline__ R sigmoid_(R z) { return (R)1 / ((R)1 + (R)exp(-(double)z)); }
+/* 1 + e^-z: silu(z) = z / this, σ(z) = 1 / this. */
+template <typename R> __device__ __forceinline__ R sig_den(R z) { return (R)1 + ex_(-z); }
 
-/* Sum over the S lanes of a channel (S a power of two <= 32, lanes aligned in the warp): a xor
- * butterfly, so every lane ends with the same bits; fixed order, deterministic. */
+/* Sum over the S lanes of a channel (S a power of two <= 32, a channel's lanes an aligned segment
+ * of the warp): a xor butterfly, so every lane ends with the same bits; fixed order,
+ * deterministic. The shuffle mask names the segment only, so a block need not be whole warps. */
 template <typename R> __device__ __forceinline__ R lanes_sum(R v, int S) {
-  for (int m = S >> 1; m >= 1; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  if (S == 1) return v;
+  const unsigned lane = threadIdx.x & 31u;
+  const unsigned mask = S == 32 ? 0xffffffffu : (((1u << S) - 1u) << (lane & ~(unsigned)(S - 1)));
+  for (int m = S >> 1; m >= 1; m >>= 1) v += __shfl_xor_sync(mask, v, m);
   return v;
 }
 
 const int kTS = 32;          /* forward: timesteps per shared-memory stage */
 const int kThreads = 256;    /* target threads per block of the selective scan */
-const size_t kSmemMax = 200 * 1024;
+/* Dynamic shared memory a block may use: the device's opt-in limit (227 KiB on H100/H200, 163 KiB
+ * on A100), at most 200 KiB. */
+size_t smem_max() {
+  static size_t v = 0;
+  if (!v) {
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || optin <= 0)
+      optin = 48 * 1024;
+    v = (size_t)optin < 200 * 1024 ? (size_t)optin : 200 * 1024;
+  }
+  return v;
+}
 
 struct Tiling {
   int S, CH, NPT;   /* lanes per channel, channels per block, states per lane */
@@ -111,13 +138,16 @@ int npt_for(int64_t N, int S) {
  * memory of per_ch bytes per channel (+ fixed bytes per thread) fits. */
 Tiling tiling(const lr_scan_in *a, size_t per_ch, size_t per_thread) {
   Tiling t;
-  t.S = a->N >= 32 ? 32 : pow2_ceil(a->N);
+  /* about four states per lane: enough independent recurrences per thread to hide the latency
+   * of exp, and the lane sum (log2 S shuffles per step) amortised over them */
+  int p = pow2_ceil(a->N) / 4;
+  t.S = p < 1 ? 1 : p > 32 ? 32 : p;
   t.NPT = npt_for(a->N, t.S);
   t.Gt = (a->varB || a->varC) ? a->G : 1;
   t.Dg = a->D / t.Gt;
-  int minch = 32 / t.S;
   t.CH = kThreads / t.S;
-  while (t.CH > minch && (size_t)t.CH * per_ch + (size_t)t.CH * t.S * per_thread > kSmemMax) t.CH >>= 1;
+  const size_t lim = smem_max();
+  while (t.CH > 1 && (size_t)t.CH * per_ch + (size_t)t.CH * t.S * per_thread > lim) t.CH >>= 1;
   t.ntile = (t.Dg + t.CH - 1) / t.CH;
   t.threads = t.CH * t.S;
   return t;
@@ -165,10 +195,15 @@ __global__ void __launch_bounds__(kThreads) sel_fwd(lr_scan_in a, int S, int CH,
       int64_t dd = tile * CH + cc;
       if (dd < Dg && k < nt) {
         int64_t ch = g * Dg + dd, row = (b * D + ch) * L + t0 + k;
+        /* per (channel, t) work once here, not once per lane */
+        R dl = delta_of(dlt[row] + (bias ? bias[ch] : (R)0), a.softplus);
         su[i] = u[row];
-        sx[i] = dlt[row] + (bias ? bias[ch] : (R)0);
-        if (dA) sxa[i] = dA[row];
-        if (z) sz[i] = z[row];
+        sx[i] = dl;
+        sxa[i] = dA ? dA[row] : dl;
+        if (z) {
+          R zz = z[row];
+          sz[i] = zz / sig_den(zz); /* silu(z), the CPU's z · σ(z) to rounding */
+        }
       }
     }
     __syncthreads();
@@ -183,7 +218,7 @@ __global__ void __launch_bounds__(kThreads) sel_fwd(lr_scan_in a, int S, int CH,
         }
       }
       const int si = c * kTS + k;
-      const R dl = delta_of(sx[si], a.softplus), dla = dA ? sxa[si] : dl, uu = su[si];
+      const R dl = sx[si], dla = sxa[si], uu = su[si];
       const bool rst = a.reset && a.reset[b * L + t];
       R acc = 0;
 #pragma unroll(NPT <= 4 ? NPT : 1)
@@ -202,10 +237,7 @@ __global__ void __launch_bounds__(kThreads) sel_fwd(lr_scan_in a, int S, int CH,
       if (lane == 0) {
         R out = O::C ? (R)2 * acc : acc;
         if (Dv) out = out + Dv[d] * uu;
-        if (z) {
-          R zz = sz[si];
-          out = out * (zz * sigmoid_(zz));
-        }
+        if (z) out = out * sz[si];
         sy[si] = out;
       }
     }
@@ -231,8 +263,9 @@ __global__ void __launch_bounds__(kThreads) sel_fwd(lr_scan_in a, int S, int CH,
 }
 
 /* ================= selective scan: backward ================= */
-/* Shared memory per channel: 11 arrays of Tc reals (inputs u, x = delta + bias, Δ, Δ_A, y before
- * D/z, dy, z; outputs du, dΔ, dΔ_A, dz). Per thread (VAR): 2 NPT T for the channel sums. */
+/* Shared memory per channel: 12 arrays of Tc reals (inputs u, 1 + e^-x with x = delta + bias, Δ,
+ * Δ_A, y before D/z, dy, silu(z), silu'(z); outputs du, dΔ, dΔ_A, dz). Per thread (VAR): 2 NPT T
+ * for the channel sums. */
 template <typename T, int NPT, bool VAR>
 __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads gr, int S, int CH, int64_t Gt,
                                                     int64_t Dg, int64_t ntile, const T *__restrict__ ckpt,
@@ -242,7 +275,7 @@ __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads 
   extern __shared__ __align__(16) unsigned char smem[];
   const int Tc = (int)a.chunk, CT = CH * Tc;
   R *su = (R *)smem, *sx = su + CT, *sdl = sx + CT, *sdla = sdl + CT, *sacc = sdla + CT, *sgy = sacc + CT,
-    *sz = sgy + CT, *odu = sz + CT, *oddl = odu + CT, *oddA = oddl + CT, *odz = oddA + CT;
+    *sz = sgy + CT, *szd = sz + CT, *odu = szd + CT, *oddl = odu + CT, *oddA = oddl + CT, *odz = oddA + CT;
   T *redB = (T *)(odz + CT), *redC = redB + (size_t)NPT * blockDim.x;
   const int tid = threadIdx.x, c = tid / S, lane = tid % S, nthr = blockDim.x;
   const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
@@ -284,11 +317,17 @@ __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads 
       int64_t dd = tile * CH + cc;
       if (dd < Dg && k < nt) {
         int64_t ch = g * Dg + dd, row = (b * D + ch) * L + t0 + k;
+        R x = dlt[row] + (bias ? bias[ch] : (R)0), dl = delta_of(x, a.softplus);
         su[i] = u[row];
-        sx[i] = dlt[row] + (bias ? bias[ch] : (R)0);
+        sx[i] = (a.softplus && x <= (R)20) ? sig_den(x) : (R)1; /* dΔ/dx = 1 / this */
+        sdl[i] = dl;
+        sdla[i] = dA ? dA[row] : dl;
         sgy[i] = gy[row];
-        if (dA) sdla[i] = dA[row];
-        if (z) sz[i] = z[row];
+        if (z) {
+          R zz = z[row], den = sig_den(zz), sg = (R)1 / den;
+          sz[i] = zz / den;                          /* silu(z) */
+          szd[i] = sg * ((R)1 + zz * ((R)1 - sg));   /* silu'(z) */
+        }
       }
     }
     __syncthreads();
@@ -303,7 +342,7 @@ __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads 
     for (int k = 0; k < nt; k++) {
       const int64_t t = t0 + k;
       const int si = c * Tc + k;
-      const R dl = delta_of(sx[si], a.softplus), dla = dA ? sdla[si] : dl, uu = su[si];
+      const R dl = sdl[si], dla = sdla[si], uu = su[si];
       const bool rst = a.reset && a.reset[b * L + t];
       R acc = 0;
 #pragma unroll(NPT <= 4 ? NPT : 1)
@@ -320,12 +359,7 @@ __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads 
         myhs[((size_t)k * NPT + j) * nthr] = h[j];
       }
       acc = lanes_sum(acc, S);
-      __syncwarp();
-      if (lane == 0) {
-        sdl[si] = dl;
-        sdla[si] = dla;
-        sacc[si] = O::C ? (R)2 * acc : acc;
-      }
+      if (lane == 0) sacc[si] = O::C ? (R)2 * acc : acc;
     }
     __syncthreads();
     /* adjoint walk */
@@ -336,9 +370,8 @@ __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads 
       R gout = sgy[si], dzv = 0;
       if (z) {
         R out = Dv ? sacc[si] + Dv[d] * uu : sacc[si];
-        R zz = sz[si], s = sigmoid_(zz);
-        dzv = gout * out * s * ((R)1 + zz * ((R)1 - s));
-        gout = gout * (zz * s);
+        dzv = gout * out * szd[si];
+        gout = gout * sz[si];
       }
       R duD = 0;
       if (Dv) {
@@ -383,10 +416,7 @@ __global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads 
         R gd = pgd;
         if (dA) oddA[si] = pgda;
         else gd += pgda;
-        if (a.softplus) {
-          R x = sx[si];
-          if (x <= (R)20) gd = gd / ((R)1 + (R)exp(-(double)x));
-        }
+        if (a.softplus) gd = gd / sx[si];
         oddl[si] = gd;
         odu[si] = duD + pdu;
         if (z) odz[si] = dzv;
@@ -469,8 +499,9 @@ template <typename R> lr_status launch_sum_mid(const void *src, void *dst, int64
 }
 
 size_t fwd_smem(const Tiling &t, size_t rs) { return (size_t)t.CH * kTS * 5 * rs; }
+/* (the forward's five arrays: u, Δ, Δ_A, silu(z), y) */
 size_t bwd_smem(const Tiling &t, const lr_scan_in *a, size_t rs, size_t ws, bool var) {
-  return (size_t)t.CH * a->chunk * 11 * rs + (var ? 2 * (size_t)t.NPT * t.threads * ws : 0);
+  return (size_t)t.CH * a->chunk * 12 * rs + (var ? 2 * (size_t)t.NPT * t.threads * ws : 0);
 }
 
 template <typename T, int NPT> lr_status fwd_t(const lr_scan_in *a, const Tiling &tl, void *y, void *hL, void *ckpt,
@@ -550,7 +581,7 @@ Tiling fwd_tiling(const lr_scan_in *a) { return tiling(a, (size_t)kTS * 5 * lr_d
 Tiling bwd_tiling(const lr_scan_in *a) {
   bool var = a->varB || a->varC;
   Tiling t0 = tiling(a, 0, 0);
-  return tiling(a, (size_t)a->chunk * 11 * lr_dtype_size(a->rdt), var ? 2 * (size_t)t0.NPT * wsz(a) : 0);
+  return tiling(a, (size_t)a->chunk * 12 * lr_dtype_size(a->rdt), var ? 2 * (size_t)t0.NPT * wsz(a) : 0);
 }
 
 /* ================= diagonal scan ================= */
