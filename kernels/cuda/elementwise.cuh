@@ -127,7 +127,7 @@ template <int N, typename I, typename F> __global__ void ew_kernel(F f, I n, Geo
   }
 }
 
-/* ---- the flat, vectorised path ---- */
+/* ---- the dense, vectorised path ---- */
 
 /* E elements, 16-byte aligned so that a chunk moves as E * sizeof(T) / 16 vector accesses. */
 template <typename T, int E> struct alignas(16) Pack {
@@ -146,7 +146,7 @@ template <int E, typename T> __device__ __forceinline__ void st_v(T *p, int64_t 
 static inline bool al16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 /* Elements per chunk for a 32-byte chunk of T. */
-template <typename T> constexpr int chunk() { return (int)(32 / sizeof(T)) > 0 ? (int)(32 / sizeof(T)) : 1; }
+template <typename T> constexpr int chunk() { return (int)(32 / sizeof(T)); }
 
 /* F::kE when F has a vec method, else 0. */
 template <typename F, typename = void> struct vec_of {
