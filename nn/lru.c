@@ -14,6 +14,8 @@
  */
 #include "nn/lru.h"
 
+#include "nn/registry.h"
+
 #include <math.h>
 
 #include "ops/complex.h"
@@ -166,3 +168,58 @@ lr_status lr_lru_step(lr_lru *m, lr_lti_cache *c, lr_tensor *x_t, lr_tensor **y_
   lr_set_grad_enabled(prev);
   return s;
 }
+
+/* ---- the registry entry "LRU" (nn/registry.h) ----
+ * lrnnx's keyword arguments d_model, d_state (required), r_min=0, r_max=1, max_phase=2π, plus this
+ * port's dtype="float32" ("float64") and seed=0 for the initialisation. lrnnx's LRU keeps B and C
+ * as separate _re/_im real tensors, so the checkpoint needs no real views. integration_timesteps
+ * is ignored, as lrnnx's forward does (an LTI model has no event mode). */
+static lr_status lru_create(const cJSON *args, lr_module **out) {
+  static const char *const known[] = {"d_model", "d_state", "r_min", "r_max", "max_phase", "dtype", "seed", NULL};
+  const char *M = "LRU";
+  int64_t H, N, seed;
+  LR_TRY(lr_args_check(args, M, known));
+  LR_TRY(lr_args_require(args, M, "d_model"));
+  LR_TRY(lr_args_require(args, M, "d_state"));
+  LR_TRY(lr_args_int(args, M, "d_model", 0, &H));
+  LR_TRY(lr_args_int(args, M, "d_state", 0, &N));
+  lr_lru_config c = lr_lru_config_default(H, N);
+  LR_TRY(lr_args_double(args, M, "r_min", c.r_min, &c.r_min));
+  LR_TRY(lr_args_double(args, M, "r_max", c.r_max, &c.r_max));
+  LR_TRY(lr_args_double(args, M, "max_phase", c.max_phase, &c.max_phase));
+  LR_TRY(lr_args_dtype(args, M, "dtype", LR_DTYPE_F32, &c.dtype));
+  LR_TRY(lr_args_int(args, M, "seed", 0, &seed));
+  lr_rng rng;
+  lr_rng_init(&rng, (uint64_t)seed);
+  lr_lru *m;
+  LR_TRY(lr_lru_new(NULL, NULL, &c, &rng, &m));
+  *out = &m->base;
+  return LR_OK;
+}
+
+static lr_status lru_model_forward(lr_module *m, lr_tensor *x, lr_tensor *dt, lr_tensor *lengths, lr_tensor **y) {
+  (void)dt;
+  return lr_lru_forward((lr_lru *)m, x, lengths, y);
+}
+
+static lr_status lru_model_step(lr_module *m, void *cache, lr_tensor *x_t, lr_tensor *dt_t, lr_tensor **y_t) {
+  (void)dt_t;
+  return lr_lru_step((lr_lru *)m, (lr_lti_cache *)cache, x_t, y_t);
+}
+
+static lr_status lru_model_alloc(lr_module *m, int64_t batch, int64_t max_len, void **cache) {
+  (void)max_len;
+  lr_lti_cache *c;
+  LR_TRY(lr_lru_allocate_cache((lr_lru *)m, batch, &c));
+  *cache = c;
+  return LR_OK;
+}
+
+static void lru_model_free(lr_module *m, void *cache) {
+  (void)m;
+  lr_lti_cache_free((lr_lti_cache *)cache);
+}
+
+const lr_model_def lr_model_lru = {"LRU",
+                                   "d_model, d_state, r_min=0, r_max=1, max_phase=2*pi, dtype=\"float32\", seed=0",
+                                   lru_create, lru_model_forward, lru_model_step, lru_model_alloc, lru_model_free};

@@ -59,6 +59,12 @@ lr_status lr_model_register(const lr_model_def *def);
  * bias=true, dtype="float32" ("float64", "complex64", "complex128"), seed=0. Stateless: step is
  * the forward on one time step. */
 extern const lr_model_def lr_model_linear;
+/* "LRU" (nn/lru.h), "S5_LTI" (nn/s5_lti.h, lrnnx.models.lti.S5), "S4D" (nn/s4d.h): lrnnx's
+ * constructor arguments (see each model file's registry section), plus dtype="float32" and
+ * seed=0. Stateful: step runs the recurrence from a heap cache. */
+extern const lr_model_def lr_model_lru;
+extern const lr_model_def lr_model_s5_lti;
+extern const lr_model_def lr_model_s4d;
 
 /* ---- reading constructor arguments (cJSON) ----
  * Every helper: args must be a JSON object (or NULL: all defaults); an absent key or JSON null

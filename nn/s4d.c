@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "nn/lti_util.h"
+#include "nn/registry.h"
 #include "ops/complex.h"
 #include "ops/elementwise.h"
 #include "ops/fft_conv.h"
@@ -273,6 +274,19 @@ lr_status lr_s4d_new(lr_module *parent, const char *name, const lr_s4d_config *c
   for (int i = 0; i < 5 && s == LR_OK; i++) s = lr_module_set_optim(mod, ssm_names[i], -1.0, 0.0);
   if (s == LR_OK) s = lr_module_add_param(mod, "D", dt, LR_SHAPE(ch, H), &m->D);
   if (s == LR_OK) s = s4d_init(m, rng);
+  /* lrnnx's S4D also holds the SSM parameters in self.layer (FFTConvS4) -> kernel (S4DKernel),
+   * which assigns them in the order A_real, A_imag, B, C, inv_dt: its state_dict() lists them a
+   * second time as layer.kernel.*, before output_linear. Aliases, so they are trained once. */
+  if (s == LR_OK) {
+    lr_module *layer = NULL, *kernel = NULL;
+    s = lr_module_new(sizeof(lr_module), "FFTConvS4", &layer);
+    if (s == LR_OK) s = lr_module_attach(mod, "layer", layer);
+    if (s == LR_OK) s = lr_module_new(sizeof(lr_module), "S4DKernel", &kernel);
+    if (s == LR_OK) s = lr_module_attach(layer, "kernel", kernel);
+    const char *tie_names[] = {"A_real", "A_imag", "B", "C", "inv_dt"};
+    lr_tensor *tie_ts[] = {m->A_real, m->A_imag, m->B, m->C, m->inv_dt};
+    for (int i = 0; i < 5 && s == LR_OK; i++) s = lr_module_tie(kernel, tie_names[i], tie_ts[i]);
+  }
   if (s == LR_OK && cfg->final_act) {
     lr_module *seq;
     s = lr_module_new(sizeof(lr_module), "Sequential", &seq);
@@ -517,3 +531,133 @@ lr_status lr_s4d_step(lr_s4d *m, lr_s4d_cache *c, lr_tensor *x_t, lr_tensor **y_
   lr_set_grad_enabled(prev);
   return s;
 }
+
+/* ---- the registry entry "S4D" (nn/registry.h) ----
+ * lrnnx's keyword arguments with its defaults: d_model (required), bottleneck=None, gate=None,
+ * final_act="glu", postact=None, dropout=0, tie_dropout=false, transposed=true, l_max=None,
+ * channels=1, d_state=64, dt_min=0.001, dt_max=0.1, dt_tie=true, dt_transform="exp",
+ * dt_fast=false, rank=1, n_ssm=None, init="legs", deterministic=false, real_transform="exp",
+ * imag_transform="none", is_real=false, lr=None, wd=0, verbose=true, disc="zoh", and the FFTConvS4
+ * keys swap_channels=false, drop_kernel=0; plus this port's dtype="float32" ("float64"), seed=0.
+ * final_act: JSON null is lrnnx's None (no output_linear), any string the Linear + GELU head
+ * (lrnnx's LinearActivation ignores the name); postact is the deprecated spelling and, as in
+ * lrnnx, needs final_act null. rank, verbose and tie_dropout change nothing for S4D (no P, no
+ * printing, no dropout) and are accepted for compatibility. Strings are mapped onto static copies:
+ * the module keeps its config after the JSON is gone. integration_timesteps is ignored, as in lrnnx
+ * (S4D.forward absorbs extra keywords). */
+static const char *static_name(const char *s, const char *const *names) {
+  for (int i = 0; names[i]; i++)
+    if (!strcmp(s, names[i])) return names[i];
+  return NULL;
+}
+
+/* A nullable integer argument: JSON null or absent -> 0 (None). */
+static lr_status s4d_opt_int(const cJSON *args, const char *key, int64_t *out) {
+  return lr_args_int(args, "S4D", key, 0, out);
+}
+
+static lr_status s4d_create(const cJSON *args, lr_module **out) {
+  static const char *const known[] = {
+      "d_model", "bottleneck", "gate", "final_act", "postact", "dropout", "tie_dropout", "transposed", "l_max",
+      "channels", "d_state", "dt_min", "dt_max", "dt_tie", "dt_transform", "dt_fast", "rank", "n_ssm", "init",
+      "deterministic", "real_transform", "imag_transform", "is_real", "lr", "wd", "verbose", "disc",
+      "swap_channels", "drop_kernel", "dtype", "seed", NULL};
+  static const char *const inits[] = {"legs", "hippo", "diag", "diag-legs", "diag-hippo", "diag-lin", "diag-linear",
+                                      "diag-inv", "diag-inverse", "diag-inv2", "diag-inverse2", "diag-quad",
+                                      "diag-quadratic", "diag-real", NULL};
+  static const char *const discs[] = {"zoh", "bilinear", NULL};
+  const char *M = "S4D";
+  LR_TRY(lr_args_check(args, M, known));
+  LR_TRY(lr_args_require(args, M, "d_model"));
+  int64_t H, seed, rank;
+  LR_TRY(lr_args_int(args, M, "d_model", 0, &H));
+  lr_s4d_config c = lr_s4d_config_default(H);
+  LR_TRY(s4d_opt_int(args, "bottleneck", &c.bottleneck));
+  LR_TRY(s4d_opt_int(args, "gate", &c.gate));
+  LR_TRY(s4d_opt_int(args, "l_max", &c.l_max));
+  LR_TRY(s4d_opt_int(args, "n_ssm", &c.n_ssm));
+  LR_TRY(lr_args_int(args, M, "channels", c.channels, &c.channels));
+  LR_TRY(lr_args_int(args, M, "d_state", c.d_state, &c.d_state));
+  LR_TRY(lr_args_int(args, M, "rank", 1, &rank));
+  LR_TRY(lr_args_double(args, M, "dropout", 0.0, &c.dropout));
+  LR_TRY(lr_args_double(args, M, "dt_min", c.dt_min, &c.dt_min));
+  LR_TRY(lr_args_double(args, M, "dt_max", c.dt_max, &c.dt_max));
+  LR_TRY(lr_args_double(args, M, "lr", -1.0, &c.lr));
+  LR_TRY(lr_args_double(args, M, "wd", 0.0, &c.wd));
+  double drop_kernel;
+  LR_TRY(lr_args_double(args, M, "drop_kernel", 0.0, &drop_kernel));
+  bool ignored;
+  LR_TRY(lr_args_bool(args, M, "tie_dropout", false, &ignored));
+  LR_TRY(lr_args_bool(args, M, "verbose", true, &ignored));
+  LR_TRY(lr_args_bool(args, M, "transposed", c.transposed, &c.transposed));
+  LR_TRY(lr_args_bool(args, M, "dt_tie", c.dt_tie, &c.dt_tie));
+  LR_TRY(lr_args_bool(args, M, "dt_fast", c.dt_fast, &c.dt_fast));
+  LR_TRY(lr_args_bool(args, M, "deterministic", false, &c.deterministic));
+  LR_TRY(lr_args_bool(args, M, "is_real", false, &c.is_real));
+  LR_TRY(lr_args_bool(args, M, "swap_channels", false, &c.swap_channels));
+  int k;
+  LR_TRY(lr_args_choice(args, M, "dt_transform", transforms, 1, &k));
+  c.dt_transform = transforms[k];
+  LR_TRY(lr_args_choice(args, M, "real_transform", transforms, 1, &k));
+  c.real_transform = transforms[k];
+  LR_TRY(lr_args_choice(args, M, "imag_transform", transforms, 0, &k));
+  c.imag_transform = transforms[k];
+  LR_TRY(lr_args_choice(args, M, "disc", discs, 0, &k));
+  c.disc = discs[k];
+  const char *init;
+  LR_TRY(lr_args_string(args, M, "init", "legs", &init));
+  c.init = static_name(init, inits);
+  if (!c.init) return lr_fail(LR_ERR_UNSUPPORTED, "S4D: argument 'init' is \"%.80s\", which this port does not implement", init);
+  /* final_act: absent -> "glu" (head); JSON null -> None (no head); postact only with final_act null */
+  const cJSON *fa = cJSON_IsObject(args) ? cJSON_GetObjectItemCaseSensitive(args, "final_act") : NULL;
+  const char *s;
+  LR_TRY(lr_args_string(args, M, "final_act", NULL, &s));
+  c.final_act = !fa || s;
+  LR_TRY(lr_args_string(args, M, "postact", NULL, &s));
+  if (s) {
+    if (c.final_act) return lr_fail(LR_ERR_ARG, "S4D: argument 'postact' needs final_act null (lrnnx asserts it)");
+    c.final_act = true;
+  }
+  if (rank < 1) return lr_fail(LR_ERR_ARG, "S4D: argument 'rank' is %lld, expected >= 1", (long long)rank);
+  if (drop_kernel != 0.0)
+    return lr_fail(LR_ERR_UNSUPPORTED, "S4D: argument 'drop_kernel' is %g: kernel dropout is not supported", drop_kernel);
+  LR_TRY(lr_args_dtype(args, M, "dtype", LR_DTYPE_F32, &c.dtype));
+  LR_TRY(lr_args_int(args, M, "seed", 0, &seed));
+  lr_rng rng;
+  lr_rng_init(&rng, (uint64_t)seed);
+  lr_s4d *m;
+  LR_TRY(lr_s4d_new(NULL, NULL, &c, &rng, &m));
+  *out = &m->base;
+  return LR_OK;
+}
+
+static lr_status s4d_model_forward(lr_module *m, lr_tensor *x, lr_tensor *dt, lr_tensor *lengths, lr_tensor **y) {
+  (void)dt;
+  return lr_s4d_forward((lr_s4d *)m, x, lengths, y);
+}
+
+static lr_status s4d_model_step(lr_module *m, void *cache, lr_tensor *x_t, lr_tensor *dt_t, lr_tensor **y_t) {
+  (void)dt_t;
+  return lr_s4d_step((lr_s4d *)m, (lr_s4d_cache *)cache, x_t, y_t);
+}
+
+static lr_status s4d_model_alloc(lr_module *m, int64_t batch, int64_t max_len, void **cache) {
+  (void)max_len;
+  lr_s4d_cache *c;
+  LR_TRY(lr_s4d_allocate_cache((lr_s4d *)m, batch, &c));
+  *cache = c;
+  return LR_OK;
+}
+
+static void s4d_model_free(lr_module *m, void *cache) {
+  (void)m;
+  lr_s4d_cache_free((lr_s4d_cache *)cache);
+}
+
+const lr_model_def lr_model_s4d = {
+    "S4D",
+    "d_model, d_state=64, channels=1, l_max=null, n_ssm=null, dt_min=0.001, dt_max=0.1, dt_tie=true, "
+    "dt_transform=\"exp\", dt_fast=false, init=\"legs\", real_transform=\"exp\", imag_transform=\"none\", "
+    "disc=\"zoh\", final_act=\"glu\" (null: no output_linear), transposed=true, lr=null, wd=0, dtype=\"float32\", "
+    "seed=0 (bottleneck, gate, dropout, is_real, deterministic, swap_channels, drop_kernel: defaults only)",
+    s4d_create, s4d_model_forward, s4d_model_step, s4d_model_alloc, s4d_model_free};

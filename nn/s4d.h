@@ -6,9 +6,10 @@
  *   inv_dt (H, 1) (dt_tie) or (H, N');  C (C, H, N', 2);  B (1, n_ssm, N', 2);
  *   A_real (n_ssm, N');  A_imag (n_ssm, N');  D (C, H);
  *   output_linear.0.weight (H, C·H), output_linear.0.bias (H)   (Linear + GELU, nn.Sequential)
- * lrnnx's state_dict() also lists the SSM parameters a second time under layer.kernel.* (the
- * FFTConvS4 kernel holds references to them); those names are registered as tied aliases when the
- * module system has them (see s4d.c). Each SSM parameter carries lrnnx's optimizer hint
+ * lrnnx's state_dict() also lists the SSM parameters a second time, as layer.kernel.{A_real,
+ * A_imag, B, C, inv_dt} (the FFTConvS4 -> S4DKernel holds references to them), between D and
+ * output_linear: they are tied aliases (lr_module_tie) of children "layer" -> "kernel", so
+ * checkpoints match lrnnx's while optimizers see each tensor once. Each SSM parameter carries lrnnx's optimizer hint
  * {"weight_decay": 0.0} (state-spaces' register(..., lr=None, wd=0.0)); lrnnx ignores the `lr`
  * and `wd` constructor arguments, and so does this port.
  *

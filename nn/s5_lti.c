@@ -8,6 +8,8 @@
  */
 #include "nn/s5_lti.h"
 
+#include "nn/registry.h"
+
 #include <math.h>
 
 #include "ops/complex.h"
@@ -154,3 +156,62 @@ lr_status lr_s5_lti_step(lr_s5_lti *m, lr_lti_cache *c, lr_tensor *x_t, lr_tenso
   lr_set_grad_enabled(prev);
   return s;
 }
+
+/* ---- the registry entry "S5_LTI" (nn/registry.h) ----
+ * lrnnx's keyword arguments d_model, d_state, discretization (all required: lrnnx has no default
+ * discretization) and conj_sym=false, plus this port's dtype="float32" ("float64") and seed=0.
+ * A, B, C, log_dt and D are real tensors already in lrnnx's storage (A (N, 2), C (H, N, 2)), so
+ * the checkpoint needs no real views. integration_timesteps is ignored, as in lrnnx. */
+static lr_status s5_lti_create(const cJSON *args, lr_module **out) {
+  static const char *const known[] = {"d_model", "d_state", "discretization", "conj_sym", "dtype", "seed", NULL};
+  static const char *const discs[] = {"zoh", "bilinear", "dirac", "no_discretization", NULL};
+  static const lr_disc disc_of[] = {LR_DISC_ZOH, LR_DISC_BILINEAR, LR_DISC_DIRAC, LR_DISC_NONE};
+  const char *M = "S5_LTI";
+  int64_t H, N, seed;
+  int d;
+  LR_TRY(lr_args_check(args, M, known));
+  LR_TRY(lr_args_require(args, M, "d_model"));
+  LR_TRY(lr_args_require(args, M, "d_state"));
+  LR_TRY(lr_args_require(args, M, "discretization"));
+  LR_TRY(lr_args_int(args, M, "d_model", 0, &H));
+  LR_TRY(lr_args_int(args, M, "d_state", 0, &N));
+  LR_TRY(lr_args_choice(args, M, "discretization", discs, 0, &d));
+  lr_s5_lti_config c = lr_s5_lti_config_default(H, N, disc_of[d]);
+  LR_TRY(lr_args_bool(args, M, "conj_sym", c.conj_sym, &c.conj_sym));
+  LR_TRY(lr_args_dtype(args, M, "dtype", LR_DTYPE_F32, &c.dtype));
+  LR_TRY(lr_args_int(args, M, "seed", 0, &seed));
+  lr_rng rng;
+  lr_rng_init(&rng, (uint64_t)seed);
+  lr_s5_lti *m;
+  LR_TRY(lr_s5_lti_new(NULL, NULL, &c, &rng, &m));
+  *out = &m->base;
+  return LR_OK;
+}
+
+static lr_status s5_lti_model_forward(lr_module *m, lr_tensor *x, lr_tensor *dt, lr_tensor *lengths, lr_tensor **y) {
+  (void)dt;
+  return lr_s5_lti_forward((lr_s5_lti *)m, x, lengths, y);
+}
+
+static lr_status s5_lti_model_step(lr_module *m, void *cache, lr_tensor *x_t, lr_tensor *dt_t, lr_tensor **y_t) {
+  (void)dt_t;
+  return lr_s5_lti_step((lr_s5_lti *)m, (lr_lti_cache *)cache, x_t, y_t);
+}
+
+static lr_status s5_lti_model_alloc(lr_module *m, int64_t batch, int64_t max_len, void **cache) {
+  (void)max_len;
+  lr_lti_cache *c;
+  LR_TRY(lr_s5_lti_allocate_cache((lr_s5_lti *)m, batch, &c));
+  *cache = c;
+  return LR_OK;
+}
+
+static void s5_lti_model_free(lr_module *m, void *cache) {
+  (void)m;
+  lr_lti_cache_free((lr_lti_cache *)cache);
+}
+
+const lr_model_def lr_model_s5_lti = {
+    "S5_LTI", "d_model, d_state, discretization (zoh, bilinear, dirac, no_discretization), conj_sym=false, "
+              "dtype=\"float32\", seed=0",
+    s5_lti_create, s5_lti_model_forward, s5_lti_model_step, s5_lti_model_alloc, s5_lti_model_free};

@@ -1,13 +1,18 @@
 /* The LTI models LRU, S5_LTI and S4D (nn/lru.c, nn/s5_lti.c, nn/s4d.c): the lrnnx reference
  * fixture (forward, every gradient, and the step mode), step == forward, lengths, model-level
- * f64 gradchecks at tiny sizes, init distributions, constructor and call error paths. */
+ * f64 gradchecks at tiny sizes, init distributions, constructor and call error paths; the registry
+ * entries (nn/registry.h: arguments, lrnnx's checkpoint names incl. S4D's layer.kernel.* aliases)
+ * and checkpoint round trips through nn/checkpoint.h. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "autograd/gradcheck.h"
+#include "nn/checkpoint.h"
 #include "nn/lru.h"
+#include "nn/registry.h"
 #include "nn/s4d.h"
 #include "nn/s5_lti.h"
 #include "ops/discretize.h"
@@ -789,4 +794,180 @@ Test(models_lti, s4d_errors) {
   cr_expect(strstr(lr_last_error(), "lr_s4d_step"), "%s", lr_last_error());
   lr_s4d_cache_free(cache);
   lr_module_free(&m->base);
+}
+
+/* ---- registry entries and checkpoints ---- */
+
+typedef struct {
+  const char *model, *args;
+  int n_tensors;       /* state_dict entries, aliases included */
+  const char *dropped; /* the entry left out of the "missing" file */
+} reg_case;
+
+static const reg_case reg_cases[] = {
+    {"LRU", "{\"d_model\": 5, \"d_state\": 3, \"dtype\": \"float64\"}", 8, "gamma_log"},
+    {"S5_LTI", "{\"d_model\": 5, \"d_state\": 4, \"discretization\": \"bilinear\", \"dtype\": \"float64\"}", 5, "C"},
+    /* 6 own + 5 layer.kernel.* aliases + output_linear.0.{weight,bias} */
+    {"S4D", "{\"d_model\": 4, \"d_state\": 4, \"channels\": 2, \"transposed\": false, \"dtype\": \"float64\"}", 13,
+     "layer.kernel.inv_dt"},
+};
+
+/* The model of c made through its registry entry with the given seed. */
+static lr_module *reg_make(const reg_case *c, int seed) {
+  const lr_model_def *def = lr_model_find(c->model);
+  cr_assert_not_null(def, "%s is not registered", c->model);
+  cJSON *args = cJSON_Parse(c->args);
+  cr_assert_not_null(args);
+  cJSON_AddNumberToObject(args, "seed", seed);
+  lr_module *m;
+  cr_assert_eq(def->create(args, &m), LR_OK, "%s: %s", c->model, lr_last_error());
+  cJSON_Delete(args);
+  return m;
+}
+
+/* max |a - b| over every tensor (aliases included) of two models of the same structure */
+static double module_diff(lr_module *a, lr_module *b) {
+  lr_param_list la, lb;
+  cr_assert_eq(lr_module_list(a, LR_VISIT_ALL | LR_VISIT_TIED, &la), LR_OK);
+  cr_assert_eq(lr_module_list(b, LR_VISIT_ALL | LR_VISIT_TIED, &lb), LR_OK);
+  cr_assert_eq(la.n, lb.n);
+  double d = 0;
+  for (int i = 0; i < la.n; i++) {
+    cr_assert_str_eq(la.items[i].name, lb.items[i].name);
+    d = fmax(d, max_diff(la.items[i].param->t, lb.items[i].param->t));
+  }
+  lr_param_list_free(&la);
+  lr_param_list_free(&lb);
+  return d;
+}
+
+Test(models_lti, registry_checkpoint_round_trip) {
+  for (size_t k = 0; k < sizeof reg_cases / sizeof reg_cases[0]; k++) {
+    const reg_case *c = &reg_cases[k];
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/lr_lti_ckpt_%s_%d.safetensors", c->model, (int)getpid());
+    lr_module *a = reg_make(c, 1), *b = reg_make(c, 2);
+    cr_assert(module_diff(a, b) > 0, "%s: two seeds gave the same weights: the round trip would prove nothing",
+              c->model);
+    cr_assert_eq(lr_module_save(a, path, NULL), LR_OK, "%s", lr_last_error());
+    lr_safetensors_file *f;
+    cr_assert_eq(lr_safetensors_open(path, &f), LR_OK, "%s", lr_last_error());
+    cr_expect_eq(lr_safetensors_count(f), c->n_tensors, "%s: %d entries", c->model, lr_safetensors_count(f));
+    lr_safetensors_close(f);
+    lr_load_report r;
+    cr_assert_eq(lr_module_load(b, path, LR_LOAD_STRICT, &r), LR_OK, "%s: %s", c->model, lr_last_error());
+    cr_expect_eq(r.n_loaded, c->n_tensors);
+    lr_load_report_free(&r);
+    cr_expect_eq(module_diff(a, b), 0.0, "%s: loaded weights differ from the saved ones", c->model);
+    /* same weights, same function (bitwise: same ops in the same order) */
+    lr_tensor *x = rand_x(LR_DTYPE_F64, 2, 6, lr_model_find(c->model) == &lr_model_s4d ? 4 : 5, 3), *ya, *yb;
+    cr_assert_eq(lr_model_find(c->model)->forward(a, x, NULL, NULL, &ya), LR_OK, "%s", lr_last_error());
+    cr_assert_eq(lr_model_find(c->model)->forward(b, x, NULL, NULL, &yb), LR_OK, "%s", lr_last_error());
+    cr_expect_eq(max_diff(ya, yb), 0.0, "%s", c->model);
+    lr_module_free(a);
+    lr_module_free(b);
+    unlink(path);
+  }
+}
+
+Test(models_lti, registry_s4d_kernel_aliases) {
+  /* lrnnx's state_dict order: own parameters, then layer.kernel.{A_real, A_imag, B, C, inv_dt}
+   * (S4KernelBase's assignment order), then output_linear; the aliases are the same tensors and
+   * are not trained twice. */
+  lr_module *m = reg_make(&reg_cases[2], 1);
+  lr_s4d *s = (lr_s4d *)m;
+  const char *names[] = {"inv_dt", "C", "B", "A_real", "A_imag", "D", "layer.kernel.A_real", "layer.kernel.A_imag",
+                         "layer.kernel.B", "layer.kernel.C", "layer.kernel.inv_dt", "output_linear.0.weight",
+                         "output_linear.0.bias"};
+  lr_tensor *same[] = {s->A_real, s->A_imag, s->B, s->C, s->inv_dt};
+  lr_param_list l;
+  cr_assert_eq(lr_module_list(m, LR_VISIT_ALL | LR_VISIT_TIED, &l), LR_OK);
+  cr_assert_eq(l.n, 13);
+  for (int i = 0; i < 13; i++) cr_expect_str_eq(l.items[i].name, names[i]);
+  for (int i = 0; i < 5; i++) cr_expect_eq(l.items[6 + i].param->t, same[i], "%s", names[6 + i]);
+  lr_param_list_free(&l);
+  cr_expect_eq(lr_module_num_param_tensors(m), 8, "aliases are not parameters a second time");
+  lr_module_free(m);
+}
+
+Test(models_lti, registry_strict_load_missing) {
+  for (size_t k = 0; k < sizeof reg_cases / sizeof reg_cases[0]; k++) {
+    const reg_case *c = &reg_cases[k];
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/lr_lti_missing_%s_%d.safetensors", c->model, (int)getpid());
+    lr_module *a = reg_make(c, 1), *b = reg_make(c, 2), *b0 = reg_make(c, 2);
+    /* every entry of a's checkpoint but c->dropped */
+    lr_param_list l;
+    cr_assert_eq(lr_module_list(a, LR_VISIT_ALL | LR_VISIT_TIED, &l), LR_OK);
+    const char *names[16];
+    const lr_tensor *ts[16];
+    int n = 0;
+    for (int i = 0; i < l.n; i++)
+      if (strcmp(l.items[i].name, c->dropped)) {
+        names[n] = l.items[i].name;
+        ts[n++] = l.items[i].param->t;
+      }
+    cr_assert_eq(n, l.n - 1, "%s has no %s", c->model, c->dropped);
+    cr_assert_eq(lr_safetensors_save(path, n, names, ts, NULL), LR_OK, "%s", lr_last_error());
+    lr_param_list_free(&l);
+    cr_expect_eq(lr_module_load(b, path, LR_LOAD_STRICT, NULL), LR_ERR_ARG, "%s", c->model);
+    char want[512];
+    snprintf(want, sizeof want, "lr_module_load(%s): missing: %s", path, c->dropped);
+    cr_expect_str_eq(lr_last_error(), want);
+    cr_expect_eq(module_diff(b, b0), 0.0, "%s: a failed strict load changed the module", c->model);
+    lr_module_free(a);
+    lr_module_free(b);
+    lr_module_free(b0);
+    unlink(path);
+  }
+}
+
+Test(models_lti, registry_arguments) {
+  struct {
+    const char *model, *args;
+    lr_status want;
+    const char *msg;
+  } bad[] = {
+      {"LRU", "{\"d_model\": 4, \"d_state\": 2, \"dstate\": 3}", LR_ERR_ARG,
+       "LRU: unknown argument 'dstate' (known: d_model, d_state, r_min, r_max, max_phase, dtype, seed)"},
+      {"LRU", "{\"d_model\": 4}", LR_ERR_ARG, "LRU: argument 'd_state' is required"},
+      {"LRU", "{\"d_model\": 4, \"d_state\": 2, \"r_max\": \"1\"}", LR_ERR_ARG, "LRU: argument 'r_max' must be a number"},
+      {"LRU", "{\"d_model\": 4, \"d_state\": 2, \"r_min\": 0.9, \"r_max\": 0.5}", LR_ERR_ARG, "r_min 0.9, r_max 0.5"},
+      {"S5_LTI", "{\"d_model\": 4, \"d_state\": 2}", LR_ERR_ARG, "S5_LTI: argument 'discretization' is required"},
+      {"S5_LTI", "{\"d_model\": 4, \"d_state\": 2, \"discretization\": \"mamba\"}", LR_ERR_ARG,
+       "S5_LTI: argument 'discretization' is \"mamba\", expected one of zoh, bilinear, dirac, no_discretization"},
+      {"S5_LTI", "{\"d_model\": 4, \"d_state\": 2, \"discretization\": \"zoh\", \"conj_sym\": true}",
+       LR_ERR_UNSUPPORTED, "conj_sym"},
+      {"S4D", "{\"d_model\": 4, \"wat\": 1}", LR_ERR_ARG, "S4D: unknown argument 'wat'"},
+      {"S4D", "{\"d_model\": 4, \"disc\": \"dirac\"}", LR_ERR_ARG,
+       "S4D: argument 'disc' is \"dirac\", expected one of zoh, bilinear"},
+      {"S4D", "{\"d_model\": 4, \"init\": \"fourier\"}", LR_ERR_UNSUPPORTED, "S4D: argument 'init' is \"fourier\""},
+      {"S4D", "{\"d_model\": 4, \"postact\": \"glu\"}", LR_ERR_ARG, "S4D: argument 'postact' needs final_act null"},
+      {"S4D", "{\"d_model\": 4, \"gate\": 2}", LR_ERR_UNSUPPORTED, "gate"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cJSON *args = cJSON_Parse(bad[i].args);
+    cr_assert_not_null(args);
+    lr_module *m = NULL;
+    cr_expect_eq(lr_model_find(bad[i].model)->create(args, &m), bad[i].want, "%s %s", bad[i].model, bad[i].args);
+    cr_expect(strstr(lr_last_error(), bad[i].msg), "%s %s: \"%s\"", bad[i].model, bad[i].args, lr_last_error());
+    cr_expect_null(m);
+    cJSON_Delete(args);
+  }
+  /* S4D: final_act null is lrnnx's None (no output_linear); postact with final_act null is the head;
+   * defaults d_state 64, transposed */
+  const char *ok[] = {"{\"d_model\": 4, \"final_act\": null}", "{\"d_model\": 4, \"final_act\": null, \"postact\": \"glu\"}",
+                      "{\"d_model\": 4, \"lr\": null, \"n_ssm\": null, \"l_max\": null, \"verbose\": false}"};
+  const bool head[] = {false, true, true};
+  for (int i = 0; i < 3; i++) {
+    cJSON *args = cJSON_Parse(ok[i]);
+    lr_module *m;
+    cr_assert_eq(lr_model_s4d.create(args, &m), LR_OK, "%s: %s", ok[i], lr_last_error());
+    lr_s4d *s = (lr_s4d *)m;
+    cr_expect_eq(s->output_linear != NULL, head[i], "%s", ok[i]);
+    cr_expect(s->cfg.d_state == 64 && s->cfg.transposed && s->cfg.dtype == LR_DTYPE_F32, "%s", ok[i]);
+    cJSON_Delete(args);
+    cr_expect_str_eq(s->cfg.init, "legs", "the config outlives the JSON");
+    lr_module_free(m);
+  }
 }
