@@ -54,6 +54,10 @@ const lr_model_def lr_model_linear = {"Linear", "in_features, out_features, bias
 /* ---- the table ---- */
 static const lr_model_def *const builtin[] = {
     &lr_model_linear,
+    &lr_model_mamba,
+    &lr_model_s5,
+    &lr_model_rglru,
+    &lr_model_s7,
 };
 #define N_BUILTIN (int)(sizeof builtin / sizeof builtin[0])
 #define MAX_RUNTIME 64
