@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ltv_args.h"
 #include "ops/conv1d.h"
 #include "ops/discretize.h"
 #include "ops/elementwise.h"
@@ -359,3 +360,65 @@ lr_status lr_mamba_step(lr_mamba *m, lr_mamba_cache *c, lr_tensor *x_t, lr_tenso
   lr_set_grad_enabled(prev);
   return s;
 }
+
+/* ---- registry entry (nn/registry.h): "Mamba" ---- */
+static lr_status mamba_create(const cJSON *args, lr_module **out) {
+  static const char *const known[] = {"d_model", "d_state", "d_conv", "expand", "dt_rank", "dt_min", "dt_max",
+                                      "dt_init", "dt_scale", "dt_init_floor", "conv_bias", "bias", "use_fast_path",
+                                      "layer_idx", "device", "dtype", "discretization", "seed", NULL};
+  static const char *const dt_inits[] = {"random", "constant", NULL};
+  static const char *const discs[] = {"mamba", "zoh", "bilinear", "dirac", NULL};
+  const char *M = "Mamba";
+  lr_rng rng;
+  lr_mamba_config c = lr_mamba_config_default(0);
+  LR_TRY(lr_ltv_args_common(args, M, known, &c.dtype, &rng));
+  LR_TRY(lr_ltv_args_size(args, M, "d_model", true, 0, &c.d_model));
+  LR_TRY(lr_ltv_args_size(args, M, "d_state", false, c.d_state, &c.d_state));
+  LR_TRY(lr_ltv_args_size(args, M, "d_conv", false, c.d_conv, &c.d_conv));
+  LR_TRY(lr_ltv_args_size(args, M, "expand", false, c.expand, &c.expand));
+  /* dt_rank: "auto" (ceil(d_model / 16), the default) or an integer >= 1 */
+  const cJSON *r = args ? cJSON_GetObjectItemCaseSensitive(args, "dt_rank") : NULL;
+  if (cJSON_IsString(r)) {
+    int auto_rank;
+    LR_TRY(lr_args_choice(args, M, "dt_rank", (const char *const[]){"auto", NULL}, 0, &auto_rank));
+    c.dt_rank = 0;
+  } else if (r && !cJSON_IsNull(r)) {
+    LR_TRY(lr_ltv_args_size(args, M, "dt_rank", false, 0, &c.dt_rank));
+  }
+  LR_TRY(lr_args_double(args, M, "dt_min", c.dt_min, &c.dt_min));
+  LR_TRY(lr_args_double(args, M, "dt_max", c.dt_max, &c.dt_max));
+  int k;
+  LR_TRY(lr_args_choice(args, M, "dt_init", dt_inits, 0, &k));
+  c.dt_init = dt_inits[k];
+  LR_TRY(lr_args_double(args, M, "dt_scale", c.dt_scale, &c.dt_scale));
+  LR_TRY(lr_args_double(args, M, "dt_init_floor", c.dt_init_floor, &c.dt_init_floor));
+  LR_TRY(lr_args_bool(args, M, "conv_bias", c.conv_bias, &c.conv_bias));
+  LR_TRY(lr_args_bool(args, M, "bias", c.bias, &c.bias));
+  LR_TRY(lr_args_choice(args, M, "discretization", discs, 0, &k));
+  c.discretization = discs[k];
+  lr_mamba *m;
+  LR_TRY(lr_mamba_new(NULL, NULL, &c, &rng, &m));
+  *out = &m->base;
+  return LR_OK;
+}
+
+static lr_status mamba_fwd(lr_module *m, lr_tensor *x, lr_tensor *tau, lr_tensor *lengths, lr_tensor **y) {
+  return lr_mamba_forward((lr_mamba *)m, x, tau, lengths, y);
+}
+static lr_status mamba_step_def(lr_module *m, void *cache, lr_tensor *x_t, lr_tensor *dt_t, lr_tensor **y_t) {
+  return lr_mamba_step((lr_mamba *)m, cache, x_t, dt_t, y_t);
+}
+static lr_status mamba_alloc_def(lr_module *m, int64_t batch, int64_t max_len, void **cache) {
+  return lr_mamba_allocate_cache((lr_mamba *)m, batch, max_len, (lr_mamba_cache **)cache);
+}
+static void mamba_free_def(lr_module *m, void *cache) {
+  (void)m;
+  lr_mamba_cache_free(cache);
+}
+
+const lr_model_def lr_model_mamba = {
+    "Mamba",
+    "d_model, d_state=16, d_conv=4, expand=2, dt_rank=\"auto\", dt_min=0.001, dt_max=0.1, dt_init=\"random\", "
+    "dt_scale=1.0, dt_init_floor=1e-4, conv_bias=true, bias=false, discretization=\"mamba\", dtype=\"float32\", "
+    "seed=0 (use_fast_path, layer_idx, device ignored)",
+    mamba_create, mamba_fwd, mamba_step_def, mamba_alloc_def, mamba_free_def};

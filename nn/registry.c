@@ -57,6 +57,10 @@ static const lr_model_def *const builtin[] = {
     &lr_model_lru,
     &lr_model_s5_lti,
     &lr_model_s4d,
+    &lr_model_mamba,
+    &lr_model_s5,
+    &lr_model_rglru,
+    &lr_model_s7,
 };
 #define N_BUILTIN (int)(sizeof builtin / sizeof builtin[0])
 #define MAX_RUNTIME 64

@@ -65,6 +65,13 @@ extern const lr_model_def lr_model_linear;
 extern const lr_model_def lr_model_lru;
 extern const lr_model_def lr_model_s5_lti;
 extern const lr_model_def lr_model_s4d;
+/* The LTV models, with lrnnx's constructor keys and defaults (use_fast_path, layer_idx, device are
+ * accepted and ignored; dtype "float32" or "float64"; seed=0 is ours): nn/mamba.h, nn/s5.h,
+ * nn/rglru.h (a_init_range a 2-element list), nn/s7.h. Mamba's dt_rank is "auto" or an integer. */
+extern const lr_model_def lr_model_mamba;
+extern const lr_model_def lr_model_s5;
+extern const lr_model_def lr_model_rglru;
+extern const lr_model_def lr_model_s7;
 
 /* ---- reading constructor arguments (cJSON) ----
  * Every helper: args must be a JSON object (or NULL: all defaults); an absent key or JSON null

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ltv_args.h"
 #include "ops/conv1d.h"
 #include "ops/elementwise.h"
 #include "ops/linalg.h"
@@ -267,3 +268,57 @@ lr_status lr_rglru_step(lr_rglru *m, lr_rglru_cache *c, lr_tensor *x_t, lr_tenso
   lr_set_grad_enabled(prev);
   return s;
 }
+
+/* ---- registry entry (nn/registry.h): "RGLRU" ---- */
+static lr_status rglru_create(const cJSON *args, lr_module **out) {
+  static const char *const known[] = {"d_model", "d_conv", "expand", "c", "a_init_range", "conv_bias", "bias",
+                                      "use_fast_path", "layer_idx", "device", "dtype", "seed", NULL};
+  const char *M = "RGLRU";
+  lr_rng rng;
+  lr_rglru_config c = lr_rglru_config_default(0);
+  LR_TRY(lr_ltv_args_common(args, M, known, &c.dtype, &rng));
+  LR_TRY(lr_ltv_args_size(args, M, "d_model", true, 0, &c.d_model));
+  LR_TRY(lr_ltv_args_size(args, M, "d_conv", false, c.d_conv, &c.d_conv));
+  LR_TRY(lr_ltv_args_size(args, M, "expand", false, c.expand, &c.expand));
+  LR_TRY(lr_args_double(args, M, "c", c.c, &c.c));
+  /* a_init_range: a list (tuple) of two numbers */
+  const cJSON *r = args ? cJSON_GetObjectItemCaseSensitive(args, "a_init_range") : NULL;
+  if (r && !cJSON_IsNull(r)) {
+    if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(r, 0)) ||
+        !cJSON_IsNumber(cJSON_GetArrayItem(r, 1))) {
+      char *s = cJSON_PrintUnformatted(r);
+      lr_status st = lr_fail(LR_ERR_ARG, "RGLRU: argument 'a_init_range' must be a list of 2 numbers, got %.80s",
+                             s ? s : "?");
+      cJSON_free(s);
+      return st;
+    }
+    c.a_init_lo = cJSON_GetArrayItem(r, 0)->valuedouble;
+    c.a_init_hi = cJSON_GetArrayItem(r, 1)->valuedouble;
+  }
+  LR_TRY(lr_args_bool(args, M, "conv_bias", c.conv_bias, &c.conv_bias));
+  LR_TRY(lr_args_bool(args, M, "bias", c.bias, &c.bias));
+  lr_rglru *m;
+  LR_TRY(lr_rglru_new(NULL, NULL, &c, &rng, &m));
+  *out = &m->base;
+  return LR_OK;
+}
+
+static lr_status rglru_fwd(lr_module *m, lr_tensor *x, lr_tensor *tau, lr_tensor *lengths, lr_tensor **y) {
+  return lr_rglru_forward((lr_rglru *)m, x, tau, lengths, y);
+}
+static lr_status rglru_step_def(lr_module *m, void *cache, lr_tensor *x_t, lr_tensor *dt_t, lr_tensor **y_t) {
+  return lr_rglru_step((lr_rglru *)m, cache, x_t, dt_t, y_t);
+}
+static lr_status rglru_alloc_def(lr_module *m, int64_t batch, int64_t max_len, void **cache) {
+  return lr_rglru_allocate_cache((lr_rglru *)m, batch, max_len, (lr_rglru_cache **)cache);
+}
+static void rglru_free_def(lr_module *m, void *cache) {
+  (void)m;
+  lr_rglru_cache_free(cache);
+}
+
+const lr_model_def lr_model_rglru = {
+    "RGLRU",
+    "d_model, d_conv=4, expand=1, c=8.0, a_init_range=[0.9, 0.999], conv_bias=true, bias=false, "
+    "dtype=\"float32\", seed=0 (use_fast_path, layer_idx, device ignored)",
+    rglru_create, rglru_fwd, rglru_step_def, rglru_alloc_def, rglru_free_def};

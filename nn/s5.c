@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ltv_args.h"
 #include "ops/complex.h"
 #include "ops/discretize.h"
 #include "ops/elementwise.h"
@@ -322,3 +323,49 @@ lr_status lr_s5_step_model(lr_s5 *m, lr_s5_cache *c, lr_tensor *x_t, lr_tensor *
   lr_set_grad_enabled(prev);
   return s;
 }
+
+/* ---- registry entry (nn/registry.h): "S5" ----
+ * A, B, C are real (..., 2) parameters here, exactly lrnnx's view_as_real storage, so checkpoints
+ * need no LR_PARAM_REAL_VIEW mark. */
+static lr_status s5_create(const cJSON *args, lr_module **out) {
+  static const char *const known[] = {"d_model", "d_state", "discretization", "conj_sym", "dt_min", "dt_max",
+                                      "step_rescale", "use_fast_path", "device", "dtype", "seed", NULL};
+  static const char *const discs[] = {"zoh", "bilinear", "dirac", NULL};
+  const char *M = "S5";
+  lr_rng rng;
+  lr_s5_config c = lr_s5_config_default(0, 0);
+  LR_TRY(lr_ltv_args_common(args, M, known, &c.dtype, &rng));
+  LR_TRY(lr_ltv_args_size(args, M, "d_model", true, 0, &c.d_model));
+  LR_TRY(lr_ltv_args_size(args, M, "d_state", true, 0, &c.d_state));
+  int k;
+  LR_TRY(lr_args_choice(args, M, "discretization", discs, 0, &k));
+  c.discretization = discs[k];
+  LR_TRY(lr_args_bool(args, M, "conj_sym", c.conj_sym, &c.conj_sym));
+  LR_TRY(lr_args_double(args, M, "dt_min", c.dt_min, &c.dt_min));
+  LR_TRY(lr_args_double(args, M, "dt_max", c.dt_max, &c.dt_max));
+  LR_TRY(lr_args_double(args, M, "step_rescale", c.step_rescale, &c.step_rescale));
+  lr_s5 *m;
+  LR_TRY(lr_s5_new(NULL, NULL, &c, &rng, &m));
+  *out = &m->base;
+  return LR_OK;
+}
+
+static lr_status s5_fwd(lr_module *m, lr_tensor *x, lr_tensor *tau, lr_tensor *lengths, lr_tensor **y) {
+  return lr_s5_forward((lr_s5 *)m, x, tau, lengths, y);
+}
+static lr_status s5_step_def(lr_module *m, void *cache, lr_tensor *x_t, lr_tensor *dt_t, lr_tensor **y_t) {
+  return lr_s5_step_model((lr_s5 *)m, cache, x_t, dt_t, y_t);
+}
+static lr_status s5_alloc_def(lr_module *m, int64_t batch, int64_t max_len, void **cache) {
+  return lr_s5_allocate_cache((lr_s5 *)m, batch, max_len, (lr_s5_cache **)cache);
+}
+static void s5_free_def(lr_module *m, void *cache) {
+  (void)m;
+  lr_s5_cache_free(cache);
+}
+
+const lr_model_def lr_model_s5 = {
+    "S5",
+    "d_model, d_state, discretization=\"zoh\", conj_sym=false, dt_min=0.001, dt_max=0.1, step_rescale=1.0, "
+    "dtype=\"float32\", seed=0 (use_fast_path, device ignored)",
+    s5_create, s5_fwd, s5_step_def, s5_alloc_def, s5_free_def};

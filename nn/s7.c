@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ltv_args.h"
 #include "ops/elementwise.h"
 #include "ops/linalg.h"
 #include "ops/scan.h"
@@ -225,3 +226,38 @@ lr_status lr_s7_step(lr_s7 *m, lr_s7_cache *c, lr_tensor *x_t, lr_tensor *dt_t, 
   lr_set_grad_enabled(prev);
   return s;
 }
+
+/* ---- registry entry (nn/registry.h): "S7" ---- */
+static lr_status s7_create(const cJSON *args, lr_module **out) {
+  static const char *const known[] = {"d_model", "d_state", "J", "use_fast_path", "layer_idx", "device", "dtype",
+                                      "seed", NULL};
+  const char *M = "S7";
+  lr_rng rng;
+  lr_s7_config c = lr_s7_config_default(0, 0);
+  LR_TRY(lr_ltv_args_common(args, M, known, &c.dtype, &rng));
+  LR_TRY(lr_ltv_args_size(args, M, "d_model", true, 0, &c.d_model));
+  LR_TRY(lr_ltv_args_size(args, M, "d_state", true, 0, &c.d_state));
+  LR_TRY(lr_ltv_args_size(args, M, "J", false, c.J, &c.J));
+  lr_s7 *m;
+  LR_TRY(lr_s7_new(NULL, NULL, &c, &rng, &m));
+  *out = &m->base;
+  return LR_OK;
+}
+
+static lr_status s7_fwd(lr_module *m, lr_tensor *x, lr_tensor *tau, lr_tensor *lengths, lr_tensor **y) {
+  return lr_s7_forward((lr_s7 *)m, x, tau, lengths, y);
+}
+static lr_status s7_step_def(lr_module *m, void *cache, lr_tensor *x_t, lr_tensor *dt_t, lr_tensor **y_t) {
+  return lr_s7_step((lr_s7 *)m, cache, x_t, dt_t, y_t);
+}
+static lr_status s7_alloc_def(lr_module *m, int64_t batch, int64_t max_len, void **cache) {
+  return lr_s7_allocate_cache((lr_s7 *)m, batch, max_len, (lr_s7_cache **)cache);
+}
+static void s7_free_def(lr_module *m, void *cache) {
+  (void)m;
+  lr_s7_cache_free(cache);
+}
+
+const lr_model_def lr_model_s7 = {
+    "S7", "d_model, d_state, J=1, dtype=\"float32\", seed=0 (use_fast_path, layer_idx, device ignored)",
+    s7_create, s7_fwd, s7_step_def, s7_alloc_def, s7_free_def};

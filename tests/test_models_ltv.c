@@ -1,6 +1,9 @@
 /* The LTV models (nn/mamba, nn/s5): the lrnnx reference fixtures (forward, every gradient, step
  * mode), step == forward for every discretization x event mode, prefill + step, lengths, a
- * model-level f64 gradcheck, parameter names/shapes/inits, constructor and input errors.
+ * model-level f64 gradcheck, parameter names/shapes/inits, constructor and input errors; the
+ * registry entries ("Mamba", "S5", "RGLRU", "S7": JSON arguments, forward/step through the
+ * lr_model_def) and a checkpoint round trip per model (lr_module_save, strict lr_module_load into
+ * a fresh model with other weights: every tensor and the output then agree exactly).
  *
  * Fixtures: ../shared/fixtures/lrnnx (FORMAT.md), read from $LRNNX_FIXTURES or
  * /work/shared/fixtures/lrnnx; the fixture tests skip when the folder is absent. A case passes
@@ -15,7 +18,9 @@
 #include <unistd.h>
 
 #include "autograd/gradcheck.h"
+#include "nn/checkpoint.h"
 #include "nn/mamba.h"
+#include "nn/registry.h"
 #include "nn/rglru.h"
 #include "nn/s5.h"
 #include "nn/s7.h"
@@ -692,4 +697,187 @@ Test(models_ltv, input_errors) {
   cr_assert_eq(lr_s5_forward(s, x, NULL, NULL, &y), LR_ERR_SHAPE);
   cr_assert(strstr(lr_last_error(), "lr_s5_forward"), "%s", lr_last_error());
   lr_module_free(&s->base);
+}
+
+/* ---- registry entries and checkpoints ---- */
+static lr_module *create_from(const char *name, const char *json) {
+  const lr_model_def *def = lr_model_find(name);
+  cr_assert_not_null(def, "%s is not registered", name);
+  cJSON *a = cJSON_Parse(json);
+  cr_assert_not_null(a, "%s", json);
+  lr_module *m = NULL;
+  cr_assert_eq(def->create(a, &m), LR_OK, "%s %s: %s", name, json, lr_last_error());
+  cJSON_Delete(a);
+  return m;
+}
+
+static lr_status create_err(const char *name, const char *json) {
+  cJSON *a = cJSON_Parse(json);
+  cr_assert_not_null(a, "%s", json);
+  lr_module *m = NULL;
+  lr_status s = lr_model_find(name)->create(a, &m);
+  cJSON_Delete(a);
+  cr_assert_null(m);
+  return s;
+}
+
+typedef struct {
+  lr_module *other;
+  int n, differ;
+} cmp_ctx;
+
+/* Counts the tensors of ctx->other that differ from m's (same names, shapes, dtypes asserted). */
+static lr_status cmp_param(const char *name, lr_param *p, lr_module *owner, void *ctx) {
+  (void)owner;
+  cmp_ctx *c = ctx;
+  lr_tensor *t;
+  cr_assert_eq(lr_module_find(c->other, name, &t, NULL), LR_OK, "%s", lr_last_error());
+  cr_assert(lr_same_shape(t, p->t) && t->dtype == p->t->dtype, "%s", name);
+  int64_t n = lr_numel(t) * (lr_dtype_is_complex(t->dtype) ? 2 : 1);
+  size_t bytes = (size_t)n * lr_dtype_size(lr_dtype_real(t->dtype));
+  c->n++;
+  if (memcmp(t->data, p->t->data, bytes)) c->differ++;
+  return LR_OK;
+}
+
+/* Save a (seed 1), strictly load into b (seed 2): b's tensors and output then equal a's. Also
+ * step through the def's cache on the loaded model and compare with the forward. */
+static void roundtrip(const char *name, const char *args1, const char *args2, int64_t H) {
+  const lr_model_def *def = lr_model_find(name);
+  lr_module *a = create_from(name, args1), *b = create_from(name, args2);
+  cmp_ctx c = {b, 0, 0};
+  cr_assert_eq(lr_module_visit(a, LR_VISIT_ALL, cmp_param, &c), LR_OK);
+  cr_assert_gt(c.differ, 0, "%s: the two seeds gave the same weights", name);
+  char path[128];
+  snprintf(path, sizeof path, "/tmp/lr_ltv_ckpt_%s_%d.safetensors", name, (int)getpid());
+  cr_assert_eq(lr_module_save(a, path, NULL), LR_OK, "%s", lr_last_error());
+  lr_load_report rep = {0};
+  cr_assert_eq(lr_module_load(b, path, LR_LOAD_STRICT, &rep), LR_OK, "%s: %s", name, lr_last_error());
+  cr_assert_eq(rep.n_missing + rep.n_unexpected + rep.n_mismatched, 0);
+  cr_assert_eq(rep.n_loaded, c.n, "%s: loaded %d of %d", name, rep.n_loaded, c.n);
+  lr_load_report_free(&rep);
+  c = (cmp_ctx){b, 0, 0};
+  cr_assert_eq(lr_module_visit(a, LR_VISIT_ALL, cmp_param, &c), LR_OK);
+  cr_assert_eq(c.differ, 0, "%s: %d tensors differ after the load", name, c.differ);
+
+  const int64_t B = 2, L = 6;
+  lr_tensor *x = rand_t(LR_DTYPE_F32, LR_SHAPE(B, L, H), -1, 1, 3), *ya, *yb;
+  cr_assert_eq(def->forward(a, x, NULL, NULL, &ya), LR_OK, "%s", lr_last_error());
+  cr_assert_eq(def->forward(b, x, NULL, NULL, &yb), LR_OK, "%s", lr_last_error());
+  cr_assert_eq(max_diff(ya, yb), 0.0, "%s", name);
+  void *cache = NULL;
+  cr_assert_eq(def->allocate_cache(b, B, L, &cache), LR_OK, "%s", lr_last_error());
+  double d = 0;
+  for (int64_t t = 0; t < L; t++) {
+    lr_tensor *xt, *xc, *yt, *ref;
+    cr_assert_eq(lr_tensor_narrow(x, 1, t, 1, &xt), LR_OK);
+    cr_assert_eq(lr_tensor_squeeze(xt, 1, &xt), LR_OK);
+    cr_assert_eq(lr_tensor_contiguous_raw(xt, &xc), LR_OK);
+    cr_assert_eq(def->step(b, cache, xc, NULL, &yt), LR_OK, "%s: %s", name, lr_last_error());
+    cr_assert_eq(lr_tensor_narrow(yb, 1, t, 1, &ref), LR_OK);
+    cr_assert_eq(lr_tensor_squeeze(ref, 1, &ref), LR_OK);
+    d = fmax(d, max_diff(yt, ref));
+  }
+  cr_assert_lt(d, 1e-4 * fmax(1.0, max_abs(yb)), "%s: step vs forward %g", name, d); /* f32 rounding */
+  def->free_cache(b, cache);
+  unlink(path);
+  lr_module_free(a);
+  lr_module_free(b);
+}
+
+Test(models_ltv, checkpoint_roundtrip_mamba) {
+  roundtrip("Mamba", "{\"d_model\": 8, \"d_state\": 4, \"seed\": 1}",
+            "{\"d_model\": 8, \"d_state\": 4, \"seed\": 2, \"use_fast_path\": false, \"layer_idx\": 3}", 8);
+}
+Test(models_ltv, checkpoint_roundtrip_s5) {
+  roundtrip("S5", "{\"d_model\": 8, \"d_state\": 4, \"seed\": 1, \"discretization\": \"bilinear\"}",
+            "{\"d_model\": 8, \"d_state\": 4, \"seed\": 2, \"discretization\": \"bilinear\", \"device\": \"cpu\"}", 8);
+}
+Test(models_ltv, checkpoint_roundtrip_rglru) {
+  roundtrip("RGLRU", "{\"d_model\": 8, \"seed\": 1, \"a_init_range\": [0.8, 0.95]}",
+            "{\"d_model\": 8, \"seed\": 2, \"a_init_range\": [0.8, 0.95]}", 8);
+}
+Test(models_ltv, checkpoint_roundtrip_s7) {
+  roundtrip("S7", "{\"d_model\": 8, \"d_state\": 4, \"J\": 2, \"seed\": 1}",
+            "{\"d_model\": 8, \"d_state\": 4, \"J\": 2, \"seed\": 2}", 8);
+}
+
+/* S5's A, B, C are saved as lrnnx stores them: F32 (P, 2), (P, H, 2), (H, P, 2). */
+Test(models_ltv, s5_checkpoint_layout) {
+  lr_module *m = create_from("S5", "{\"d_model\": 6, \"d_state\": 4}");
+  char path[128];
+  snprintf(path, sizeof path, "/tmp/lr_ltv_s5_layout_%d.safetensors", (int)getpid());
+  cr_assert_eq(lr_module_save(m, path, NULL), LR_OK, "%s", lr_last_error());
+  lr_safetensors_file *f;
+  cr_assert_eq(lr_safetensors_open(path, &f), LR_OK, "%s", lr_last_error());
+  const char *names[] = {"A", "B", "C", "D", "log_dt"};
+  const int nd[] = {2, 3, 3, 1, 1};
+  const int64_t sh[][3] = {{4, 2}, {4, 6, 2}, {6, 4, 2}, {6}, {4}};
+  cr_assert_eq(lr_safetensors_count(f), 5);
+  for (int i = 0; i < 5; i++) {
+    lr_safetensors_info in;
+    cr_assert_eq(lr_safetensors_info_of(f, names[i], &in), LR_OK, "%s", names[i]);
+    cr_assert_eq(in.dtype, LR_DTYPE_F32, "%s", names[i]);
+    cr_assert_eq(in.ndim, nd[i], "%s", names[i]);
+    for (int k = 0; k < nd[i]; k++) cr_assert_eq(in.shape[k], sh[i][k], "%s dim %d", names[i], k);
+  }
+  lr_safetensors_close(f);
+  unlink(path);
+  lr_module_free(m);
+}
+
+Test(models_ltv, registry_args) {
+  /* defaults and lrnnx's key forms */
+  lr_module *m = create_from("Mamba", "{\"d_model\": 40}");
+  cr_assert_eq(((lr_mamba *)m)->dt_rank, 3); /* "auto" = ceil(40 / 16) */
+  cr_assert_eq(((lr_mamba *)m)->d_state, 16);
+  cr_assert_eq(((lr_mamba *)m)->d_inner, 80);
+  lr_module_free(m);
+  m = create_from("Mamba", "{\"d_model\": 40, \"dt_rank\": \"auto\", \"layer_idx\": null, \"device\": null}");
+  cr_assert_eq(((lr_mamba *)m)->dt_rank, 3);
+  lr_module_free(m);
+  m = create_from("Mamba", "{\"d_model\": 8, \"dt_rank\": 5, \"discretization\": \"zoh\", \"dtype\": \"float64\"}");
+  cr_assert_eq(((lr_mamba *)m)->dt_rank, 5);
+  cr_assert_eq(((lr_mamba *)m)->disc, LR_DISC_ZOH);
+  cr_assert_eq(((lr_mamba *)m)->dtype, LR_DTYPE_F64);
+  lr_module_free(m);
+  m = create_from("S5", "{\"d_model\": 8, \"d_state\": 4, \"conj_sym\": true}");
+  cr_assert(((lr_s5 *)m)->conj_sym);
+  lr_module_free(m);
+  m = create_from("RGLRU", "{\"d_model\": 8, \"expand\": 2, \"c\": 4.0}");
+  cr_assert_eq(((lr_rglru *)m)->d_inner, 16);
+  cr_assert_eq(((lr_rglru *)m)->c, 4.0);
+  lr_module_free(m);
+  m = create_from("S7", "{\"d_model\": 8, \"d_state\": 6, \"J\": 3}");
+  cr_assert_eq(((lr_s7 *)m)->J, 3);
+  lr_module_free(m);
+
+  /* errors: LR_ERR_ARG naming the model and the key */
+  struct {
+    const char *model, *json, *msg;
+  } bad[] = {
+      {"Mamba", "{\"d_model\": 8, \"d_stat\": 4}", "Mamba: unknown argument 'd_stat'"},
+      {"Mamba", "{\"d_state\": 4}", "Mamba: argument 'd_model' is required"},
+      {"Mamba", "{\"d_model\": 8, \"dt_rank\": \"full\"}", "Mamba: argument 'dt_rank' is \"full\", expected one of auto"},
+      {"Mamba", "{\"d_model\": 8, \"dt_rank\": 0}", "Mamba: argument 'dt_rank' is 0, must be >= 1"},
+      {"Mamba", "{\"d_model\": 8, \"discretization\": \"s7\"}", "Mamba: argument 'discretization' is \"s7\""},
+      {"Mamba", "{\"d_model\": 8, \"dt_init\": \"xavier\"}", "Mamba: argument 'dt_init' is \"xavier\""},
+      {"Mamba", "{\"d_model\": 8, \"use_fast_path\": 1}", "Mamba: argument 'use_fast_path' must be true or false"},
+      {"Mamba", "{\"d_model\": 8, \"dtype\": \"complex64\"}", "Mamba: argument 'dtype' is c64, expected float32"},
+      {"S5", "{\"d_model\": 8}", "S5: argument 'd_state' is required"},
+      {"S5", "{\"d_model\": 8, \"d_state\": 4, \"layer_idx\": 0}", "S5: unknown argument 'layer_idx'"},
+      {"S5", "{\"d_model\": 8, \"d_state\": 4, \"discretization\": \"mamba\"}", "S5: argument 'discretization' is \"mamba\""},
+      {"RGLRU", "{\"d_model\": 8, \"d_state\": 4}", "RGLRU: unknown argument 'd_state'"},
+      {"RGLRU", "{\"d_model\": 8, \"a_init_range\": [0.9]}", "RGLRU: argument 'a_init_range' must be a list of 2 numbers, got [0.9]"},
+      {"RGLRU", "{\"d_model\": 8, \"a_init_range\": 0.9}", "RGLRU: argument 'a_init_range' must be a list of 2 numbers"},
+      {"S7", "{\"d_model\": 8}", "S7: argument 'd_state' is required"},
+      {"S7", "{\"d_model\": 8, \"d_state\": 4, \"J\": 0}", "S7: argument 'J' is 0, must be >= 1"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cr_assert_eq(create_err(bad[i].model, bad[i].json), LR_ERR_ARG, "%s %s", bad[i].model, bad[i].json);
+    cr_assert(strstr(lr_last_error(), bad[i].msg), "%s %s: %s", bad[i].model, bad[i].json, lr_last_error());
+  }
+  /* a value the constructor rejects comes back with its message */
+  cr_assert_eq(create_err("RGLRU", "{\"d_model\": 8, \"a_init_range\": [0.9, 1.0]}"), LR_ERR_ARG);
+  cr_assert(strstr(lr_last_error(), "a_init_range (0.9, 1)"), "%s", lr_last_error());
 }
