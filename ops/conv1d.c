@@ -20,32 +20,7 @@
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
 
-/* Device scratch of `bytes` from the arena (NULL when 0). */
-static lr_status cuda_work(size_t bytes, void **out) {
-  *out = NULL;
-  if (!bytes) return LR_OK;
-  lr_tensor *t;
-  LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
-  *out = t->data;
-  return LR_OK;
-}
 #endif
-
-/* x itself when contiguous, else a contiguous copy (on CUDA by lr_kcuda_pack, which reads any
- * strides, so strided device views need no strided tensor copy). */
-static lr_status contig(const lr_tensor *x, lr_tensor **out) {
-#ifdef LR_CUDA
-  if (x->device == LR_DEVICE_CUDA && !lr_is_contiguous(x)) {
-    lr_tensor *t;
-    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
-    if (lr_numel(t) > 0)
-      LR_TRY(lr_kcuda_pack(x->dtype, t->data, x->data, x->ndim, x->shape, x->strides, false, lr_cuda_stream()));
-    *out = t;
-    return LR_OK;
-  }
-#endif
-  return lr_tensor_contiguous_raw(x, out);
-}
 
 static lr_status conv1d_backward(lr_node *n);
 static const lr_op_def op_conv1d = {"causal_conv1d", LR_DT_REAL, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, conv1d_backward};
@@ -94,10 +69,10 @@ lr_status lr_causal_conv1d(lr_tensor *x, lr_tensor *w, lr_tensor *bias, lr_tenso
   int64_t K = w->shape[1];
   if (state0) LR_TRY(check_state(fn, x, state0, B, D, K));
   lr_tensor *xc, *wc, *bc = NULL, *sc = NULL, *out, *st = NULL;
-  LR_TRY(contig(x, &xc));
-  LR_TRY(contig(w, &wc));
-  if (bias) LR_TRY(contig(bias, &bc));
-  if (state0) LR_TRY(contig(state0, &sc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(lr_tensor_contiguous_raw(w, &wc));
+  if (bias) LR_TRY(lr_tensor_contiguous_raw(bias, &bc));
+  if (state0) LR_TRY(lr_tensor_contiguous_raw(state0, &sc));
   LR_TRY(lr_empty_on(x->dtype, x->device, 3, x->shape, &out));
   if (state_out) LR_TRY(lr_empty_on(x->dtype, x->device, LR_SHAPE(B, D, K - 1), &st));
 #ifdef LR_CUDA
@@ -142,7 +117,7 @@ static lr_status conv1d_backward(lr_node *nd) {
 #ifdef LR_CUDA
   if (x->device == LR_DEVICE_CUDA) {
     void *wk;
-    LR_TRY(cuda_work(lr_kcuda_causal_conv1d_bwd_work(B, D, L, K), &wk));
+    LR_TRY(lr_op_scratch(LR_DEVICE_CUDA, lr_kcuda_causal_conv1d_bwd_work(B, D, L, K), &wk));
     LR_TRY(lr_kcuda_causal_conv1d_bwd(x->dtype, B, D, L, K, nd->saved[0]->data, nd->saved[1]->data, dat(nd->saved[2]),
                                       dat(nd->saved[3]), nd->iarg[2], dat(g), dat(gs), dx ? dx->data : NULL,
                                       dw ? dw->data : NULL, db ? db->data : NULL, ds ? ds->data : NULL, wk,
@@ -184,9 +159,9 @@ lr_status lr_causal_conv1d_step(lr_tensor *x_t, lr_tensor *state, lr_tensor *w, 
       return lr_fail(LR_ERR_ARG, "%s: state %s is not contiguous; it is updated in place", fn, shp(state, b1));
   }
   lr_tensor *xc, *wc, *bc = NULL, *out;
-  LR_TRY(contig(x_t, &xc));
-  LR_TRY(contig(w, &wc));
-  if (bias) LR_TRY(contig(bias, &bc));
+  LR_TRY(lr_tensor_contiguous_raw(x_t, &xc));
+  LR_TRY(lr_tensor_contiguous_raw(w, &wc));
+  if (bias) LR_TRY(lr_tensor_contiguous_raw(bias, &bc));
   LR_TRY(lr_empty_on(x_t->dtype, x_t->device, 2, x_t->shape, &out));
 #ifdef LR_CUDA
   if (out->device == LR_DEVICE_CUDA) {

@@ -20,19 +20,6 @@ static lr_status discretize_backward(lr_node *n);
 static const lr_op_def op_discretize = {"discretize", LR_DT_FLOAT, LR_ON_CPU_CUDA, LR_ON_CPU_CUDA, discretize_backward};
 
 /* A contiguous copy of a gradient (device tensors packed by lr_kcuda_pack). */
-static lr_status contig(lr_tensor *t, lr_tensor **c) {
-#ifdef LR_CUDA
-  if (t->device == LR_DEVICE_CUDA && !lr_is_contiguous(t)) {
-    lr_tensor *o;
-    LR_TRY(lr_empty_on(t->dtype, t->device, t->ndim, t->shape, &o));
-    LR_TRY(lr_kcuda_pack(t->dtype, o->data, t->data, t->ndim, t->shape, t->strides, false, lr_cuda_stream()));
-    *c = o;
-    return LR_OK;
-  }
-#endif
-  return lr_tensor_contiguous_raw(t, c);
-}
-
 static const char *const disc_names[LR_DISC_COUNT] = {"mamba", "zoh", "bilinear", "dirac", "async",
                                                       "no_discretization", "s7", "rglru"};
 
@@ -115,8 +102,8 @@ static lr_status discretize_backward(lr_node *n) {
   lr_dtype rdt = lr_dtype_real(lam->dtype);
   lr_tensor *gAc = NULL, *gBc = NULL, *dl = NULL, *dd = NULL, *ddA = NULL;
   const lr_device dev = lam->device;
-  if (gA) LR_TRY(contig(gA, &gAc));
-  if (gB) LR_TRY(contig(gB, &gBc));
+  if (gA) LR_TRY(lr_tensor_contiguous_raw(gA, &gAc));
+  if (gB) LR_TRY(lr_tensor_contiguous_raw(gB, &gBc));
   if (lam->requires_grad) LR_TRY(lr_empty_on(lam->dtype, dev, nd, sh, &dl));
   if (d->requires_grad) LR_TRY(lr_empty_on(rdt, dev, nd, sh, &dd));
   if (dA && dA->requires_grad) LR_TRY(lr_empty_on(rdt, dev, nd, sh, &ddA));

@@ -24,32 +24,7 @@
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
 
-/* Device scratch of `bytes` from the arena (NULL when 0). */
-static lr_status cuda_work(size_t bytes, void **out) {
-  *out = NULL;
-  if (!bytes) return LR_OK;
-  lr_tensor *t;
-  LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
-  *out = t->data;
-  return LR_OK;
-}
 #endif
-
-/* x itself when contiguous, else a contiguous copy (on CUDA by lr_kcuda_pack, which reads any
- * strides, so strided device views need no strided tensor copy). */
-static lr_status contig(const lr_tensor *x, lr_tensor **out) {
-#ifdef LR_CUDA
-  if (x->device == LR_DEVICE_CUDA && !lr_is_contiguous(x)) {
-    lr_tensor *t;
-    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
-    if (lr_numel(t) > 0)
-      LR_TRY(lr_kcuda_pack(x->dtype, t->data, x->data, x->ndim, x->shape, x->strides, false, lr_cuda_stream()));
-    *out = t;
-    return LR_OK;
-  }
-#endif
-  return lr_tensor_contiguous_raw(x, out);
-}
 
 static lr_status fft_backward(lr_node *n);
 static lr_status fft_conv_backward(lr_node *n);
@@ -79,7 +54,7 @@ lr_status lr_fft(lr_tensor *x, int dim, int64_t n, bool inverse, lr_tensor **out
     return lr_fail(LR_ERR_ARG, "%s: n is %lld, expected at least the length %lld of dim %d (and < 2^31)", fn,
                    (long long)n, (long long)m, d);
   lr_tensor *xc, *y;
-  LR_TRY(contig(x, &xc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
   int64_t sh[LR_MAX_DIMS];
   for (int i = 0; i < x->ndim; i++) sh[i] = x->shape[i];
   sh[d] = n;
@@ -92,7 +67,7 @@ lr_status lr_fft(lr_tensor *x, int dim, int64_t n, bool inverse, lr_tensor **out
     size_t wb;
     void *w;
     LR_TRY(lr_kcuda_fft_c_work(x->dtype, n, outer * inner, &wb));
-    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_op_scratch(LR_DEVICE_CUDA, wb, &w));
     LR_TRY(lr_kcuda_fft_c(x->dtype, inverse, n, outer, m, n, inner, xc->data, y->data, scale, w, wb, lr_cuda_stream()));
   } else
 #endif
@@ -127,7 +102,7 @@ static lr_status fft_backward(lr_node *nd) {
     size_t wb;
     void *w;
     LR_TRY(lr_kcuda_fft_c_work(x->dtype, n, outer * inner, &wb));
-    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_op_scratch(LR_DEVICE_CUDA, wb, &w));
     LR_TRY(lr_kcuda_fft_c(x->dtype, !nd->iarg[2], n, outer, n, m, inner, g->data, dx->data, nd->farg[0], w, wb,
                           lr_cuda_stream()));
   } else
@@ -168,15 +143,15 @@ lr_status lr_fft_conv(lr_tensor *x, lr_tensor *k, lr_tensor **out) {
   LR_TRY(conv_check(fn, &op_fft_conv, op_fft_conv.dtypes, x, k, out));
   int64_t B = x->shape[0], L = x->shape[1], H = x->shape[2], Lk = k->shape[1], n = conv_n(L, Lk);
   lr_tensor *xc, *kc, *y;
-  LR_TRY(contig(x, &xc));
-  LR_TRY(contig(k, &kc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(lr_tensor_contiguous_raw(k, &kc));
   LR_TRY(lr_empty_on(x->dtype, x->device, 3, x->shape, &y));
 #ifdef LR_CUDA
   if (y->device == LR_DEVICE_CUDA && lr_numel(y) > 0) {
     size_t wb;
     void *w;
     LR_TRY(lr_kcuda_fft_conv_work(x->dtype, B, H, n, false, &wb));
-    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_op_scratch(LR_DEVICE_CUDA, wb, &w));
     LR_TRY(lr_kcuda_fft_conv_fwd(x->dtype, B, L, H, Lk, n, xc->data, kc->data, y->data, w, wb, lr_cuda_stream()));
   } else
 #endif
@@ -209,7 +184,7 @@ static lr_status fft_conv_backward(lr_node *nd) {
     size_t wb;
     void *w;
     LR_TRY(lr_kcuda_fft_conv_work(x->dtype, B, H, n, true, &wb));
-    LR_TRY(cuda_work(wb, &w));
+    LR_TRY(lr_op_scratch(LR_DEVICE_CUDA, wb, &w));
     LR_TRY(lr_kcuda_fft_conv_bwd(x->dtype, B, L, H, Lk, n, xc->data, kc->data, g->data, dx ? dx->data : NULL,
                                  dk ? dk->data : NULL, w, wb, lr_cuda_stream()));
   } else

@@ -31,7 +31,7 @@
  * the first out-of-range target) to report a bad target and to save the count, a synchronisation
  * per call. Dropout draws its mask on the GPU from the same Philox stream as lr_rand_bernoulli_
  * (identical masks for the same rng state) and advances the rng's offset by numel, as the CPU.
- * Strided CUDA inputs are gathered into contiguous copies by lr_kcuda_functional_gather.
+ * Strided inputs are made contiguous first (lr_tensor_contiguous_raw, on their device).
  */
 #include "ops/functional.h"
 
@@ -68,21 +68,6 @@ static lr_status check_input(const char *fn, const lr_op_def *def, const lr_tens
   return lr_check_device(fn, def, x);
 }
 
-/* x in row-major order: x itself when contiguous, else a copy (on x's device). */
-static lr_status contig(const lr_tensor *x, lr_tensor **out) {
-#ifdef LR_CUDA
-  if (ON_CUDA(x) && !lr_is_contiguous(x)) {
-    lr_tensor *t;
-    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
-    LR_TRY(lr_kcuda_functional_gather(lr_dtype_size(x->dtype), t->data, x->data, x->ndim, x->shape, x->strides,
-                                      lr_cuda_stream()));
-    *out = t;
-    return LR_OK;
-  }
-#endif
-  return lr_tensor_contiguous_raw(x, out);
-}
-
 #ifdef LR_CUDA
 /* Device scratch of at least `bytes` (an arena tensor on dev). */
 static lr_status scratch(lr_device dev, size_t bytes, lr_tensor **out) {
@@ -105,7 +90,7 @@ static lr_status softmax_impl(const char *fn, const lr_op_def *def, bool lg, lr_
   for (int i = 0; i < d; i++) outer *= x->shape[i];
   for (int i = d + 1; i < x->ndim; i++) inner *= x->shape[i];
   lr_tensor *xc, *y;
-  LR_TRY(contig(x, &xc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
   LR_TRY(lr_empty_like(x, &y));
 #ifdef LR_CUDA
   if (ON_CUDA(x)) LR_TRY(lr_kcuda_softmax(x->dtype, lg, xc->data, y->data, outer, D, inner, lr_cuda_stream()));
@@ -176,14 +161,14 @@ lr_status lr_cross_entropy(lr_tensor *logits, lr_tensor *targets, int64_t ignore
   int64_t N = logits->shape[0], C = logits->shape[1], S = 1;
   for (int i = 2; i < logits->ndim; i++) S *= logits->shape[i];
   lr_tensor *xc, *tc, *y;
-  LR_TRY(contig(targets, &tc));
+  LR_TRY(lr_tensor_contiguous_raw(targets, &tc));
   const int64_t *t = tc->data;
   int64_t count;
 #ifdef LR_CUDA
   if (ON_CUDA(logits)) {
     lr_tensor *work, *info;
     int64_t two = 2, hinfo[2];
-    LR_TRY(contig(logits, &xc));
+    LR_TRY(lr_tensor_contiguous_raw(logits, &xc));
     LR_TRY(lr_empty_on(logits->dtype, logits->device, 0, NULL, &y));
     LR_TRY(lr_empty_on(LR_DTYPE_I64, logits->device, 1, &two, &info));
     LR_TRY(scratch(logits->device, lr_kcuda_cross_entropy_work(N * S), &work));
@@ -205,7 +190,7 @@ lr_status lr_cross_entropy(lr_tensor *logits, lr_tensor *targets, int64_t ignore
         return lr_fail(LR_ERR_ARG,
                        "%s: target %lld at position %lld is out of range for C = %lld classes (ignore_index %lld)", fn,
                        (long long)t[i], (long long)i, (long long)C, (long long)ignore_index);
-    LR_TRY(contig(logits, &xc));
+    LR_TRY(lr_tensor_contiguous_raw(logits, &xc));
     LR_TRY(lr_empty(logits->dtype, 0, NULL, &y));
     double sum;
     lr_kcpu_cross_entropy(logits->dtype, xc->data, t, N, C, S, ignore_index, label_smoothing, &sum, &count);
@@ -262,8 +247,8 @@ lr_status lr_mse_loss(lr_tensor *x, lr_tensor *target, lr_reduction red, lr_tens
   if (red != LR_REDUCE_MEAN && red != LR_REDUCE_SUM && red != LR_REDUCE_NONE)
     return lr_fail(LR_ERR_ARG, "%s: reduction %d is not LR_REDUCE_MEAN, _SUM or _NONE", fn, (int)red);
   lr_tensor *xc, *tc, *y;
-  LR_TRY(contig(x, &xc));
-  LR_TRY(contig(target, &tc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  LR_TRY(lr_tensor_contiguous_raw(target, &tc));
   int64_t n = lr_numel(x);
 #ifdef LR_CUDA
   if (ON_CUDA(x)) {
@@ -353,9 +338,9 @@ lr_status lr_layer_norm(lr_tensor *x, lr_tensor *weight, lr_tensor *bias, double
   int64_t rows, H;
   LR_TRY(norm_prep(fn, &op_layer_norm, x, weight, bias, eps, out, &rows, &H));
   lr_tensor *xc, *wc = NULL, *bc = NULL, *y, *mean, *rstd;
-  LR_TRY(contig(x, &xc));
-  if (weight) LR_TRY(contig(weight, &wc));
-  if (bias) LR_TRY(contig(bias, &bc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  if (weight) LR_TRY(lr_tensor_contiguous_raw(weight, &wc));
+  if (bias) LR_TRY(lr_tensor_contiguous_raw(bias, &bc));
   LR_TRY(lr_empty_like(x, &y));
   LR_TRY(lr_empty_on(LR_DTYPE_F64, x->device, 1, &rows, &mean));
   LR_TRY(lr_empty_on(LR_DTYPE_F64, x->device, 1, &rows, &rstd));
@@ -386,8 +371,8 @@ lr_status lr_rms_norm(lr_tensor *x, lr_tensor *weight, double eps, lr_tensor **o
   int64_t rows, H;
   LR_TRY(norm_prep(fn, &op_rms_norm, x, weight, NULL, eps, out, &rows, &H));
   lr_tensor *xc, *wc = NULL, *y, *rstd;
-  LR_TRY(contig(x, &xc));
-  if (weight) LR_TRY(contig(weight, &wc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
+  if (weight) LR_TRY(lr_tensor_contiguous_raw(weight, &wc));
   LR_TRY(lr_empty_like(x, &y));
   LR_TRY(lr_empty_on(LR_DTYPE_F64, x->device, 1, &rows, &rstd));
 #ifdef LR_CUDA
@@ -465,7 +450,7 @@ lr_status lr_dropout(lr_tensor *x, double p, bool training, lr_rng *rng, lr_tens
   }
   LR_TRY(lr_check_ptr(fn, rng, "rng"));
   lr_tensor *xc, *mask, *y;
-  LR_TRY(contig(x, &xc));
+  LR_TRY(lr_tensor_contiguous_raw(x, &xc));
   LR_TRY(lr_empty_like(x, &y));
   double scale = 0.0;
   int64_t numel = lr_numel(x);

@@ -30,32 +30,7 @@
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
 
-/* Device scratch of `bytes` from the arena (NULL when 0). */
-static lr_status cuda_work(size_t bytes, void **out) {
-  *out = NULL;
-  if (!bytes) return LR_OK;
-  lr_tensor *t;
-  LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
-  *out = t->data;
-  return LR_OK;
-}
 #endif
-
-/* x itself when contiguous, else a contiguous copy (on CUDA by lr_kcuda_pack, which reads any
- * strides, so strided device views need no strided tensor copy). */
-static lr_status contig(const lr_tensor *x, lr_tensor **out) {
-#ifdef LR_CUDA
-  if (x->device == LR_DEVICE_CUDA && !lr_is_contiguous(x)) {
-    lr_tensor *t;
-    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
-    if (lr_numel(t) > 0)
-      LR_TRY(lr_kcuda_pack(x->dtype, t->data, x->data, x->ndim, x->shape, x->strides, false, lr_cuda_stream()));
-    *out = t;
-    return LR_OK;
-  }
-#endif
-  return lr_tensor_contiguous_raw(x, out);
-}
 
 static lr_status lti_kernel_backward(lr_node *n);
 static lr_status lti_scan_backward(lr_node *n);
@@ -74,7 +49,7 @@ lr_status lr_lti_kernel(lr_tensor *Abar, int64_t L, lr_tensor **out) {
   if (Abar->ndim != 1) return lr_fail(LR_ERR_SHAPE, "%s: Abar is %s, expected 1 dim (N)", fn, shp(Abar, b));
   if (L < 0) return lr_fail(LR_ERR_ARG, "%s: L is %lld, expected >= 0", fn, (long long)L);
   lr_tensor *a, *K;
-  LR_TRY(contig(Abar, &a));
+  LR_TRY(lr_tensor_contiguous_raw(Abar, &a));
   int64_t N = Abar->shape[0];
   LR_TRY(lr_empty_on(Abar->dtype, Abar->device, LR_SHAPE(N, L), &K));
 #ifdef LR_CUDA
@@ -116,8 +91,8 @@ lr_status lr_lti_scan(lr_tensor *u, lr_tensor *Abar, lr_tensor **out) {
     return lr_fail(LR_ERR_SHAPE, "%s: u is %s and Abar is %s, expected Abar (%lld)", fn, shp(u, b1), shp(Abar, b2),
                    (long long)u->shape[2]);
   lr_tensor *uc, *ac, *h;
-  LR_TRY(contig(u, &uc));
-  LR_TRY(contig(Abar, &ac));
+  LR_TRY(lr_tensor_contiguous_raw(u, &uc));
+  LR_TRY(lr_tensor_contiguous_raw(Abar, &ac));
   LR_TRY(lr_empty_on(u->dtype, u->device, 3, u->shape, &h));
 #ifdef LR_CUDA
   if (h->device == LR_DEVICE_CUDA)
@@ -142,7 +117,7 @@ static lr_status lti_scan_backward(lr_node *nd) {
 #ifdef LR_CUDA
   if (u->device == LR_DEVICE_CUDA) {
     void *w;
-    LR_TRY(cuda_work(lr_kcuda_lti_scan_bwd_work(u->shape[0], u->shape[2]), &w));
+    LR_TRY(lr_op_scratch(LR_DEVICE_CUDA, lr_kcuda_lti_scan_bwd_work(u->shape[0], u->shape[2]), &w));
     LR_TRY(lr_kcuda_lti_scan_bwd(u->dtype, u->shape[0], u->shape[1], u->shape[2], nd->saved[0]->data, h->data,
                                  g->data, du ? du->data : NULL, dA ? dA->data : NULL, w, lr_cuda_stream()));
     LR_TRY(lr_grad_acc(u, du));

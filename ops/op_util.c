@@ -90,3 +90,12 @@ lr_status lr_grad_acc(lr_tensor *t, const lr_tensor *g) {
   lr_kcpu_acc_broadcast(t->dtype, buf->data, dstr, gc->data, gc->ndim, gc->shape);
   return LR_OK;
 }
+
+lr_status lr_op_scratch(lr_device dev, size_t bytes, void **out) {
+  *out = NULL;
+  if (!bytes) return LR_OK;
+  lr_tensor *t;
+  LR_TRY(lr_empty_on(LR_DTYPE_F64, dev, 1, (int64_t[]){(int64_t)((bytes + 7) / 8)}, &t));
+  *out = t->data;
+  return LR_OK;
+}

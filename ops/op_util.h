@@ -27,6 +27,11 @@ lr_status lr_check_device(const char *op, const lr_op_def *def, const lr_tensor 
  * LR_ERR_INTERNAL). No-op unless t->requires_grad, and for g NULL. */
 lr_status lr_grad_acc(lr_tensor *t, const lr_tensor *g);
 
+/* Scratch of `bytes` on dev (8-byte aligned) from the current arena; *out NULL when bytes is 0.
+ * For kernels' workspaces; contiguous copies of strided inputs come from
+ * lr_tensor_contiguous_raw, which works on every device. */
+lr_status lr_op_scratch(lr_device dev, size_t bytes, void **out);
+
 /* Strides of t aligned to a broadcast shape of ndim dims (0 where t is broadcast). */
 void lr_broadcast_strides(const lr_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
 

@@ -31,22 +31,6 @@
 #include "kernels/cuda/cuda.h"
 #endif
 
-/* x itself when contiguous, else a contiguous copy (on CUDA by lr_kcuda_pack, which reads any
- * strides, so strided device views need no strided tensor copy). */
-static lr_status contig(const lr_tensor *x, lr_tensor **out) {
-#ifdef LR_CUDA
-  if (x->device == LR_DEVICE_CUDA && !lr_is_contiguous(x)) {
-    lr_tensor *t;
-    LR_TRY(lr_empty_on(x->dtype, x->device, x->ndim, x->shape, &t));
-    if (lr_numel(t) > 0)
-      LR_TRY(lr_kcuda_pack(x->dtype, t->data, x->data, x->ndim, x->shape, x->strides, false, lr_cuda_stream()));
-    *out = t;
-    return LR_OK;
-  }
-#endif
-  return lr_tensor_contiguous_raw(x, out);
-}
-
 static lr_status cauchy_backward(lr_node *n);
 static lr_status vand_backward(lr_node *n);
 static lr_status vand_t_backward(lr_node *n);
@@ -89,7 +73,7 @@ static lr_status bcast(const char *fn, const lr_op_def *def, int n, lr_tensor *c
     sh[*nb] = ts[i]->shape[ts[i]->ndim - 1];
     lr_tensor *e;
     LR_TRY(lr_tensor_expand(ts[i], *nb + 1, sh, &e));
-    LR_TRY(contig(e, &cs[i]));
+    LR_TRY(lr_tensor_contiguous_raw(e, &cs[i]));
   }
   return LR_OK;
 }
@@ -125,7 +109,7 @@ lr_status lr_cauchy(lr_tensor *v, lr_tensor *z, lr_tensor *w, lr_tensor **out) {
   if (z->ndim != 1) return lr_fail(LR_ERR_SHAPE, "%s: z is %s, expected 1 dim (L)", fn, shp(z, b3));
   int64_t N = v->shape[v->ndim - 1], L = z->shape[0];
   lr_tensor *zc, *y;
-  LR_TRY(contig(z, &zc));
+  LR_TRY(lr_tensor_contiguous_raw(z, &zc));
   LR_TRY(out_like(v->dtype, v->device, nb, bsh, L, &y));
 #ifdef LR_CUDA
   if (y->device == LR_DEVICE_CUDA)

@@ -174,10 +174,6 @@ lr_status lr_kcuda_mul_scaled(lr_dtype dt, const void *a, const void *b, double 
  * y = x * mask * (T)scale. The caller advances the rng's offset by n. */
 lr_status lr_kcuda_dropout(lr_dtype dt, const void *x, void *mask, void *y, int64_t n, double keep, double scale,
                            uint64_t seed, uint64_t offset, lr_cuda_stream_t s);
-/* dst (contiguous) = src read through strides (in elements) over shape[ndim]; es: 1, 4, 8 or 16
- * bytes per element. For strided inputs of the functional ops. */
-lr_status lr_kcuda_functional_gather(size_t es, void *dst, const void *src, int ndim, const int64_t *shape,
-                                     const int64_t *strides, lr_cuda_stream_t s);
 
 /* ==== optimizers (kernels/cuda/optim.cu; h-cfunc) ====
  * Mirror kernels/cpu/optim.h on n contiguous reals (complex: 2n), F32 or F64, in place, with the

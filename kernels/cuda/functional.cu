@@ -484,28 +484,6 @@ __global__ void dropout_k(const T *__restrict__ x, T *__restrict__ mask, T *__re
   }
 }
 
-/* ---- strided gather ---- */
-
-struct alignas(16) B16 {
-  unsigned long long a, b;
-};
-
-struct GatherGeom {
-  int ndim;
-  int64_t shape[LR_MAX_DIMS], st[LR_MAX_DIMS];
-};
-
-template <typename E> __global__ void gather_k(E *__restrict__ dst, const E *__restrict__ src, int64_t n, GatherGeom g) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)blockDim.x * gridDim.x) {
-    int64_t rem = i, o = 0;
-    for (int k = g.ndim - 1; k >= 0; k--) {
-      o += (rem % g.shape[k]) * g.st[k];
-      rem /= g.shape[k];
-    }
-    dst[i] = src[o];
-  }
-}
-
 /* ---- launch helpers ---- */
 
 bool real_dtype(lr_dtype dt) { return dt == LR_DTYPE_F32 || dt == LR_DTYPE_F64; }
@@ -785,30 +763,5 @@ extern "C" lr_status lr_kcuda_dropout(lr_dtype dt, const void *x, void *mask, vo
   cudaStream_t s = lr_cuda_pick_stream(stream);
   if (dt == LR_DTYPE_F32) dropout_t<float>(x, mask, y, n, keep, scale, seed, offset, s);
   else dropout_t<double>(x, mask, y, n, keep, scale, seed, offset, s);
-  return lr_cuda_check_launch(fn);
-}
-
-extern "C" lr_status lr_kcuda_functional_gather(size_t es, void *dst, const void *src, int ndim, const int64_t *shape,
-                                                const int64_t *strides, lr_cuda_stream_t stream) {
-  const char *fn = "lr_kcuda_functional_gather";
-  if (ndim < 0 || ndim > LR_MAX_DIMS) return lr_fail(LR_ERR_ARG, "%s: ndim is %d, expected 0..%d", fn, ndim, LR_MAX_DIMS);
-  GatherGeom g;
-  g.ndim = ndim;
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) {
-    g.shape[i] = shape[i];
-    g.st[i] = strides[i];
-    n *= shape[i];
-  }
-  if (n == 0) return LR_OK;
-  cudaStream_t s = lr_cuda_pick_stream(stream);
-  unsigned bl = lr_cuda_blocks(n, kThreads);
-  switch (es) {
-    case 1: gather_k<uint8_t><<<bl, kThreads, 0, s>>>((uint8_t *)dst, (const uint8_t *)src, n, g); break;
-    case 4: gather_k<uint32_t><<<bl, kThreads, 0, s>>>((uint32_t *)dst, (const uint32_t *)src, n, g); break;
-    case 8: gather_k<uint64_t><<<bl, kThreads, 0, s>>>((uint64_t *)dst, (const uint64_t *)src, n, g); break;
-    case 16: gather_k<B16><<<bl, kThreads, 0, s>>>((B16 *)dst, (const B16 *)src, n, g); break;
-    default: return lr_fail(LR_ERR_ARG, "%s: element size %zu is not 1, 4, 8 or 16", fn, es);
-  }
   return lr_cuda_check_launch(fn);
 }

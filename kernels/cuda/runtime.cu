@@ -353,11 +353,11 @@ extern "C" bool lr_cuda_available(void) {
 }
 
 extern "C" const char *lr_cuda_device_name(void) {
-  static char name[256];
+  static char name[320]; /* the device name (at most 255 chars) and the rest */
   if (!lr_cuda_available()) return "none";
   cudaDeviceProp p;
   if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "unknown";
-  snprintf(name, sizeof name, "%s, sm_%d%d, %.0f GiB", p.name, p.major, p.minor,
+  snprintf(name, sizeof name, "%.255s, sm_%d%d, %.0f GiB", p.name, p.major, p.minor,
            (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
   return name;
 }
