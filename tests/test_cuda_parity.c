@@ -32,6 +32,7 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
+#include "tests/parity.h"
 
 static void require_gpu(void) {
   if (!lr_cuda_available()) {
@@ -43,26 +44,16 @@ static void require_gpu(void) {
 static const lr_dtype k_dtypes[] = {LR_DTYPE_F32, LR_DTYPE_F64, LR_DTYPE_C64, LR_DTYPE_C128};
 static const char *k_kind[] = {"add", "sub", "mul", "div"};
 
-static int ncomp(lr_dtype dt) { return lr_dtype_is_complex(dt) ? 2 : 1; }
-static bool single(lr_dtype dt) { return dt == LR_DTYPE_F32 || dt == LR_DTYPE_C64; }
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 /* n elements of dt, components uniform in [lo, hi) (rounded to integers if integer). */
 static void *rand_host(lr_dtype dt, int64_t n, uint64_t seed, double lo, double hi, bool integer) {
-  int64_t nc = n * ncomp(dt);
+  int64_t nc = n * pt_ncomp(dt);
   void *p = malloc((size_t)(n ? n : 1) * lr_dtype_size(dt));
   cr_assert_not_null(p);
   for (int64_t i = 0; i < nc; i++) {
-    double u = (double)(splitmix(&seed) >> 11) * 0x1.0p-53;
+    double u = (double)(pt_splitmix(&seed) >> 11) * 0x1.0p-53;
     double v = lo + (hi - lo) * u;
     if (integer) v = floor(v);
-    if (single(dt)) ((float *)p)[i] = (float)v;
+    if (pt_single(dt)) ((float *)p)[i] = (float)v;
     else ((double *)p)[i] = v;
   }
   return p;
@@ -83,7 +74,7 @@ static void *from_dev(const void *d, size_t bytes) {
 
 /* Component i of a buffer of dt as double. */
 static double comp(lr_dtype dt, const void *p, int64_t i) {
-  return single(dt) ? (double)((const float *)p)[i] : ((const double *)p)[i];
+  return pt_single(dt) ? (double)((const float *)p)[i] : ((const double *)p)[i];
 }
 
 /* ---- binary ops ---- */
@@ -146,7 +137,7 @@ static void check_binary(lr_binary_kind k, lr_dtype dt, shp sa, bool ta, shp sb,
                      (long long)i, comp(dt, got, i), comp(dt, ref, i));
     }
   } else {
-    double tol = single(dt) ? 1e-5 : 1e-13;
+    double tol = pt_single(dt) ? 1e-5 : 1e-13;
     for (int64_t i = 0; i < n * 2; i++) {
       double g = comp(dt, got, i), r = comp(dt, ref, i);
       if (!(fabs(g - r) <= tol * (1 + fabs(r))))
@@ -215,8 +206,8 @@ static void check_acc(lr_dtype dt, shp ssh, shp dsh, bool integer, uint64_t seed
   /* Which kernel ran is decided by (m, r) only: the one-thread-per-element path below these
    * thresholds matches the CPU's order (see kernels/cuda/accumulate.cu). */
   bool exact = integer || m >= 65536 || r <= 64;
-  double eps = single(dt) ? 0x1.0p-23 : 0x1.0p-52;
-  for (int64_t i = 0; i < m * ncomp(dt); i++) {
+  double eps = pt_single(dt) ? 0x1.0p-23 : 0x1.0p-52;
+  for (int64_t i = 0; i < m * pt_ncomp(dt); i++) {
     double g = comp(dt, got, i), c = comp(dt, hd, i);
     if (exact) {
       if (g != c)

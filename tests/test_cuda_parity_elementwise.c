@@ -38,10 +38,7 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
-
-static void on_gpu(void) {
-  if (!lr_cuda_available()) cr_skip_test("no usable CUDA device");
-}
+#include "tests/parity.h"
 
 #define F32 LR_DTYPE_F32
 #define F64 LR_DTYPE_F64
@@ -244,15 +241,7 @@ static const op_case k_complex_cases[] = {
 
 /* ---- inputs ---- */
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static bool single(lr_dtype dt) { return dt == F32 || dt == C64; }
-static double eps_of(lr_dtype dt) { return single(dt) ? 0x1.0p-23 : 0x1.0p-52; }
+static double eps_of(lr_dtype dt) { return pt_single(dt) ? 0x1.0p-23 : 0x1.0p-52; }
 
 /* n elements of dt in host memory: components uniform in [lo, hi) (floored when ints or an integer
  * dtype), bools about half true. */
@@ -262,7 +251,7 @@ static void *rand_host(lr_dtype dt, int64_t n, uint64_t seed, double lo, double 
   cr_assert_not_null(p);
   int nc = lr_dtype_is_complex(dt) ? 2 : 1;
   for (int64_t i = 0; i < n * nc; i++) {
-    double u = (double)(splitmix(&seed) >> 11) * 0x1.0p-53, v = lo + (hi - lo) * u;
+    double u = (double)(pt_splitmix(&seed) >> 11) * 0x1.0p-53, v = lo + (hi - lo) * u;
     if (ints) v = floor(v);
     switch (dt) {
       case F32: case C64: ((float *)p)[i] = (float)v; break;
@@ -495,18 +484,18 @@ static void run_table(const op_case *cases, int n_cases, bool large) {
 
 #define N(t) ((int)(sizeof t / sizeof t[0]))
 
-Test(cuda_parity_elementwise, unary_small, .init = on_gpu) { run_table(k_unary_cases, N(k_unary_cases), false); }
-Test(cuda_parity_elementwise, unary_large, .init = on_gpu) { run_table(k_unary_cases, N(k_unary_cases), true); }
-Test(cuda_parity_elementwise, binary_small, .init = on_gpu) { run_table(k_binary_cases, N(k_binary_cases), false); }
-Test(cuda_parity_elementwise, binary_large, .init = on_gpu) { run_table(k_binary_cases, N(k_binary_cases), true); }
-Test(cuda_parity_elementwise, select_compare_small, .init = on_gpu) {
+Test(cuda_parity_elementwise, unary_small, .init = pt_on_gpu) { run_table(k_unary_cases, N(k_unary_cases), false); }
+Test(cuda_parity_elementwise, unary_large, .init = pt_on_gpu) { run_table(k_unary_cases, N(k_unary_cases), true); }
+Test(cuda_parity_elementwise, binary_small, .init = pt_on_gpu) { run_table(k_binary_cases, N(k_binary_cases), false); }
+Test(cuda_parity_elementwise, binary_large, .init = pt_on_gpu) { run_table(k_binary_cases, N(k_binary_cases), true); }
+Test(cuda_parity_elementwise, select_compare_small, .init = pt_on_gpu) {
   run_table(k_select_cases, N(k_select_cases), false);
 }
-Test(cuda_parity_elementwise, select_compare_large, .init = on_gpu) {
+Test(cuda_parity_elementwise, select_compare_large, .init = pt_on_gpu) {
   run_table(k_select_cases, N(k_select_cases), true);
 }
-Test(cuda_parity_elementwise, complex_small, .init = on_gpu) { run_table(k_complex_cases, N(k_complex_cases), false); }
-Test(cuda_parity_elementwise, complex_large, .init = on_gpu) { run_table(k_complex_cases, N(k_complex_cases), true); }
+Test(cuda_parity_elementwise, complex_small, .init = pt_on_gpu) { run_table(k_complex_cases, N(k_complex_cases), false); }
+Test(cuda_parity_elementwise, complex_large, .init = pt_on_gpu) { run_table(k_complex_cases, N(k_complex_cases), true); }
 
 /* The same inputs through forward and backward twice on the GPU: the same bits. Ops whose
  * kernels take every path (library functions, broadcast backward with a long reduction, strided
@@ -518,7 +507,7 @@ static const op_case *find(const op_case *t, int n, const char *name) {
   return NULL;
 }
 
-Test(cuda_parity_elementwise, deterministic, .init = on_gpu) {
+Test(cuda_parity_elementwise, deterministic, .init = pt_on_gpu) {
   const op_case *picks[] = {find(k_unary_cases, N(k_unary_cases), "gelu_tanh"), find(k_unary_cases, N(k_unary_cases), "log"),
                             find(k_binary_cases, N(k_binary_cases), "div"), find(k_binary_cases, N(k_binary_cases), "pow"),
                             find(k_select_cases, N(k_select_cases), "where"),
@@ -535,7 +524,7 @@ Test(cuda_parity_elementwise, deterministic, .init = on_gpu) {
 }
 
 /* Mixed devices are refused with a message naming both; CPU-only inputs are untouched. */
-Test(cuda_parity_elementwise, device_errors, .init = on_gpu) {
+Test(cuda_parity_elementwise, device_errors, .init = pt_on_gpu) {
   lr_tensor *c, *g, *mc, *y = NULL;
   cr_assert_eq(lr_zeros_on(F32, LR_DEVICE_CPU, LR_SHAPE(3), &c), LR_OK);
   cr_assert_eq(lr_zeros_on(F32, LR_DEVICE_CUDA, LR_SHAPE(3), &g), LR_OK);

@@ -35,10 +35,7 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
-
-static void on_gpu(void) {
-  if (!lr_cuda_available()) cr_skip_test("no usable CUDA device");
-}
+#include "tests/parity.h"
 
 static const lr_dtype k_dts[] = {LR_DTYPE_F32, LR_DTYPE_F64};
 
@@ -199,7 +196,7 @@ static void softmax_case(lr_dtype dt, int ndim, const int64_t *shape, int dim, b
   }
 }
 
-Test(cuda_functional, softmax, .init = on_gpu) {
+Test(cuda_functional, softmax, .init = pt_on_gpu) {
   for (int d = 0; d < 2; d++) {
     lr_dtype dt = k_dts[d];
     softmax_case(dt, SH(1), 0, false, 1);              /* one element */
@@ -218,7 +215,7 @@ Test(cuda_functional, softmax, .init = on_gpu) {
 }
 
 /* rows of -inf: NaN on both sides (0/0), as PyTorch */
-Test(cuda_functional, softmax_all_neg_inf, .init = on_gpu) {
+Test(cuda_functional, softmax_all_neg_inf, .init = pt_on_gpu) {
   pair x = mk(LR_DTYPE_F32, SH(3, 40), -1, 1, 1, false, false);
   for (int i = 40; i < 80; i++) {
     lr_tensor_set(x.c, i, -INFINITY, 0);
@@ -277,7 +274,7 @@ static void ce_case(lr_dtype dt, int ndim, const int64_t *shape, double ls, doub
   rewind_to(m);
 }
 
-Test(cuda_functional, cross_entropy, .init = on_gpu) {
+Test(cuda_functional, cross_entropy, .init = pt_on_gpu) {
   for (int d = 0; d < 2; d++) {
     lr_dtype dt = k_dts[d];
     ce_case(dt, SH(1, 1), 0.0, 0.0, false, 1);             /* one element */
@@ -294,12 +291,12 @@ Test(cuda_functional, cross_entropy, .init = on_gpu) {
 }
 
 /* Every target ignored: NaN loss on both devices, zero gradient. */
-Test(cuda_functional, cross_entropy_all_ignored, .init = on_gpu) {
+Test(cuda_functional, cross_entropy_all_ignored, .init = pt_on_gpu) {
   for (int d = 0; d < 2; d++) ce_case(k_dts[d], SH(6, 4), 0.1, 1.0, false, 20);
 }
 
 /* A bad target on the GPU: the CPU's status and message, word for word. */
-Test(cuda_functional, cross_entropy_bad_target, .init = on_gpu) {
+Test(cuda_functional, cross_entropy_bad_target, .init = pt_on_gpu) {
   for (int d = 0; d < 2; d++) {
     pair t = targets(SH(300), 7, -100, 0.1, 30);
     int64_t bad = 9, pos = 123;
@@ -337,7 +334,7 @@ static void mse_case(lr_dtype dt, int ndim, const int64_t *shape, bool strided, 
   }
 }
 
-Test(cuda_functional, mse, .init = on_gpu) {
+Test(cuda_functional, mse, .init = pt_on_gpu) {
   for (int d = 0; d < 2; d++) {
     lr_dtype dt = k_dts[d];
     mse_case(dt, SH(1), false, 1);
@@ -348,7 +345,7 @@ Test(cuda_functional, mse, .init = on_gpu) {
 }
 
 /* mean over zero elements: NaN on both */
-Test(cuda_functional, mse_empty, .init = on_gpu) {
+Test(cuda_functional, mse_empty, .init = pt_on_gpu) {
   lr_reduction red = LR_REDUCE_MEAN;
   pair in[2] = {mk(LR_DTYPE_F64, SH(0, 3), -1, 1, 1, false, true), mk(LR_DTYPE_F64, SH(0, 3), -1, 1, 2, false, false)};
   lr_tensor *yg;
@@ -402,8 +399,8 @@ static void norm_cases(bool rms) {
   }
 }
 
-Test(cuda_functional, layer_norm, .init = on_gpu) { norm_cases(false); }
-Test(cuda_functional, rms_norm, .init = on_gpu) { norm_cases(true); }
+Test(cuda_functional, layer_norm, .init = pt_on_gpu) { norm_cases(false); }
+Test(cuda_functional, rms_norm, .init = pt_on_gpu) { norm_cases(true); }
 
 /* ---- dropout ---- */
 
@@ -437,7 +434,7 @@ static void dropout_case(lr_dtype dt, int ndim, const int64_t *shape, double p, 
   rewind_to(m);
 }
 
-Test(cuda_functional, dropout, .init = on_gpu) {
+Test(cuda_functional, dropout, .init = pt_on_gpu) {
   for (int d = 0; d < 2; d++) {
     lr_dtype dt = k_dts[d];
     dropout_case(dt, SH(1), 0.5, 0, false, 1);
@@ -452,7 +449,7 @@ Test(cuda_functional, dropout, .init = on_gpu) {
 
 /* The mask itself: the GPU's dropout keeps exactly the elements where lr_rand_bernoulli_ on the
  * CPU (same rng state) draws 1. x = 1 everywhere, so y = mask / (1 - p). */
-Test(cuda_functional, dropout_mask_is_bernoulli, .init = on_gpu) {
+Test(cuda_functional, dropout_mask_is_bernoulli, .init = pt_on_gpu) {
   int64_t n = 100003;
   double p = 0.37;
   lr_tensor *xg, *yg, *mask;
@@ -480,7 +477,7 @@ Test(cuda_functional, dropout_mask_is_bernoulli, .init = on_gpu) {
 }
 
 /* lr_rand_* on CUDA tensors: the same stream as on the CPU, bit for bit. */
-Test(cuda_functional, rand_on_cuda, .init = on_gpu) {
+Test(cuda_functional, rand_on_cuda, .init = pt_on_gpu) {
   const lr_dtype dts[] = {LR_DTYPE_F32, LR_DTYPE_F64, LR_DTYPE_C64, LR_DTYPE_C128};
   for (int d = 0; d < 4; d++) {
     for (int kind = 0; kind < 3; kind++) {
@@ -552,7 +549,7 @@ static void twice(const char *what, fwd_fn f, void *ctx, int n, pair *in, uint64
     if (g1[i]) same_bits(what, g1[i], ing[i]->grad);
 }
 
-Test(cuda_functional, deterministic, .init = on_gpu) {
+Test(cuda_functional, deterministic, .init = pt_on_gpu) {
   for (int d = 0; d < 2; d++) {
     lr_dtype dt = k_dts[d];
     sm_ctx sc = {-1, false};

@@ -29,97 +29,11 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
-
-static void on_gpu(void) {
-  if (!lr_cuda_available()) cr_skip_test("no usable CUDA device");
-}
+#include "tests/parity.h"
 
 static const lr_dtype k_dtypes[] = {LR_DTYPE_F32, LR_DTYPE_F64, LR_DTYPE_C64, LR_DTYPE_C128};
 
-static int ncomp(lr_dtype dt) { return lr_dtype_is_complex(dt) ? 2 : 1; }
-static bool single(lr_dtype dt) { return dt == LR_DTYPE_F32 || dt == LR_DTYPE_C64; }
-static double eps_of(lr_dtype dt) { return single(dt) ? 0x1.0p-24 : 0x1.0p-53; }
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static int64_t numel(int nd, const int64_t *sh) {
-  int64_t n = 1;
-  for (int i = 0; i < nd; i++) n *= sh[i];
-  return n;
-}
-
-/* n elements, components uniform in [-1, 1), kept as doubles (exactly representable in f32). */
-static double *rand_comp(lr_dtype dt, int64_t n, uint64_t seed) {
-  int64_t nc = n * ncomp(dt);
-  double *p = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
-  cr_assert_not_null(p);
-  for (int64_t i = 0; i < nc; i++) p[i] = (float)(2.0 * (double)(splitmix(&seed) >> 11) * 0x1.0p-53 - 1.0);
-  return p;
-}
-
-/* A leaf of logical shape sh holding comp (row-major components) on dev as dt; transposed: stored
- * with its last two dims swapped and viewed back (strides (..., 1, rows)), like gc_leaf_strided.
- * abs_f64: the leaf holds |element| in f64 instead (the error bound's operand). */
-static lr_tensor *leaf(lr_device dev, lr_dtype dt, int nd, const int64_t *sh, const double *comp, bool transposed,
-                       bool abs_f64) {
-  lr_dtype st = abs_f64 ? LR_DTYPE_F64 : dt;
-  int nc = ncomp(dt), sc = abs_f64 ? 1 : nc;
-  int64_t n = numel(nd, sh), bsh[LR_MAX_DIMS];
-  for (int i = 0; i < nd; i++) bsh[i] = sh[i];
-  bool tr = transposed && nd >= 2;
-  if (tr) {
-    bsh[nd - 1] = sh[nd - 2];
-    bsh[nd - 2] = sh[nd - 1];
-  }
-  size_t es = lr_dtype_size(st);
-  unsigned char *host = malloc((size_t)(n ? n : 1) * es);
-  cr_assert_not_null(host);
-  int64_t R = tr ? sh[nd - 2] : 1, C = tr ? sh[nd - 1] : 1;
-  for (int64_t i = 0; i < n; i++) {
-    int64_t j = i; /* position of logical element i in the stored array */
-    if (tr) {
-      int64_t mat = i / (R * C), r = (i / C) % R, c = i % C;
-      j = mat * R * C + c * R + r;
-    }
-    double v[2] = {comp[i * nc], nc == 2 ? comp[i * nc + 1] : 0.0};
-    if (abs_f64) v[0] = nc == 2 ? hypot(v[0], v[1]) : fabs(v[0]);
-    for (int k = 0; k < sc; k++) {
-      if (st == LR_DTYPE_F32 || st == LR_DTYPE_C64) ((float *)host)[j * sc + k] = (float)v[k];
-      else ((double *)host)[j * sc + k] = v[k];
-    }
-  }
-  lr_tensor *base, *t;
-  cr_assert_eq(lr_empty_on(st, dev, nd, bsh, &base), LR_OK, "%s", lr_last_error());
-  if (n > 0) cr_assert_eq(lr_tensor_copy_from_host(base, host, (size_t)n * es), LR_OK, "%s", lr_last_error());
-  free(host);
-  if (tr) {
-    cr_assert_eq(lr_tensor_transpose(base, -1, -2, &t), LR_OK);
-    t->base = NULL; /* a leaf of its own */
-  } else {
-    t = base;
-  }
-  t->requires_grad = true;
-  return t;
-}
-
-/* All components of a contiguous tensor as doubles (malloc'ed). */
-static double *to_host(const lr_tensor *t) {
-  int64_t n = lr_numel(t), nc = n * ncomp(t->dtype);
-  size_t bytes = lr_nbytes(t);
-  void *raw = malloc(bytes ? bytes : 1);
-  double *d = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
-  cr_assert(raw && d);
-  if (bytes) cr_assert_eq(lr_tensor_copy_to_host(t, raw, bytes), LR_OK, "%s", lr_last_error());
-  for (int64_t i = 0; i < nc; i++)
-    d[i] = single(t->dtype) ? (double)((float *)raw)[i] : ((double *)raw)[i];
-  free(raw);
-  return d;
-}
+static double eps_of(lr_dtype dt) { return pt_single(dt) ? 0x1.0p-24 : 0x1.0p-53; }
 
 /* |gpu - cpu| <= tol * bound elementwise (both components for complex). */
 static void check_close(const char *what, const lr_tensor *gpu, const lr_tensor *cpu, const lr_tensor *bound,
@@ -129,8 +43,8 @@ static void check_close(const char *what, const lr_tensor *gpu, const lr_tensor 
   cr_assert_not_null(cpu, "%s: no CPU result", what);
   cr_assert_eq(gpu->device, LR_DEVICE_CUDA, "%s", what);
   cr_assert(lr_same_shape(gpu, cpu), "%s: shapes differ", what);
-  double *g = to_host(gpu), *c = to_host(cpu), *b = to_host(bound);
-  int nc = ncomp(gpu->dtype);
+  double *g = pt_to_host(gpu), *c = pt_to_host(cpu), *b = pt_to_host(bound);
+  int nc = pt_ncomp(gpu->dtype);
   int64_t n = lr_numel(gpu);
   for (int64_t i = 0; i < n; i++)
     for (int k = 0; k < nc; k++) {
@@ -152,10 +66,10 @@ typedef struct {
 } trio;
 
 static trio make_trio(lr_dtype dt, int nd, const int64_t *sh, uint64_t seed, bool transposed) {
-  double *comp = rand_comp(dt, numel(nd, sh), seed);
-  trio t = {leaf(LR_DEVICE_CPU, dt, nd, sh, comp, transposed, false),
-            leaf(LR_DEVICE_CUDA, dt, nd, sh, comp, transposed, false),
-            leaf(LR_DEVICE_CPU, dt, nd, sh, comp, false, true)};
+  double *comp = pt_rand_comp(dt, pt_numel(nd, sh), seed, false);
+  trio t = {pt_leaf(LR_DEVICE_CPU, dt, nd, sh, comp, transposed, false),
+            pt_leaf(LR_DEVICE_CUDA, dt, nd, sh, comp, transposed, false),
+            pt_leaf(LR_DEVICE_CPU, dt, nd, sh, comp, false, true)};
   free(comp);
   return t;
 }
@@ -226,7 +140,7 @@ static void check_linear(lr_dtype dt, shp sx, bool tx, int64_t O, bool tw, bool 
   lr_arena_rewind(ar, m);
 }
 
-Test(cuda_parity_linalg, matmul_small_odd, .init = on_gpu) {
+Test(cuda_parity_linalg, matmul_small_odd, .init = pt_on_gpu) {
   for (int d = 0; d < 4; d++) {
     lr_dtype dt = k_dtypes[d];
     uint64_t s = 100 * (uint64_t)d;
@@ -242,7 +156,7 @@ Test(cuda_parity_linalg, matmul_small_odd, .init = on_gpu) {
   }
 }
 
-Test(cuda_parity_linalg, matmul_batch_broadcast, .init = on_gpu) {
+Test(cuda_parity_linalg, matmul_batch_broadcast, .init = pt_on_gpu) {
   for (int d = 0; d < 4; d++) {
     lr_dtype dt = k_dtypes[d];
     uint64_t s = 1000 + 100 * (uint64_t)d;
@@ -255,7 +169,7 @@ Test(cuda_parity_linalg, matmul_batch_broadcast, .init = on_gpu) {
   }
 }
 
-Test(cuda_parity_linalg, matmul_large, .init = on_gpu) {
+Test(cuda_parity_linalg, matmul_large, .init = pt_on_gpu) {
   check_matmul(LR_DTYPE_F32, S(1024, 1024), false, S(1024, 1024), false, 2001); /* 1M elements each */
   check_matmul(LR_DTYPE_F32, S(1023, 1025), true, S(1025, 1021), false, 2002);
   check_matmul(LR_DTYPE_F64, S(8, 257, 129), false, S(129, 255), false, 2003);
@@ -263,7 +177,7 @@ Test(cuda_parity_linalg, matmul_large, .init = on_gpu) {
   check_matmul(LR_DTYPE_C128, S(300, 200), false, S(3, 200, 100), true, 2005);
 }
 
-Test(cuda_parity_linalg, linear, .init = on_gpu) {
+Test(cuda_parity_linalg, linear, .init = pt_on_gpu) {
   for (int d = 0; d < 4; d++) {
     lr_dtype dt = k_dtypes[d];
     uint64_t s = 3000 + 100 * (uint64_t)d;
@@ -278,7 +192,7 @@ Test(cuda_parity_linalg, linear, .init = on_gpu) {
 }
 
 /* Output and gradients of a broadcast batched product twice: the same bits. */
-Test(cuda_parity_linalg, deterministic, .init = on_gpu) {
+Test(cuda_parity_linalg, deterministic, .init = pt_on_gpu) {
   for (int d = 0; d < 4; d++) {
     lr_dtype dt = k_dtypes[d];
     double *res[2][3];
@@ -291,10 +205,10 @@ Test(cuda_parity_linalg, deterministic, .init = on_gpu) {
       trio w = make_trio(dt, y->ndim, y->shape, 79, false);
       cr_assert_eq(lr_backward(y, w.g), LR_OK, "%s", lr_last_error());
       cr_assert_eq(lr_matmul(a.g, b.g, &y), LR_OK, "%s", lr_last_error());
-      res[rep][0] = to_host(y);
-      res[rep][1] = to_host(a.g->grad);
-      res[rep][2] = to_host(b.g->grad);
-      int64_t n[3] = {lr_numel(y) * ncomp(dt), lr_numel(a.g) * ncomp(dt), lr_numel(b.g) * ncomp(dt)};
+      res[rep][0] = pt_to_host(y);
+      res[rep][1] = pt_to_host(a.g->grad);
+      res[rep][2] = pt_to_host(b.g->grad);
+      int64_t n[3] = {lr_numel(y) * pt_ncomp(dt), lr_numel(a.g) * pt_ncomp(dt), lr_numel(b.g) * pt_ncomp(dt)};
       if (rep == 1)
         for (int k = 0; k < 3; k++)
           cr_assert_eq(memcmp(res[0][k], res[1][k], sizeof(double) * (size_t)n[k]), 0, "%s: result %d differs run to run",
@@ -308,7 +222,7 @@ Test(cuda_parity_linalg, deterministic, .init = on_gpu) {
 
 /* TF32 is off by default (the 1024^3 case above passes FP32 tolerances); switched on, the F32
  * product changes (tensor cores) but stays within TF32's precision, 2^-8 of the bound. */
-Test(cuda_parity_linalg, tf32_switch, .init = on_gpu) {
+Test(cuda_parity_linalg, tf32_switch, .init = pt_on_gpu) {
   cr_assert(!lr_cuda_tf32(), "TF32 must be off by default");
   trio a = make_trio(LR_DTYPE_F32, 2, (int64_t[]){1024, 1024}, 91, false);
   trio b = make_trio(LR_DTYPE_F32, 2, (int64_t[]){1024, 1024}, 92, false);
@@ -322,7 +236,7 @@ Test(cuda_parity_linalg, tf32_switch, .init = on_gpu) {
   cr_assert_eq(st, LR_OK, "%s", lr_last_error());
   check_close("matmul f32 1024^3 TF32 off", y32, yc, ya, tol_of(LR_DTYPE_F32));
   check_close("matmul f32 1024^3 TF32 on", ytf, yc, ya, 0x1.0p-8);
-  double *p = to_host(y32), *q = to_host(ytf);
+  double *p = pt_to_host(y32), *q = pt_to_host(ytf);
   int64_t ndiff = 0;
   for (int64_t i = 0; i < 1024 * 1024; i++) ndiff += p[i] != q[i];
   free(p);
@@ -331,7 +245,7 @@ Test(cuda_parity_linalg, tf32_switch, .init = on_gpu) {
 }
 
 /* Wrong devices are refused with a message naming both. */
-Test(cuda_parity_linalg, mixed_devices, .init = on_gpu) {
+Test(cuda_parity_linalg, mixed_devices, .init = pt_on_gpu) {
   trio a = make_trio(LR_DTYPE_F32, 2, (int64_t[]){2, 3}, 1, false), b = make_trio(LR_DTYPE_F32, 2, (int64_t[]){3, 4}, 2, false);
   lr_tensor *y;
   cr_assert_eq(lr_matmul(a.g, b.c, &y), LR_ERR_DEVICE);

@@ -28,25 +28,12 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
-
-static void on_gpu(void) {
-  if (!lr_cuda_available()) cr_skip_test("no usable CUDA device");
-}
+#include "tests/parity.h"
 
 #define F32 LR_DTYPE_F32
 #define F64 LR_DTYPE_F64
 #define C64 LR_DTYPE_C64
 #define C128 LR_DTYPE_C128
-
-static int ncomp(lr_dtype dt) { return lr_dtype_is_complex(dt) ? 2 : 1; }
-static bool single(lr_dtype dt) { return dt == F32 || dt == C64; }
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 typedef struct {
   lr_dtype dt;
@@ -56,17 +43,11 @@ typedef struct {
   bool strided, grad;
 } spec;
 
-static int64_t numel(int nd, const int64_t *sh) {
-  int64_t n = 1;
-  for (int i = 0; i < nd; i++) n *= sh[i];
-  return n;
-}
-
 /* A tensor of logical shape sp->sh on dev with components uniform in [lo, hi) (rounded to
  * float), stored transposed in its last two dims when sp->strided. */
 static lr_tensor *make(lr_device dev, const spec *sp, uint64_t seed) {
-  int nd = sp->nd, nc = ncomp(sp->dt);
-  int64_t n = numel(nd, sp->sh), bsh[4];
+  int nd = sp->nd, nc = pt_ncomp(sp->dt);
+  int64_t n = pt_numel(nd, sp->sh), bsh[4];
   for (int i = 0; i < nd; i++) bsh[i] = sp->sh[i];
   bool tr = sp->strided && nd >= 2;
   if (tr) {
@@ -84,9 +65,9 @@ static lr_tensor *make(lr_device dev, const spec *sp, uint64_t seed) {
       j = mat * R * C + c * R + r;
     }
     for (int k = 0; k < nc; k++) {
-      double u = (double)(splitmix(&seed) >> 11) * 0x1.0p-53;
+      double u = (double)(pt_splitmix(&seed) >> 11) * 0x1.0p-53;
       float v = (float)(sp->lo + (sp->hi - sp->lo) * u);
-      if (single(sp->dt)) ((float *)host)[j * nc + k] = v;
+      if (pt_single(sp->dt)) ((float *)host)[j * nc + k] = v;
       else ((double *)host)[j * nc + k] = v;
     }
   }
@@ -110,16 +91,16 @@ static double *to_host(const lr_tensor *t) {
   cr_assert_eq(lr_empty_on(t->dtype, LR_DEVICE_CPU, t->ndim, t->shape, &h), LR_OK);
   cr_assert_eq(lr_tensor_copy_(h, t), LR_OK, "%s", lr_last_error());
   c = h;
-  int64_t nc = lr_numel(c) * ncomp(c->dtype);
+  int64_t nc = lr_numel(c) * pt_ncomp(c->dtype);
   double *d = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
   cr_assert_not_null(d);
-  for (int64_t i = 0; i < nc; i++) d[i] = single(c->dtype) ? (double)((float *)c->data)[i] : ((double *)c->data)[i];
+  for (int64_t i = 0; i < nc; i++) d[i] = pt_single(c->dtype) ? (double)((float *)c->data)[i] : ((double *)c->data)[i];
   return d;
 }
 
 static void compare(const char *what, const char *part, const lr_tensor *c, const lr_tensor *g, double tol) {
   cr_assert(lr_same_shape(c, g), "%s %s: shapes differ", what, part);
-  int64_t nc = lr_numel(c) * ncomp(c->dtype);
+  int64_t nc = lr_numel(c) * pt_ncomp(c->dtype);
   double *a = to_host(c), *b = to_host(g), mx = 0;
   for (int64_t i = 0; i < nc; i++) mx = fmax(mx, fabs(a[i]));
   for (int64_t i = 0; i < nc; i++)
@@ -184,8 +165,8 @@ static void parity(const char *what, op_fn f, void *ctx, int n, const spec *sp, 
   lr_arena_rewind(ar, mk);
 }
 
-static double tol_fft(lr_dtype dt) { return single(dt) ? 2e-4 : 1e-10; }
-static double tol_direct(lr_dtype dt) { return single(dt) ? 2e-6 : 1e-10; }
+static double tol_fft(lr_dtype dt) { return pt_single(dt) ? 2e-4 : 1e-10; }
+static double tol_direct(lr_dtype dt) { return pt_single(dt) ? 2e-6 : 1e-10; }
 
 static const int64_t k_L[] = {1, 7, 64, 1000, 2049};
 static const int64_t k_BH[][2] = {{1, 1}, {2, 3}, {3, 5}};
@@ -202,7 +183,7 @@ static lr_status f_fft(void *ctx, lr_tensor *const *in, lr_tensor **out) {
   return lr_fft(in[0], a->dim, a->n, a->inverse, out);
 }
 
-Test(cuda_lti, fft, .init = on_gpu) {
+Test(cuda_lti, fft, .init = pt_on_gpu) {
   lr_dtype dts[] = {C64, C128};
   for (int d = 0; d < 2; d++)
     for (int l = 0; l < 5; l++)
@@ -240,8 +221,8 @@ static void conv_cases(bool cplx) {
         }
 }
 
-Test(cuda_lti, fft_conv, .init = on_gpu) { conv_cases(false); }
-Test(cuda_lti, fft_conv_c, .init = on_gpu) { conv_cases(true); }
+Test(cuda_lti, fft_conv, .init = pt_on_gpu) { conv_cases(false); }
+Test(cuda_lti, fft_conv_c, .init = pt_on_gpu) { conv_cases(true); }
 
 /* ---- lti_kernel, lti_scan ---- */
 static lr_status f_kernel(void *ctx, lr_tensor *const *in, lr_tensor **out) {
@@ -252,7 +233,7 @@ static lr_status f_scan(void *ctx, lr_tensor *const *in, lr_tensor **out) {
   return lr_lti_scan(in[0], in[1], out);
 }
 
-Test(cuda_lti, lti_kernel_and_scan, .init = on_gpu) {
+Test(cuda_lti, lti_kernel_and_scan, .init = pt_on_gpu) {
   lr_dtype dts[] = {F32, F64, C64, C128};
   for (int d = 0; d < 4; d++)
     for (int l = 0; l < 5; l++) {
@@ -292,7 +273,7 @@ static lr_status f_conv1d(void *ctx, lr_tensor *const *in, lr_tensor **out) {
   return lr_cat(2, (lr_tensor *[]){y, st}, 2, out);
 }
 
-Test(cuda_lti, causal_conv1d, .init = on_gpu) {
+Test(cuda_lti, causal_conv1d, .init = pt_on_gpu) {
   lr_dtype dts[] = {F32, F64};
   const int64_t Ks[] = {1, 4, 7};
   for (int d = 0; d < 2; d++)
@@ -317,7 +298,7 @@ Test(cuda_lti, causal_conv1d, .init = on_gpu) {
 
 /* step by step on the GPU == the full convolution on the GPU (the same double arithmetic per
  * position; F64 to 1e-14, F32 exactly up to the last bit of exp: 1e-6) */
-Test(cuda_lti, conv1d_step_equals_full, .init = on_gpu) {
+Test(cuda_lti, conv1d_step_equals_full, .init = pt_on_gpu) {
   lr_dtype dts[] = {F32, F64};
   const int64_t Ks[] = {1, 4, 7};
   for (int d = 0; d < 2; d++)
@@ -341,7 +322,7 @@ Test(cuda_lti, conv1d_step_equals_full, .init = on_gpu) {
         double *s = to_host(yt);
         for (int64_t i = 0; i < B * D; i++) {
           double full = yh[i * L + t];
-          cr_assert(fabs(s[i] - full) <= (single(dts[d]) ? 1e-6 : 1e-14) * fmax(1.0, fabs(full)),
+          cr_assert(fabs(s[i] - full) <= (pt_single(dts[d]) ? 1e-6 : 1e-14) * fmax(1.0, fabs(full)),
                     "%s K %lld t %lld line %lld: step %.17g, full %.17g", lr_dtype_name(dts[d]), (long long)K,
                     (long long)t, (long long)i, s[i], full);
         }
@@ -365,7 +346,7 @@ static lr_status f_vand_t(void *ctx, lr_tensor *const *in, lr_tensor **out) {
   return lr_log_vandermonde_transpose(in[0], in[1], in[2], out);
 }
 
-Test(cuda_lti, s4_kernels, .init = on_gpu) {
+Test(cuda_lti, s4_kernels, .init = pt_on_gpu) {
   lr_dtype dts[] = {C64, C128};
   const int64_t Ns[] = {1, 16, 64, 300};
   for (int d = 0; d < 2; d++)
@@ -404,7 +385,7 @@ static lr_status f_ssm(void *ctx, lr_tensor *const *in, lr_tensor **out) {
   return lr_opt_ssm_forward(in[0], in[1], in[2], in[3], ((ssm_args *)ctx)->path, out);
 }
 
-Test(cuda_lti, opt_ssm_forward, .init = on_gpu) {
+Test(cuda_lti, opt_ssm_forward, .init = pt_on_gpu) {
   const lr_ssm_path paths[] = {LR_SSM_FULL_KERNEL, LR_SSM_STATE_CONV, LR_SSM_FREQ, LR_SSM_AUTO};
   lr_dtype rd[] = {F32, F64}, cd[] = {C64, C128};
   for (int d = 0; d < 2; d++)
@@ -426,7 +407,7 @@ Test(cuda_lti, opt_ssm_forward, .init = on_gpu) {
 /* The FFT path equals the recurrent path on the GPU: y = opt_ssm_forward(x, lti_kernel(A, L),
  * B, C) and y = lti_recurrent(x, A, B, C), for every contraction order; |A| < 0.92, so the
  * kernel is well-conditioned: 2e-4 (F32, FFT error) / 1e-9 (F64) of max |y|. */
-Test(cuda_lti, fft_path_equals_recurrent, .init = on_gpu) {
+Test(cuda_lti, fft_path_equals_recurrent, .init = pt_on_gpu) {
   lr_dtype rd[] = {F32, F64}, cd[] = {C64, C128};
   const lr_ssm_path paths[] = {LR_SSM_FULL_KERNEL, LR_SSM_STATE_CONV, LR_SSM_FREQ};
   for (int d = 0; d < 2; d++)
@@ -446,7 +427,7 @@ Test(cuda_lti, fft_path_equals_recurrent, .init = on_gpu) {
         cr_assert_eq(yf->device, LR_DEVICE_CUDA);
         char what[96];
         snprintf(what, sizeof what, "%s L %lld path %d vs recurrent", lr_dtype_name(rd[d]), (long long)L, (int)paths[p]);
-        compare(what, "output", yr, yf, single(rd[d]) ? 2e-4 : 1e-9);
+        compare(what, "output", yr, yf, pt_single(rd[d]) ? 2e-4 : 1e-9);
       }
       lr_arena_rewind(ar, mk);
     }

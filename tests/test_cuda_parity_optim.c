@@ -30,10 +30,7 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
-
-static void on_gpu(void) {
-  if (!lr_cuda_available()) cr_skip_test("no usable CUDA device");
-}
+#include "tests/parity.h"
 
 /* A persistent parameter on dev with values uniform in [-1, 1) from seed (same on both devices). */
 static lr_tensor *param(lr_dtype dt, lr_device dev, int64_t n, uint64_t seed) {
@@ -142,11 +139,11 @@ static void run_optim(const char *name, lr_optim_config cfg, double wd, int step
   }
 }
 
-Test(cuda_optim, adam, .init = on_gpu) { run_optim("adam", lr_adam_config(1e-2), 0.01, 3); }
-Test(cuda_optim, adam_no_decay, .init = on_gpu) { run_optim("adam wd 0", lr_adam_config(3e-3), 0.0, 3); }
-Test(cuda_optim, adamw, .init = on_gpu) { run_optim("adamw", lr_adamw_config(1e-2, 0.1), 0.1, 3); }
+Test(cuda_optim, adam, .init = pt_on_gpu) { run_optim("adam", lr_adam_config(1e-2), 0.01, 3); }
+Test(cuda_optim, adam_no_decay, .init = pt_on_gpu) { run_optim("adam wd 0", lr_adam_config(3e-3), 0.0, 3); }
+Test(cuda_optim, adamw, .init = pt_on_gpu) { run_optim("adamw", lr_adamw_config(1e-2, 0.1), 0.1, 3); }
 
-Test(cuda_optim, sgd, .init = on_gpu) {
+Test(cuda_optim, sgd, .init = pt_on_gpu) {
   lr_optim_config c = lr_sgd_config(0.1, 0.9);
   c.dampening = 0.1;
   run_optim("sgd momentum dampening", c, 0.01, 3);
@@ -204,13 +201,13 @@ static void clip_case(double max_norm, unsigned gpu_mask) {
   lr_tensor_free(pm[3]);
 }
 
-Test(cuda_optim, clip_grad_norm, .init = on_gpu) {
+Test(cuda_optim, clip_grad_norm, .init = pt_on_gpu) {
   clip_case(1.0, 0x7f);   /* every param on the GPU, clipped (the total is about 1700) */
   clip_case(1e6, 0x7f);   /* not clipped: grads unchanged */
   clip_case(5.0, 0x55);   /* mixed CPU and GPU parameters in one call */
 }
 
-Test(cuda_optim, clip_deterministic, .init = on_gpu) {
+Test(cuda_optim, clip_deterministic, .init = pt_on_gpu) {
   lr_tensor *p = param(LR_DTYPE_F32, LR_DEVICE_CUDA, (1 << 22) + 1, 1);
   double t[2];
   for (int rep = 0; rep < 2; rep++) {

@@ -32,100 +32,9 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
-
-static void on_gpu(void) {
-  if (!lr_cuda_available()) cr_skip_test("no usable CUDA device");
-}
+#include "tests/parity.h"
 
 static const lr_dtype k_dtypes[] = {LR_DTYPE_F32, LR_DTYPE_F64, LR_DTYPE_C64, LR_DTYPE_C128};
-
-static int ncomp(lr_dtype dt) { return lr_dtype_is_complex(dt) ? 2 : 1; }
-static bool single(lr_dtype dt) { return dt == LR_DTYPE_F32 || dt == LR_DTYPE_C64; }
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static int64_t numel(int nd, const int64_t *sh) {
-  int64_t n = 1;
-  for (int i = 0; i < nd; i++) n *= sh[i];
-  return n;
-}
-
-/* Components uniform in [-1, 1) (exact in f32), or integers in [-8, 8] when integer. */
-static double *rand_comp(lr_dtype dt, int64_t n, uint64_t seed, bool integer) {
-  int64_t nc = n * ncomp(dt);
-  double *p = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
-  cr_assert_not_null(p);
-  for (int64_t i = 0; i < nc; i++) {
-    double u = (double)(splitmix(&seed) >> 11) * 0x1.0p-53;
-    p[i] = integer ? floor(17.0 * u) - 8.0 : (float)(2.0 * u - 1.0);
-  }
-  return p;
-}
-
-/* A leaf of logical shape sh holding comp on dev as dt (|comp| in f64 when abs_f64); transposed:
- * stored with the last two dims swapped and viewed back. */
-static lr_tensor *leaf(lr_device dev, lr_dtype dt, int nd, const int64_t *sh, const double *comp, bool transposed,
-                       bool abs_f64) {
-  lr_dtype st = abs_f64 ? LR_DTYPE_F64 : dt;
-  int nc = ncomp(dt), sc = abs_f64 ? 1 : nc;
-  int64_t n = numel(nd, sh), bsh[LR_MAX_DIMS];
-  for (int i = 0; i < nd; i++) bsh[i] = sh[i];
-  bool tr = transposed && nd >= 2;
-  if (tr) {
-    bsh[nd - 1] = sh[nd - 2];
-    bsh[nd - 2] = sh[nd - 1];
-  }
-  size_t es = lr_dtype_size(st);
-  unsigned char *host = malloc((size_t)(n ? n : 1) * es);
-  cr_assert_not_null(host);
-  int64_t R = tr ? sh[nd - 2] : 1, C = tr ? sh[nd - 1] : 1;
-  for (int64_t i = 0; i < n; i++) {
-    int64_t j = i;
-    if (tr) {
-      int64_t mat = i / (R * C), r = (i / C) % R, c = i % C;
-      j = mat * R * C + c * R + r;
-    }
-    double v[2] = {comp[i * nc], nc == 2 ? comp[i * nc + 1] : 0.0};
-    if (abs_f64) v[0] = nc == 2 ? hypot(v[0], v[1]) : fabs(v[0]);
-    for (int k = 0; k < sc; k++) {
-      if (single(st)) ((float *)host)[j * sc + k] = (float)v[k];
-      else ((double *)host)[j * sc + k] = v[k];
-    }
-  }
-  lr_tensor *base, *t;
-  cr_assert_eq(lr_empty_on(st, dev, nd, bsh, &base), LR_OK, "%s", lr_last_error());
-  if (n > 0) cr_assert_eq(lr_tensor_copy_from_host(base, host, (size_t)n * es), LR_OK, "%s", lr_last_error());
-  free(host);
-  if (tr) {
-    cr_assert_eq(lr_tensor_transpose(base, -1, -2, &t), LR_OK);
-    t->base = NULL;
-  } else {
-    t = base;
-  }
-  t->requires_grad = lr_dtype_is_float(st);
-  return t;
-}
-
-/* All components of a contiguous tensor as doubles (I64 tensors: their values). */
-static double *to_host(const lr_tensor *t) {
-  int64_t n = lr_numel(t), nc = n * ncomp(t->dtype);
-  size_t bytes = lr_nbytes(t);
-  void *raw = malloc(bytes ? bytes : 1);
-  double *d = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
-  cr_assert(raw && d);
-  if (bytes) cr_assert_eq(lr_tensor_copy_to_host(t, raw, bytes), LR_OK, "%s", lr_last_error());
-  for (int64_t i = 0; i < nc; i++) {
-    if (t->dtype == LR_DTYPE_I64) d[i] = (double)((int64_t *)raw)[i];
-    else d[i] = single(t->dtype) ? (double)((float *)raw)[i] : ((double *)raw)[i];
-  }
-  free(raw);
-  return d;
-}
 
 typedef enum { OP_SUM, OP_MEAN, OP_VAR, OP_MAX, OP_MIN } red_op;
 static const char *k_op[] = {"sum", "mean", "var", "max", "min"};
@@ -158,7 +67,7 @@ static lr_status run_op(red_op op, lr_tensor *x, dims_t d, bool keep, int corr, 
 static int64_t red_count(const shp *s, red_op op, dims_t d) {
   if (s->nd == 0) return 1;
   if (op == OP_MAX || op == OP_MIN) return s->s[(d.d[0] + s->nd) % s->nd];
-  if (d.n == 0) return numel(s->nd, s->s);
+  if (d.n == 0) return pt_numel(s->nd, s->s);
   int64_t r = 1;
   for (int i = 0; i < d.n; i++) r *= s->s[(d.d[i] + s->nd) % s->nd];
   return r;
@@ -176,12 +85,12 @@ static void check_red(red_op op, lr_dtype dt, shp s, bool tr, dims_t d, bool kee
   snprintf(what, sizeof what, "%s %s x %s%s dims(%d: %d %d %d)%s%s", k_op[op], lr_dtype_name(dt),
            lr_shape_str(s.nd, s.s, sh, 96), tr ? "^T-view" : "", d.n, d.d[0], d.d[1], d.d[2], keep ? " keepdim" : "",
            integer ? " integers" : "");
-  int64_t n = numel(s.nd, s.s);
-  double *comp = rand_comp(dt, n, seed, integer);
+  int64_t n = pt_numel(s.nd, s.s);
+  double *comp = pt_rand_comp(dt, n, seed, integer);
   if (nan_at >= 0 && nan_at < n) comp[nan_at] = NAN;
-  lr_tensor *xc = leaf(LR_DEVICE_CPU, dt, s.nd, s.s, comp, tr, false);
-  lr_tensor *xg = leaf(LR_DEVICE_CUDA, dt, s.nd, s.s, comp, tr, false);
-  lr_tensor *xa = leaf(LR_DEVICE_CPU, dt, s.nd, s.s, comp, false, true);
+  lr_tensor *xc = pt_leaf(LR_DEVICE_CPU, dt, s.nd, s.s, comp, tr, false);
+  lr_tensor *xg = pt_leaf(LR_DEVICE_CUDA, dt, s.nd, s.s, comp, tr, false);
+  lr_tensor *xa = pt_leaf(LR_DEVICE_CPU, dt, s.nd, s.s, comp, false, true);
   free(comp);
   lr_tensor *yc, *yg, *ya = NULL, *ic = NULL, *ig = NULL;
   cr_assert_eq(run_op(op, xc, d, keep, corr, &yc, &ic), LR_OK, "%s cpu: %s", what, lr_last_error());
@@ -189,20 +98,20 @@ static void check_red(red_op op, lr_dtype dt, shp s, bool tr, dims_t d, bool kee
   if (op == OP_SUM || op == OP_MEAN) cr_assert_eq(run_op(op, xa, d, keep, corr, &ya, NULL), LR_OK);
   cr_assert_eq(yg->device, LR_DEVICE_CUDA);
   cr_assert(lr_same_shape(yc, yg), "%s: shapes differ", what);
-  int nc = ncomp(dt);
+  int nc = pt_ncomp(dt);
   int64_t m = lr_numel(yc), r = red_count(&s, op, d);
-  double *c = to_host(yc), *g = to_host(yg), *b = ya ? to_host(ya) : NULL;
+  double *c = pt_to_host(yc), *g = pt_to_host(yg), *b = ya ? pt_to_host(ya) : NULL;
   for (int64_t i = 0; i < m * nc; i++) {
     double tol;
     bool exact = integer || op == OP_MAX || op == OP_MIN;
     if (exact) tol = 0;
-    else if (op == OP_VAR) tol = (single(dt) ? 0x1.0p-21 : 4.0 * (double)r * 0x1.0p-53) * fabs(c[i]);
-    else tol = 2.0 * (double)r * 0x1.0p-53 * b[i / nc] + (single(dt) ? 0x1.0p-23 * fabs(c[i]) : 0.0);
+    else if (op == OP_VAR) tol = (pt_single(dt) ? 0x1.0p-21 : 4.0 * (double)r * 0x1.0p-53) * fabs(c[i]);
+    else tol = 2.0 * (double)r * 0x1.0p-53 * b[i / nc] + (pt_single(dt) ? 0x1.0p-23 * fabs(c[i]) : 0.0);
     if (exact ? !same(g[i], c[i]) : !(fabs(g[i] - c[i]) <= tol) && !same(g[i], c[i]))
       cr_assert_fail("%s: output component %lld: gpu %.17g, cpu %.17g, tol %.3g", what, (long long)i, g[i], c[i], tol);
   }
   if (ic) {
-    double *jc = to_host(ic), *jg = to_host(ig);
+    double *jc = pt_to_host(ic), *jg = pt_to_host(ig);
     for (int64_t i = 0; i < m; i++)
       if (jc[i] != jg[i])
         cr_assert_fail("%s: index %lld: gpu %.0f, cpu %.0f", what, (long long)i, jg[i], jc[i]);
@@ -213,17 +122,17 @@ static void check_red(red_op op, lr_dtype dt, shp s, bool tr, dims_t d, bool kee
   free(g);
   free(b);
   if (m > 0 && n > 0 && nan_at < 0) {
-    double *w = rand_comp(dt, m, seed + 5, false);
-    lr_tensor *wc = leaf(LR_DEVICE_CPU, dt, yc->ndim, yc->shape, w, false, false);
-    lr_tensor *wg = leaf(LR_DEVICE_CUDA, dt, yc->ndim, yc->shape, w, false, false);
+    double *w = pt_rand_comp(dt, m, seed + 5, false);
+    lr_tensor *wc = pt_leaf(LR_DEVICE_CPU, dt, yc->ndim, yc->shape, w, false, false);
+    lr_tensor *wg = pt_leaf(LR_DEVICE_CUDA, dt, yc->ndim, yc->shape, w, false, false);
     free(w);
     cr_assert_eq(lr_backward(yc, wc), LR_OK, "%s cpu backward: %s", what, lr_last_error());
     cr_assert_eq(lr_backward(yg, wg), LR_OK, "%s gpu backward: %s", what, lr_last_error());
     cr_assert_not_null(xg->grad, "%s: no GPU gradient", what);
-    double *dc = to_host(xc->grad), *dg = to_host(xg->grad);
+    double *dc = pt_to_host(xc->grad), *dg = pt_to_host(xg->grad);
     double dmax = 0;
     for (int64_t i = 0; i < n * nc; i++) dmax = fmax(dmax, fabs(dc[i]));
-    double tol = op == OP_VAR ? (single(dt) ? 0x1.0p-20 : 0x1.0p-48) * dmax : 0.0;
+    double tol = op == OP_VAR ? (pt_single(dt) ? 0x1.0p-20 : 0x1.0p-48) * dmax : 0.0;
     for (int64_t i = 0; i < n * nc; i++)
       if (!(fabs(dg[i] - dc[i]) <= tol))
         cr_assert_fail("%s: grad component %lld: gpu %.17g, cpu %.17g, tol %.3g", what, (long long)i, dg[i], dc[i],
@@ -262,20 +171,20 @@ static void sum_mean_cases(red_op op, bool integer, bool large) {
   }
 }
 
-Test(cuda_parity_reduce, sum_small, .init = on_gpu) {
+Test(cuda_parity_reduce, sum_small, .init = pt_on_gpu) {
   sum_mean_cases(OP_SUM, false, false);
   sum_mean_cases(OP_SUM, true, false);
 }
-Test(cuda_parity_reduce, sum_large, .init = on_gpu) {
+Test(cuda_parity_reduce, sum_large, .init = pt_on_gpu) {
   sum_mean_cases(OP_SUM, false, true);
   sum_mean_cases(OP_SUM, true, true);
 }
-Test(cuda_parity_reduce, mean, .init = on_gpu) {
+Test(cuda_parity_reduce, mean, .init = pt_on_gpu) {
   sum_mean_cases(OP_MEAN, false, false);
   sum_mean_cases(OP_MEAN, false, true);
 }
 
-Test(cuda_parity_reduce, var, .init = on_gpu) {
+Test(cuda_parity_reduce, var, .init = pt_on_gpu) {
   for (int k = 0; k < 2; k++) {
     lr_dtype dt = k_dtypes[k];
     uint64_t s = 7000 + 100 * (uint64_t)k;
@@ -289,7 +198,7 @@ Test(cuda_parity_reduce, var, .init = on_gpu) {
   }
 }
 
-Test(cuda_parity_reduce, max_min, .init = on_gpu) {
+Test(cuda_parity_reduce, max_min, .init = pt_on_gpu) {
   for (int k = 0; k < 2; k++) {
     lr_dtype dt = k_dtypes[k];
     for (red_op op = OP_MAX; op <= OP_MIN; op++) {
@@ -311,24 +220,24 @@ Test(cuda_parity_reduce, max_min, .init = on_gpu) {
 
 /* Bitwise equality of two results (and of their indices when given). */
 static void same_bits(const char *what, lr_tensor *a, lr_tensor *b) {
-  double *p = to_host(a), *q = to_host(b);
-  int64_t n = lr_numel(a) * ncomp(a->dtype);
+  double *p = pt_to_host(a), *q = pt_to_host(b);
+  int64_t n = lr_numel(a) * pt_ncomp(a->dtype);
   cr_assert_eq(memcmp(p, q, sizeof(double) * (size_t)n), 0, "%s differs run to run", what);
   free(p);
   free(q);
 }
 
 /* The chunked paths (partials in scratch, combined by a second kernel) twice: the same bits. */
-Test(cuda_parity_reduce, deterministic, .init = on_gpu) {
+Test(cuda_parity_reduce, deterministic, .init = pt_on_gpu) {
   for (int k = 0; k < 4; k++) {
     lr_dtype dt = k_dtypes[k];
     bool real = !lr_dtype_is_complex(dt);
     int64_t n = (1 << 22) + 1;
-    double *comp = rand_comp(dt, n, 99 + (uint64_t)k, false);
-    lr_tensor *x = leaf(LR_DEVICE_CUDA, dt, 1, (int64_t[]){n}, comp, false, false);
+    double *comp = pt_rand_comp(dt, n, 99 + (uint64_t)k, false);
+    lr_tensor *x = pt_leaf(LR_DEVICE_CUDA, dt, 1, (int64_t[]){n}, comp, false, false);
     free(comp);
-    comp = rand_comp(dt, 100003 * 7, 199 + (uint64_t)k, false);
-    lr_tensor *xc = leaf(LR_DEVICE_CUDA, dt, 2, (int64_t[]){100003, 7}, comp, false, false);
+    comp = pt_rand_comp(dt, 100003 * 7, 199 + (uint64_t)k, false);
+    lr_tensor *xc = pt_leaf(LR_DEVICE_CUDA, dt, 2, (int64_t[]){100003, 7}, comp, false, false);
     free(comp);
     lr_tensor *sum[2], *col[2], *var[2], *mx[2], *ix[2];
     for (int rep = 0; rep < 2; rep++) {
@@ -350,9 +259,9 @@ Test(cuda_parity_reduce, deterministic, .init = on_gpu) {
 }
 
 /* Mixed devices in a backward are refused, wrong dims keep their CPU messages. */
-Test(cuda_parity_reduce, errors, .init = on_gpu) {
+Test(cuda_parity_reduce, errors, .init = pt_on_gpu) {
   double comp[6] = {1, 2, 3, 4, 5, 6};
-  lr_tensor *x = leaf(LR_DEVICE_CUDA, LR_DTYPE_F32, 2, (int64_t[]){2, 3}, comp, false, false), *y;
+  lr_tensor *x = pt_leaf(LR_DEVICE_CUDA, LR_DTYPE_F32, 2, (int64_t[]){2, 3}, comp, false, false), *y;
   cr_assert_eq(lr_sum(x, 1, (int[]){2}, false, &y), LR_ERR_ARG);
   cr_assert(strstr(lr_last_error(), "lr_sum"), "%s", lr_last_error());
   cr_assert_eq(lr_max(x, 1, false, &y, NULL), LR_OK, "%s", lr_last_error());

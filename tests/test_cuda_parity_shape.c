@@ -35,27 +35,16 @@
 
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
+#include "tests/parity.h"
 
 #define CU LR_DEVICE_CUDA
 #define OK(expr) cr_assert_eq((expr), LR_OK, "%s: %s", #expr, lr_last_error())
-
-static void on_gpu(void) {
-  if (!lr_cuda_available()) cr_skip_test("no usable CUDA device");
-}
 
 static const lr_dtype k_float[] = {LR_DTYPE_F32, LR_DTYPE_F64, LR_DTYPE_C64, LR_DTYPE_C128};
 static const lr_dtype k_all[] = {LR_DTYPE_F32, LR_DTYPE_F64, LR_DTYPE_C64, LR_DTYPE_C128,
                                  LR_DTYPE_I32, LR_DTYPE_I64, LR_DTYPE_BOOL};
 static const int64_t k_sizes[][2] = {{1, 1}, {37, 53}, {1024, 4099}};
 #define NSIZES 3
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-static double unif(uint64_t *s) { return (double)(splitmix(s) >> 11) * 0x1.0p-53; }
 
 /* Random contents for a contiguous CPU tensor: floats in [-1, 1) (integer mode: {-1, 0, 1}),
  * I32 in [-1000, 1000), I64 spanning more than 32 bits, BOOL 0/1. */
@@ -67,24 +56,24 @@ static void fill_rand(lr_tensor *t, uint64_t seed, bool integer) {
     case LR_DTYPE_C64: {
       int64_t m = n * (t->dtype == LR_DTYPE_C64 ? 2 : 1);
       for (int64_t i = 0; i < m; i++)
-        ((float *)t->data)[i] = integer ? (float)((int)(splitmix(&s) % 3) - 1) : (float)(2 * unif(&s) - 1);
+        ((float *)t->data)[i] = integer ? (float)((int)(pt_splitmix(&s) % 3) - 1) : (float)(2 * pt_unif(&s) - 1);
       break;
     }
     case LR_DTYPE_F64:
     case LR_DTYPE_C128: {
       int64_t m = n * (t->dtype == LR_DTYPE_C128 ? 2 : 1);
       for (int64_t i = 0; i < m; i++)
-        ((double *)t->data)[i] = integer ? (double)((int)(splitmix(&s) % 3) - 1) : 2 * unif(&s) - 1;
+        ((double *)t->data)[i] = integer ? (double)((int)(pt_splitmix(&s) % 3) - 1) : 2 * pt_unif(&s) - 1;
       break;
     }
     case LR_DTYPE_I32:
-      for (int64_t i = 0; i < n; i++) ((int32_t *)t->data)[i] = (int32_t)(splitmix(&s) % 2000) - 1000;
+      for (int64_t i = 0; i < n; i++) ((int32_t *)t->data)[i] = (int32_t)(pt_splitmix(&s) % 2000) - 1000;
       break;
     case LR_DTYPE_I64:
-      for (int64_t i = 0; i < n; i++) ((int64_t *)t->data)[i] = (int64_t)(splitmix(&s) >> 20) - (1ll << 43);
+      for (int64_t i = 0; i < n; i++) ((int64_t *)t->data)[i] = (int64_t)(pt_splitmix(&s) >> 20) - (1ll << 43);
       break;
     default:
-      for (int64_t i = 0; i < n; i++) ((uint8_t *)t->data)[i] = (uint8_t)(splitmix(&s) & 1);
+      for (int64_t i = 0; i < n; i++) ((uint8_t *)t->data)[i] = (uint8_t)(pt_splitmix(&s) & 1);
       break;
   }
 }
@@ -135,7 +124,7 @@ static pair index_pair(lr_dtype dt, int ndim, const int64_t *shape, const int64_
 static int64_t *rand_index(int64_t n, int64_t bound, uint64_t seed) {
   int64_t *v = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
   uint64_t s = seed;
-  for (int64_t i = 0; i < n; i++) v[i] = (int64_t)(splitmix(&s) % (uint64_t)bound);
+  for (int64_t i = 0; i < n; i++) v[i] = (int64_t)(pt_splitmix(&s) % (uint64_t)bound);
   return v;
 }
 
@@ -148,9 +137,8 @@ static void *host_copy(const lr_tensor *t) {
   return h;
 }
 
-static bool single(lr_dtype dt) { return dt == LR_DTYPE_F32 || dt == LR_DTYPE_C64; }
 static double comp(lr_dtype dt, const void *p, int64_t i) {
-  return single(dt) ? (double)((const float *)p)[i] : ((const double *)p)[i];
+  return pt_single(dt) ? (double)((const float *)p)[i] : ((const double *)p)[i];
 }
 
 /* gpu == cpu bitwise (scale < 0), or per component |g - c| <= eps * (scale + |c|). */
@@ -171,7 +159,7 @@ static void expect_match(const lr_tensor *g, const lr_tensor *c, double scale, c
                      lr_dtype_is_float(c->dtype) ? comp(c->dtype, hc, (int64_t)(i / es * (lr_dtype_is_complex(c->dtype) ? 2 : 1))) : 0.0);
     }
   } else {
-    double eps = single(c->dtype) ? FLT_EPSILON : DBL_EPSILON;
+    double eps = pt_single(c->dtype) ? FLT_EPSILON : DBL_EPSILON;
     int64_t m = lr_numel(c) * (lr_dtype_is_complex(c->dtype) ? 2 : 1);
     for (int64_t i = 0; i < m; i++) {
       double a = comp(c->dtype, hg, i), e = comp(c->dtype, hc, i);
@@ -223,7 +211,7 @@ static lr_status v_perm3(lr_tensor *x, lr_tensor **v) { /* (R, Ce) as (R, Ce/2, 
 static const view_fn k_views[] = {v_transpose, v_window, v_reversed, v_broadcast, v_perm3};
 static const char *k_view_names[] = {"transpose", "window", "reversed", "broadcast", "perm3"};
 
-Test(cuda_shape, strided_copies_every_dtype, .init = on_gpu) {
+Test(cuda_shape, strided_copies_every_dtype, .init = pt_on_gpu) {
   lr_arena *ar = lr_arena_current();
   for (size_t di = 0; di < sizeof k_all / sizeof *k_all; di++) {
     for (int si = 0; si < NSIZES; si++) {
@@ -265,7 +253,7 @@ Test(cuda_shape, strided_copies_every_dtype, .init = on_gpu) {
   }
 }
 
-Test(cuda_shape, fills_every_dtype, .init = on_gpu) {
+Test(cuda_shape, fills_every_dtype, .init = pt_on_gpu) {
   static const double vals[] = {2.5, -3.0, 0.0, 1e10};
   lr_arena *ar = lr_arena_current();
   for (size_t di = 0; di < sizeof k_all / sizeof *k_all; di++) {
@@ -448,16 +436,16 @@ static void run_simple(simple_op which, bool all_dtypes) {
   }
 }
 
-Test(cuda_shape, cat, .init = on_gpu) { run_simple(OP_CAT, true); }
-Test(cuda_shape, stack, .init = on_gpu) { run_simple(OP_STACK, true); }
-Test(cuda_shape, split_chunk, .init = on_gpu) { run_simple(OP_SPLIT, true); }
-Test(cuda_shape, pad, .init = on_gpu) { run_simple(OP_PAD, true); }
-Test(cuda_shape, flip, .init = on_gpu) { run_simple(OP_FLIP, true); }
-Test(cuda_shape, roll, .init = on_gpu) { run_simple(OP_ROLL, true); }
-Test(cuda_shape, views, .init = on_gpu) { run_simple(OP_VIEWS, true); }
+Test(cuda_shape, cat, .init = pt_on_gpu) { run_simple(OP_CAT, true); }
+Test(cuda_shape, stack, .init = pt_on_gpu) { run_simple(OP_STACK, true); }
+Test(cuda_shape, split_chunk, .init = pt_on_gpu) { run_simple(OP_SPLIT, true); }
+Test(cuda_shape, pad, .init = pt_on_gpu) { run_simple(OP_PAD, true); }
+Test(cuda_shape, flip, .init = pt_on_gpu) { run_simple(OP_FLIP, true); }
+Test(cuda_shape, roll, .init = pt_on_gpu) { run_simple(OP_ROLL, true); }
+Test(cuda_shape, views, .init = pt_on_gpu) { run_simple(OP_VIEWS, true); }
 
 /* expand's backward sums R * 2 terms per element: tolerance on real data, bitwise on integers */
-Test(cuda_shape, expand, .init = on_gpu) {
+Test(cuda_shape, expand, .init = pt_on_gpu) {
   lr_arena *ar = lr_arena_current();
   for (int integer = 0; integer < 2; integer++)
     for (size_t di = 0; di < 4; di++)
@@ -472,7 +460,7 @@ Test(cuda_shape, expand, .init = on_gpu) {
       }
 }
 
-Test(cuda_shape, index_select, .init = on_gpu) {
+Test(cuda_shape, index_select, .init = pt_on_gpu) {
   lr_arena *ar = lr_arena_current();
   for (size_t di = 0; di < sizeof k_all / sizeof *k_all; di++)
     for (int si = 0; si < NSIZES; si++) {
@@ -493,7 +481,7 @@ Test(cuda_shape, index_select, .init = on_gpu) {
     }
 }
 
-Test(cuda_shape, gather, .init = on_gpu) {
+Test(cuda_shape, gather, .init = pt_on_gpu) {
   lr_arena *ar = lr_arena_current();
   for (size_t di = 0; di < sizeof k_all / sizeof *k_all; di++)
     for (int si = 0; si < NSIZES; si++)
@@ -513,7 +501,7 @@ Test(cuda_shape, gather, .init = on_gpu) {
       }
 }
 
-Test(cuda_shape, embedding, .init = on_gpu) {
+Test(cuda_shape, embedding, .init = pt_on_gpu) {
   lr_arena *ar = lr_arena_current();
   for (size_t di = 0; di < 4; di++)
     for (int si = 0; si < NSIZES; si++)
@@ -540,7 +528,7 @@ Test(cuda_shape, embedding, .init = on_gpu) {
 /* cumsum along both dims of (R, C): one thread per column (bitwise) where the kernel takes that
  * path (lr_kcuda_cumsum_work_bytes is 0), else the chunked scan (1024 x 4099 has fewer than 8192
  * columns along either dim): tolerance on real data, bitwise on integer data. */
-Test(cuda_shape, cumsum_columns, .init = on_gpu) {
+Test(cuda_shape, cumsum_columns, .init = pt_on_gpu) {
   lr_arena *ar = lr_arena_current();
   for (int integer = 0; integer < 2; integer++)
     for (size_t di = 0; di < 4; di++)
@@ -562,7 +550,7 @@ Test(cuda_shape, cumsum_columns, .init = on_gpu) {
 /* Few long columns: the chunked scan. Shapes (1, n), (3, n) along -1, (n, 3) along 0, the
  * shortest column that is chunked (129 = 2 chunks of 65 and 64); and 9001 columns of 200, just
  * over the one-thread-per-column threshold (bitwise). */
-Test(cuda_shape, cumsum_chunked, .init = on_gpu) {
+Test(cuda_shape, cumsum_chunked, .init = pt_on_gpu) {
   static const int64_t shapes[][3] = {{1, 4194301, -1}, {3, 100003, -1}, {5001, 3, 0}, {1, 129, -1}, {200, 9001, 0}};
   lr_arena *ar = lr_arena_current();
   for (int integer = 0; integer < 2; integer++)
@@ -609,7 +597,7 @@ static void expect_deterministic(const char *name, op_fn f, opctx *ctx, lr_dtype
   free(g2);
 }
 
-Test(cuda_shape, deterministic_index_backward, .init = on_gpu) {
+Test(cuda_shape, deterministic_index_backward, .init = pt_on_gpu) {
   lr_arena *ar = lr_arena_current();
   for (size_t di = 0; di < 4; di++) {
     lr_dtype dt = k_float[di];
@@ -646,7 +634,7 @@ Test(cuda_shape, deterministic_index_backward, .init = on_gpu) {
 
 /* ---- device checks ---- */
 
-Test(cuda_shape, index_on_another_device, .init = on_gpu) {
+Test(cuda_shape, index_on_another_device, .init = pt_on_gpu) {
   pair x = make_pair(LR_DTYPE_F32, LR_SHAPE(4, 3), false, 71, false);
   pair i = index_pair(LR_DTYPE_I64, LR_SHAPE(2), (const int64_t[]){0, 3});
   lr_tensor *y = NULL;
