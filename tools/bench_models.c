@@ -24,7 +24,7 @@
  *
  * Grids: small = B 8, L 512, H 128 (the CPU anchor; the CPU default); lrnnx = B 32, L {128, 512,
  * 2048}, H 128 and B 8, L 4096, H 1024 (the CUDA default); all = lrnnx plus B 16, L 8192, H 512,
- * N 64. N = 16 unless stated. Generation: B 32, H 128, N 16, L {128, 512}.
+ * N 64. N = 16 unless stated. --shape B,L,H[,N] times that one point instead of the grid. Generation: B 32, H 128, N 16, L {128, 512}.
  * Timing: cudaEvents around each call on the context's stream (GPU), a monotonic clock (CPU);
  * --warmup runs (default 10 on CUDA, 1 on the CPU), then the median of --reps (50 / 5); generation
  * --gen-reps after 3 (CUDA) or 1 (CPU) warm-ups (default 10 / 3). lrnnx's protocol: 50 after 10,
@@ -42,6 +42,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "nn/registry.h"
@@ -459,11 +460,34 @@ static void gen_table(bctx *b, FILE *out, const char *list) {
   }
 }
 
+/* The CPU header: threads, OMP_WAIT_POLICY and the load average. libgomp's default wait policy
+ * spins at every barrier: on cores shared with other processes (load above the thread count) the
+ * spinning thread takes the core from the one with work, and small ops slow down by 10x or more;
+ * OMP_WAIT_POLICY=passive avoids that. */
+static void cpu_header(FILE *out) {
+  int nt = omp_get_max_threads();
+  const char *wp = getenv("OMP_WAIT_POLICY");
+  double load = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &load) != 1) load = -1;
+    fclose(f);
+  }
+  fprintf(out, P ": cpu, %d OpenMP thread%s, OMP_WAIT_POLICY %s", nt, nt == 1 ? "" : "s", wp && *wp ? wp : "unset");
+  if (load >= 0) fprintf(out, ", load average %.2f", load);
+  fprintf(out, "\n");
+  if (load > nt && !(wp && !strcasecmp(wp, "passive")))
+    fprintf(out, "(the load exceeds the thread count and OpenMP threads spin while waiting: expect inflated times; "
+                 "OMP_WAIT_POLICY=passive helps)\n");
+}
+
 int lr_tool_bench_models(int argc, char **argv, FILE *out, FILE *err) {
   bctx b = {0};
   b.dev = LR_DEVICE_CPU;
   const char *grid = NULL, *list = NULL, *what = "all";
   int reps = -1, warmup = -1, gen_reps = -1;
+  point custom = {0};
+  bool has_custom = false;
   for (int i = 2; i < argc; i++) {
     const char *o = argv[i];
     if (i + 1 >= argc) {
@@ -484,6 +508,15 @@ int lr_tool_bench_models(int argc, char **argv, FILE *out, FILE *err) {
         return 2;
       }
       grid = v;
+    } else if (!strcmp(o, "--shape")) {
+      long v4[4] = {0, 0, 0, 16};
+      int k = lr_tool_parse_sizes(v, v4, 4, 1L << 24, err);
+      if (k < 3) {
+        if (k > 0) fprintf(err, P ": --shape is \"%s\", expected B,L,H or B,L,H,N\n", v);
+        return 2;
+      }
+      custom = (point){v4[0], v4[1], v4[2], v4[3]};
+      has_custom = true;
     } else if (!strcmp(o, "--models")) {
       list = v;
     } else if (!strcmp(o, "--what")) {
@@ -520,7 +553,7 @@ int lr_tool_bench_models(int argc, char **argv, FILE *out, FILE *err) {
     fprintf(err, P ": built without CUDA\n");
     return 1;
   }
-  fprintf(out, P ": cpu, %d OpenMP thread%s\n", omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s");
+  cpu_header(out);
 #else
   if (gpu) {
     if (lr_cuda_init() != LR_OK || lr_cuda_timer_new(&b.tm) != LR_OK) {
@@ -529,14 +562,14 @@ int lr_tool_bench_models(int argc, char **argv, FILE *out, FILE *err) {
     }
     fprintf(out, P ": cuda, %s, TF32 %s\n", lr_cuda_device_name(), lr_cuda_tf32() ? "on" : "off");
   } else {
-    fprintf(out, P ": cpu, %d OpenMP thread%s\n", omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s");
+    cpu_header(out);
   }
 #endif
   static const point small[] = {{8, 512, 128, 16}};
   static const point lrnnx[] = {{32, 128, 128, 16}, {32, 512, 128, 16}, {32, 2048, 128, 16}, {8, 4096, 1024, 16},
                                 {16, 8192, 512, 64}};
-  const point *pts = !strcmp(grid, "small") ? small : lrnnx;
-  int np = !strcmp(grid, "small") ? 1 : !strcmp(grid, "lrnnx") ? 4 : 5;
+  const point *pts = has_custom ? &custom : !strcmp(grid, "small") ? small : lrnnx;
+  int np = has_custom ? 1 : !strcmp(grid, "small") ? 1 : !strcmp(grid, "lrnnx") ? 4 : 5;
   int nt = b.reps > b.gen_reps ? b.reps : b.gen_reps;
   b.times = malloc(sizeof(double) * (size_t)nt);
   if (!b.times) {

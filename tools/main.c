@@ -24,7 +24,7 @@ static const command commands[] = {
     {"bench", bench_any,
      "matmul [--sizes 256,512,1024,2048] [--reps N]\n        | ops [--device cpu|cuda] [--n N] [--sizes 1024,2048,4096] [--reps N]\n"
      "        | scan [--device cpu|cuda] [--B 8] [--D 2048] [--L 4096] [--N 16] [--reps N]\n"
-     "        | models [--device cpu|cuda] [--grid small|lrnnx|all] [--models S5,LRU,Mamba,...] [--reps N] [--warmup N]\n"
+     "        | models [--device cpu|cuda] [--grid small|lrnnx|all] [--shape B,L,H[,N]]\n                 [--models S5,LRU,Mamba,...] [--reps N] [--warmup N]\n"
      "                 [--gen-reps N] [--what all|train|gen]",
      "matmul: GFLOP/s of lr_matmul against cblas_sgemm on square f32 matrices; ops: GB/s of elementwise ops and\n"
      "      reductions against a copy, TFLOP/s of lr_matmul against bare sgemm (cuBLAS or OpenBLAS);\n"
