@@ -192,7 +192,7 @@ Test(tools, bench_models_argument_errors) {
 Test(tools, bench_models_runs, .timeout = 120) {
   /* One tiny training step per model (no anchor at this point: "-"), then LRU's generation at the
    * anchor's B 32, H 128, N 16 (its lrnnx column is the H200 figure only on CUDA: "-" here). */
-  result r = RUN("bench", "models", "--shape", "2,8,4,4", "--reps", "1", "--warmup", "0", "--gen-reps", "1");
+  result r = RUN("bench", "models", "--shape", "2,8,4,4", "--reps", "1", "--warmup", "0", "--what", "train");
   cr_assert_eq(r.rc, 0, "%s", r.err);
   const char *names[] = {"| S5 |", "| LRU |", "| Mamba |", "| S4D |", "| S5-scan |", "| RGLRU |", "| S7 |"};
   for (int i = 0; i < 7; i++) {
@@ -201,6 +201,9 @@ Test(tools, bench_models_runs, .timeout = 120) {
     cr_assert(!strstr(r.out, "failed"), "%s", r.out);
   }
   cr_assert(strstr(r.out, "| 2 | 8 | 4 | 4 | LRU |"), "%s", r.out);
-  cr_assert(strstr(r.out, "| 128 | LRU |") && strstr(r.out, "| 512 | LRU |"), "%s", r.out);
+  done(r);
+  r = RUN("bench", "models", "--models", "LRU", "--gen-reps", "1", "--what", "gen");
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert(strstr(r.out, "| 128 | LRU |") && strstr(r.out, "| 512 | LRU |") && !strstr(r.out, "failed"), "%s", r.out);
   done(r);
 }
