@@ -28,15 +28,20 @@ lr_status lr_lti_check_x(const char *fn, const lr_tensor *x, int64_t H, lr_dtype
 lr_status lr_lti_length_mask(const char *fn, lr_tensor *lengths, int64_t B, int64_t L, lr_dtype dt, lr_device dev,
                              lr_tensor **mask) {
   char b[64];
+  if (!lengths) return lr_fail(LR_ERR_ARG, "%s: lengths is NULL", fn);
   if (lengths->dtype != LR_DTYPE_I64 && lengths->dtype != LR_DTYPE_I32)
     return lr_fail(LR_ERR_DTYPE, "%s: lengths is %s, expected i64 or i32", fn, lr_dtype_name(lengths->dtype));
   if (lengths->ndim != 1 || lengths->shape[0] != B)
     return lr_fail(LR_ERR_SHAPE, "%s: lengths is %s, expected (%lld)", fn,
                    lr_shape_str(lengths->ndim, lengths->shape, b, sizeof b), (long long)B);
-  lr_tensor *m;
+  lr_tensor *lh = lengths, *m;
+  if (lengths->device != LR_DEVICE_CPU) { /* one copy of the B values, not one per element */
+    LR_TRY(lr_empty_on(lengths->dtype, LR_DEVICE_CPU, 1, lengths->shape, &lh));
+    LR_TRY(lr_tensor_copy_(lh, lengths));
+  }
   LR_TRY(lr_empty(dt, LR_SHAPE(B, L, 1), &m));
   for (int64_t i = 0; i < B; i++) {
-    double len = lr_tensor_get(lengths, i);
+    double len = lr_tensor_get(lh, i);
     if (len < 0 || len > (double)L)
       return lr_fail(LR_ERR_ARG, "%s: lengths[%lld] is %lld, expected 0..%lld", fn, (long long)i, (long long)len,
                      (long long)L);
@@ -47,10 +52,17 @@ lr_status lr_lti_length_mask(const char *fn, lr_tensor *lengths, int64_t B, int6
   return LR_OK;
 }
 
+lr_status lr_lti_full_on(lr_dtype dt, lr_device dev, int ndim, const int64_t *shape, double value, lr_tensor **out) {
+  lr_tensor *t;
+  LR_TRY(lr_empty_on(dt, dev, ndim, shape, &t));
+  LR_TRY(lr_tensor_fill_(t, value));
+  *out = t;
+  return LR_OK;
+}
+
 lr_status lr_lti_to_complex(lr_tensor *x, lr_tensor **out) {
-  lr_tensor *z;
-  LR_TRY(lr_scalar(x->dtype, 0.0, &z));
-  if (x->device != LR_DEVICE_CPU) LR_TRY(lr_to(z, x->device, &z));
+  lr_tensor *z; /* made on x's device: no host-to-device copy */
+  LR_TRY(lr_zeros_on(x->dtype, x->device, 0, NULL, &z));
   return lr_complex(x, z, out);
 }
 

@@ -9,9 +9,13 @@
 #include "autograd/autograd.h"
 
 /* mask (B, L, 1) of dtype dt on device dev: 1 where t < lengths[b], else 0. lengths (B,) I64 or
- * I32 with 0 <= lengths[b] <= L; fn names the caller in messages. */
+ * I32 with 0 <= lengths[b] <= L; fn names the caller in messages. lengths may live on any device
+ * (read with one copy); the mask is built on the host and copied to dev. */
 lr_status lr_lti_length_mask(const char *fn, lr_tensor *lengths, int64_t B, int64_t L, lr_dtype dt, lr_device dev,
                              lr_tensor **mask);
+/* An arena tensor of dtype dt on dev with every element = value (a fill kernel on the GPU, no copy),
+ * for the constants the models feed their ops (ones, zeros). */
+lr_status lr_lti_full_on(lr_dtype dt, lr_device dev, int ndim, const int64_t *shape, double value, lr_tensor **out);
 /* Checks x (B, L, H) of dtype dt; fn names the caller. */
 lr_status lr_lti_check_x(const char *fn, const lr_tensor *x, int64_t H, lr_dtype dt);
 /* x real -> x + 0i, differentiable in x. */

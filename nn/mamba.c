@@ -291,9 +291,9 @@ lr_status lr_mamba_allocate_cache(lr_mamba *m, int64_t batch, int64_t max_len, l
   c->batch = batch;
   c->max_len = max_len;
   lr_status s = LR_OK;
-  if (m->d_conv > 1)
-    s = lr_tensor_new(m->dtype, LR_DEVICE_CPU, LR_SHAPE(batch, m->d_inner, m->d_conv - 1), &c->conv_state);
-  if (s == LR_OK) s = lr_tensor_new(m->dtype, LR_DEVICE_CPU, LR_SHAPE(batch, m->d_inner, m->d_state), &c->ssm_state);
+  const lr_device dev = m->A_log->device; /* the cache lives with the parameters (lr_module_to) */
+  if (m->d_conv > 1) s = lr_tensor_new(m->dtype, dev, LR_SHAPE(batch, m->d_inner, m->d_conv - 1), &c->conv_state);
+  if (s == LR_OK) s = lr_tensor_new(m->dtype, dev, LR_SHAPE(batch, m->d_inner, m->d_state), &c->ssm_state);
   if (s == LR_OK) s = lr_mamba_cache_reset(c);
   if (s != LR_OK) {
     lr_mamba_cache_free(c);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/lti_util.h"
 #include "nn/ltv_args.h"
 #include "ops/conv1d.h"
 #include "ops/elementwise.h"
@@ -159,7 +160,7 @@ lr_status lr_rglru_forward_cached(lr_rglru *m, lr_tensor *x, lr_tensor *tau, lr_
   LR_TRY(lr_transpose(g, 1, 2, &gt));
   LR_TRY(lr_transpose(u, 1, 2, &ut));
   LR_TRY(lr_sigmoid(m->a_log, &a)); /* (E, 1) */
-  LR_TRY(lr_ones(m->dtype, LR_SHAPE(E, 1), &ones));
+  LR_TRY(lr_lti_full_on(m->dtype, m->a_log->device, LR_SHAPE(E, 1), 1.0, &ones));
   if (cache) {
     LR_TRY(lr_empty_like(cache->ssm_state, &h0));
     LR_TRY(lr_tensor_copy_(h0, cache->ssm_state));
@@ -209,9 +210,9 @@ lr_status lr_rglru_allocate_cache(lr_rglru *m, int64_t batch, int64_t max_len, l
   c->batch = batch;
   c->max_len = max_len;
   lr_status s = LR_OK;
-  if (m->d_conv > 1)
-    s = lr_tensor_new(m->dtype, LR_DEVICE_CPU, LR_SHAPE(batch, m->d_inner, m->d_conv - 1), &c->conv_state);
-  if (s == LR_OK) s = lr_tensor_new(m->dtype, LR_DEVICE_CPU, LR_SHAPE(batch, m->d_inner, 1), &c->ssm_state);
+  const lr_device dev = m->a_log->device; /* the cache lives with the parameters (lr_module_to) */
+  if (m->d_conv > 1) s = lr_tensor_new(m->dtype, dev, LR_SHAPE(batch, m->d_inner, m->d_conv - 1), &c->conv_state);
+  if (s == LR_OK) s = lr_tensor_new(m->dtype, dev, LR_SHAPE(batch, m->d_inner, 1), &c->ssm_state);
   if (s == LR_OK) s = lr_rglru_cache_reset(c);
   if (s != LR_OK) {
     lr_rglru_cache_free(c);
@@ -250,7 +251,7 @@ static lr_status rglru_step(lr_rglru *m, lr_rglru_cache *c, lr_tensor *x, lr_ten
   LR_TRY(lr_causal_conv1d_step(xi, c->conv_state, w2, m->conv_b, false, &xc));
   LR_TRY(gates(m, xc, &g, &u));
   LR_TRY(lr_sigmoid(m->a_log, &a));
-  LR_TRY(lr_ones(m->dtype, LR_SHAPE(E, 1), &ones));
+  LR_TRY(lr_lti_full_on(m->dtype, m->a_log->device, LR_SHAPE(E, 1), 1.0, &ones));
   lr_scan_opts o = {0};
   o.disc = LR_DISC_RGLRU;
   LR_TRY(lr_selective_scan_step(c->ssm_state, u, g, a, ones, ones, &o, &h));

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/lti_util.h"
 #include "nn/ltv_args.h"
 #include "ops/complex.h"
 #include "ops/discretize.h"
@@ -178,11 +179,7 @@ static lr_status s5_params(lr_s5 *m, lr_tensor **lam, lr_tensor **Bt, lr_tensor 
   return m->step_rescale == 1.0 ? (*delta = e, LR_OK) : lr_affine(e, m->step_rescale, 0.0, delta);
 }
 
-static lr_status to_complex(lr_tensor *x, lr_tensor **out) {
-  lr_tensor *zero;
-  LR_TRY(lr_zeros(x->dtype, LR_SHAPE(1), &zero));
-  return lr_complex(x, zero, out);
-}
+static lr_status to_complex(lr_tensor *x, lr_tensor **out) { return lr_lti_to_complex(x, out); }
 
 static lr_status check_x(const char *fn, const lr_s5 *m, const lr_tensor *x, int ndim) {
   if (!x) return lr_fail(LR_ERR_ARG, "%s: x is NULL", fn);
@@ -243,13 +240,10 @@ lr_status lr_s5_forward_cached(lr_s5 *m, lr_tensor *x, lr_tensor *tau, lr_tensor
   o.conj_sym = m->conj_sym;
   LR_TRY(lr_s5_scan(u, delta, lam, Bt, Ct, m->D, &o, &yt, &hL));
   if (lengths) { /* the scan zeroes the state past the length, not the D x skip: mask y */
-    lr_tensor *mask;
-    LR_TRY(lr_empty(m->dtype, LR_SHAPE(Bn, 1, L), &mask));
-    for (int64_t b = 0; b < Bn; b++) {
-      int64_t len = (int64_t)lr_tensor_get(lengths, b);
-      for (int64_t t = 0; t < L; t++) lr_tensor_set(mask, b * L + t, t < len ? 1.0 : 0.0, 0);
-    }
-    LR_TRY(lr_mul(yt, mask, &yt));
+    lr_tensor *mask, *m1;
+    LR_TRY(lr_lti_length_mask(fn, lengths, Bn, L, m->dtype, x->device, &mask)); /* (B, L, 1) */
+    LR_TRY(lr_reshape(mask, LR_SHAPE(Bn, 1, L), &m1));
+    LR_TRY(lr_mul(yt, m1, &yt));
   }
   LR_TRY(lr_transpose(yt, 1, 2, y));
   if (cache) {
@@ -273,7 +267,8 @@ lr_status lr_s5_allocate_cache(lr_s5 *m, int64_t batch, int64_t max_len, lr_s5_c
   if (!c) return lr_fail(LR_ERR_MEMORY, "%s: out of memory", fn);
   c->batch = batch;
   c->max_len = max_len;
-  lr_status s = lr_tensor_new(lr_dtype_complex(m->dtype), LR_DEVICE_CPU, LR_SHAPE(batch, m->d_state), &c->ssm_state);
+  /* the cache lives with the parameters (lr_module_to) */
+  lr_status s = lr_tensor_new(lr_dtype_complex(m->dtype), m->A->device, LR_SHAPE(batch, m->d_state), &c->ssm_state);
   if (s == LR_OK) s = lr_s5_cache_reset(c);
   if (s != LR_OK) {
     lr_s5_cache_free(c);

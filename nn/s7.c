@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/lti_util.h"
 #include "nn/ltv_args.h"
 #include "ops/elementwise.h"
 #include "ops/linalg.h"
@@ -134,8 +135,8 @@ lr_status lr_s7_forward_cached(lr_s7 *m, lr_tensor *u, lr_tensor *tau, lr_tensor
   LR_TRY(project(m, u, &x, &a, &Bu, &C, &D));
   LR_TRY(lr_transpose(a, 1, 2, &at)); /* (B, N, L) */
   LR_TRY(lr_transpose(Bu, 1, 2, &but));
-  LR_TRY(lr_zeros(m->dtype, LR_SHAPE(N, 1), &A0));
-  LR_TRY(lr_ones(m->dtype, LR_SHAPE(N, 1), &ones));
+  LR_TRY(lr_zeros_on(m->dtype, u->device, LR_SHAPE(N, 1), &A0));
+  LR_TRY(lr_lti_full_on(m->dtype, u->device, LR_SHAPE(N, 1), 1.0, &ones));
   if (cache) {
     LR_TRY(lr_empty_like(cache->ssm_state, &h0));
     LR_TRY(lr_tensor_copy_(h0, cache->ssm_state));
@@ -146,13 +147,7 @@ lr_status lr_s7_forward_cached(lr_s7 *m, lr_tensor *u, lr_tensor *tau, lr_tensor
   o.lengths = lengths;
   LR_TRY(lr_selective_scan(but, at, A0, ones, ones, &o, &h, &hL)); /* (B, N, L): y = h (C = 1, one state) */
   LR_TRY(lr_transpose(h, 1, 2, &hl));
-  if (lengths) {
-    LR_TRY(lr_empty(m->dtype, LR_SHAPE(Bn, L, 1), &mask));
-    for (int64_t b = 0; b < Bn; b++) {
-      int64_t len = (int64_t)lr_tensor_get(lengths, b);
-      for (int64_t t = 0; t < L; t++) lr_tensor_set(mask, b * L + t, t < len ? 1.0 : 0.0, 0);
-    }
-  }
+  if (lengths) LR_TRY(lr_lti_length_mask(fn, lengths, Bn, L, m->dtype, u->device, &mask)); /* (B, L, 1) */
   LR_TRY(readout(m, u, x, hl, C, D, mask, out));
   if (cache) {
     LR_TRY(lr_tensor_copy_(cache->ssm_state, hL));
@@ -175,7 +170,8 @@ lr_status lr_s7_allocate_cache(lr_s7 *m, int64_t batch, int64_t max_len, lr_s7_c
   if (!c) return lr_fail(LR_ERR_MEMORY, "%s: out of memory", fn);
   c->batch = batch;
   c->max_len = max_len;
-  lr_status s = lr_tensor_new(m->dtype, LR_DEVICE_CPU, LR_SHAPE(batch, m->d_state, 1), &c->ssm_state);
+  /* the cache lives with the parameters (lr_module_to) */
+  lr_status s = lr_tensor_new(m->dtype, m->base_params->device, LR_SHAPE(batch, m->d_state, 1), &c->ssm_state);
   if (s == LR_OK) s = lr_s7_cache_reset(c);
   if (s != LR_OK) {
     lr_s7_cache_free(c);
@@ -208,8 +204,8 @@ static lr_status s7_step(lr_s7 *m, lr_s7_cache *c, lr_tensor *u, lr_tensor **out
   LR_TRY(project(m, u, &x, &a, &Bu, &C, &D));
   LR_TRY(lr_contiguous(a, &ac));
   LR_TRY(lr_contiguous(Bu, &buc));
-  LR_TRY(lr_zeros(m->dtype, LR_SHAPE(N, 1), &A0));
-  LR_TRY(lr_ones(m->dtype, LR_SHAPE(N, 1), &ones));
+  LR_TRY(lr_zeros_on(m->dtype, u->device, LR_SHAPE(N, 1), &A0));
+  LR_TRY(lr_lti_full_on(m->dtype, u->device, LR_SHAPE(N, 1), 1.0, &ones));
   lr_scan_opts o = {0};
   o.disc = LR_DISC_S7;
   LR_TRY(lr_selective_scan_step(c->ssm_state, buc, ac, A0, ones, ones, &o, &h)); /* (B, N) */

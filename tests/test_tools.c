@@ -1,6 +1,7 @@
 /* The lrnnx tool's commands, run in-process with their output captured: dispatch and usage, exit
  * codes, `info` (version, CUDA, cpu threads, the op table), `safetensors` listings and errors,
- * and `bench matmul` (argument errors, and one tiny run that checks lr_matmul against sgemm). */
+ * `bench matmul` (argument errors, and one tiny run that checks lr_matmul against sgemm) and
+ * `bench models` (argument errors; a tiny training step and an LRU generation on the CPU). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,5 +168,42 @@ Test(tools, bench_matmul_runs) {
   cr_assert_eq(sscanf(row, "%lf %lf %lf %lf %lf %lf %lf", &n, &t1, &g1, &t2, &g2, &ratio, &diff), 7, "%s", row);
   cr_assert_lt(diff, 1e-5, "%s", row);
   cr_assert_null(strstr(r.out, "arena grew"), "%s", r.out);
+  done(r);
+}
+
+Test(tools, bench_models_argument_errors) {
+  const char *const *cases[] = {
+      (const char *const[]){"bench", "models", "--device", "tpu", NULL},
+      (const char *const[]){"bench", "models", "--grid", "huge", NULL},
+      (const char *const[]){"bench", "models", "--shape", "2,8", NULL},
+      (const char *const[]){"bench", "models", "--reps", "0", NULL},
+      (const char *const[]){"bench", "models", "--what", "both", NULL},
+      (const char *const[]){"bench", "models", "--fast", "1", NULL},
+      (const char *const[]){"bench", "models", "--reps", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    result r = run(cases[i]);
+    cr_assert_eq(r.rc, 2, "case %zu: rc %d (%s)", i, r.rc, r.err);
+    cr_assert_neq(r.err[0], 0, "case %zu: no message", i);
+    done(r);
+  }
+}
+
+Test(tools, bench_models_runs, .timeout = 120) {
+  /* One tiny training step per model (no anchor at this point: "-"), then LRU's generation at the
+   * anchor's B 32, H 128, N 16 (its lrnnx column is the H200 figure only on CUDA: "-" here). */
+  result r = RUN("bench", "models", "--shape", "2,8,4,4", "--reps", "1", "--warmup", "0", "--what", "train");
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  const char *names[] = {"| S5 |", "| LRU |", "| Mamba |", "| S4D |", "| S5-scan |", "| RGLRU |", "| S7 |"};
+  for (int i = 0; i < 7; i++) {
+    const char *row = strstr(r.out, names[i]);
+    cr_assert_not_null(row, "no %s row in\n%s", names[i], r.out);
+    cr_assert(!strstr(r.out, "failed"), "%s", r.out);
+  }
+  cr_assert(strstr(r.out, "| 2 | 8 | 4 | 4 | LRU |"), "%s", r.out);
+  done(r);
+  r = RUN("bench", "models", "--models", "LRU", "--gen-reps", "1", "--what", "gen");
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert(strstr(r.out, "| 128 | LRU |") && strstr(r.out, "| 512 | LRU |") && !strstr(r.out, "failed"), "%s", r.out);
   done(r);
 }

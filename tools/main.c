@@ -15,6 +15,7 @@ typedef struct {
 static int bench_any(int argc, char **argv, FILE *out, FILE *err) {
   if (argc >= 2 && !strcmp(argv[1], "ops")) return lr_tool_bench_ops(argc, argv, out, err);
   if (argc >= 2 && !strcmp(argv[1], "scan")) return lr_tool_bench_scan(argc, argv, out, err);
+  if (argc >= 2 && !strcmp(argv[1], "models")) return lr_tool_bench_models(argc, argv, out, err);
   return lr_tool_bench(argc, argv, out, err);
 }
 
@@ -22,10 +23,14 @@ static const command commands[] = {
     {"info", lr_tool_info, "", "version, CUDA support, devices and the table of registered ops"},
     {"bench", bench_any,
      "matmul [--sizes 256,512,1024,2048] [--reps N]\n        | ops [--device cpu|cuda] [--n N] [--sizes 1024,2048,4096] [--reps N]\n"
-     "        | scan [--device cpu|cuda] [--B 8] [--D 2048] [--L 4096] [--N 16] [--reps N]",
+     "        | scan [--device cpu|cuda] [--B 8] [--D 2048] [--L 4096] [--N 16] [--reps N]\n"
+     "        | models [--device cpu|cuda] [--grid small|lrnnx|all] [--shape B,L,H[,N]]\n                 [--models S5,LRU,Mamba,...] [--reps N] [--warmup N]\n"
+     "                 [--gen-reps N] [--what all|train|gen]",
      "matmul: GFLOP/s of lr_matmul against cblas_sgemm on square f32 matrices; ops: GB/s of elementwise ops and\n"
      "      reductions against a copy, TFLOP/s of lr_matmul against bare sgemm (cuBLAS or OpenBLAS);\n"
-     "      scan: forward/backward ms and GB/s of the scan kernels per variant against a copy (CPU: speed-up over 1 thread)"},
+     "      scan: forward/backward ms and GB/s of the scan kernels per variant against a copy (CPU: speed-up over 1 thread);\n"
+     "      models: each model's training step (forward + backward) and generation time on lrnnx's grid, next to lrnnx's\n"
+     "      figures (../shared/anchors.md); CPU default grid B 8, L 512, H 128, CUDA default lrnnx's four points"},
     {"safetensors", lr_tool_safetensors, "FILE...", "list the tensors (name, dtype, shape) and metadata of a file"},
     {"layer", lr_tool_layer,
      "--model NAME --args JSON --weights W --io IO --out OUT [--device cpu|cuda] [--mode forward|step]",

@@ -22,6 +22,10 @@ int lr_tool_bench_ops(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n]`: scan kernels' time and
  * bandwidth against a copy, per variant (tools/bench_scan.c). */
 int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err);
+/* `lrnnx bench models [--device cpu|cuda] [--grid small|lrnnx|all] [--shape B,L,H[,N]] [--models LIST]
+ * [--reps N] [--warmup N] [--gen-reps N] [--what all|train|gen]`: every model's training step and generation time next to lrnnx's
+ * anchors (tools/bench_models.c). */
+int lr_tool_bench_models(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx safetensors FILE...`: the tensors of each file (name, dtype, shape) and its metadata. */
 int lr_tool_safetensors(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx layer --model NAME --args JSON --weights W --io IO --out OUT [--device cpu|cuda]

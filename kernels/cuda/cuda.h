@@ -87,6 +87,9 @@ typedef struct {
   uint64_t n_cache_hits; /* requests served from a free list */
   uint64_t n_cuda_malloc; /* cudaMalloc calls */
   uint64_t n_cuda_free;   /* cudaFree calls */
+  uint64_t n_sync;        /* host waits on the stream: lr_cuda_memcpy_d2h (every device-to-host read, e.g.
+                             lr_tensor_get), lr_cuda_synchronize, lr_cuda_empty_cache */
+  uint64_t n_h2d;         /* lr_cuda_memcpy_h2d calls (host data uploaded) */
   bool caching;          /* false under LRNNX_CUDA_NO_CACHE=1 */
 } lr_cuda_memstats;
 void lr_cuda_mem_stats(lr_cuda_memstats *out);

@@ -415,7 +415,11 @@ extern "C" void lr_cuda_set_tf32(bool on) {
 
 extern "C" bool lr_cuda_tf32(void) { return g.tf32; }
 
+/* The copy counters of lr_cuda_memstats: bumped outside mu (copies hold stage_mu), read under mu. */
+static void stat_bump(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
+
 extern "C" lr_status lr_cuda_synchronize(void) {
+  stat_bump(&g.st.n_sync);
   cudaStream_t s;
   LR_TRY(ready_stream("lr_cuda_synchronize", &s));
   LR_CUDA_TRY("lr_cuda_synchronize", cudaStreamSynchronize(s));
@@ -438,6 +442,7 @@ extern "C" void lr_cuda_reset_peak(void) {
 extern "C" lr_status lr_cuda_empty_cache(void) {
   Lock l(&mu);
   if (!g.ready) return LR_OK;
+  stat_bump(&g.st.n_sync);
   LR_CUDA_TRY("lr_cuda_empty_cache", cudaStreamSynchronize(g.stream));
   drop_cache_locked();
   return LR_OK;
@@ -457,6 +462,7 @@ extern "C" void lr_cuda_free(void *ptr) {
 extern "C" lr_status lr_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes) {
   const char *fn = "lr_cuda_memcpy_h2d";
   if (!bytes) return LR_OK;
+  stat_bump(&g.st.n_h2d);
   cudaStream_t s;
   LR_TRY(ready_stream(fn, &s));
   Lock ls(&stage_mu);
@@ -478,6 +484,7 @@ extern "C" lr_status lr_cuda_memcpy_h2d(void *dst, const void *src, size_t bytes
 extern "C" lr_status lr_cuda_memcpy_d2h(void *dst, const void *src, size_t bytes) {
   const char *fn = "lr_cuda_memcpy_d2h";
   if (!bytes) return LR_OK;
+  stat_bump(&g.st.n_sync);
   cudaStream_t s;
   LR_TRY(ready_stream(fn, &s));
   Lock ls(&stage_mu);
