@@ -337,6 +337,92 @@ Test(cuda_parity_scan, selective_chunks, .init = on_gpu) {
   sel_case(&b, 22);
 }
 
+/* The time-parallel kernels' edges: a lane holds IT consecutive steps, a warp a tile of 32·IT
+ * (forward: 512 steps in F32/C64, 256 in F64, 128 in C128; backward: 256 in F32/C64, 128 in
+ * F64/C128), blocks hold 4 channels. Lengths L, 0, (2L+1)/3 and one less (B = 4) put a sequence
+ * end exactly on and next to tile boundaries (L = 768: 512 and 511); D not a multiple of 4; every
+ * specialised instantiation (F32/C64 mamba and zoh, B/C both fixed or both variable) and the
+ * generic one (other discretizations, deltaA, mixed fixed/variable B and C, F64, C128); N = 1, 300
+ * and 2048 (large carries in shared memory); checkpoints every step (chunk 1) and at an odd
+ * spacing (chunk 37). */
+Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) {
+  static const struct {
+    lr_dtype rdt;
+    bool cx;
+    int disc;
+    int64_t Bn, D, L, N, G;
+    bool varB, varC;
+    unsigned opts;
+    int64_t chunk;
+  } t[] = {
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 4, 9, 768, 16, 3, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 4, 5, 513, 16, 1, false, false, O_D | O_Z | O_H0 | O_LEN | O_RST, 0},
+      {LR_DTYPE_F32, false, LR_DISC_ZOH, 4, 7, 1025, 8, 1, false, false, O_D | O_H0 | O_LEN, 0},
+      {LR_DTYPE_F32, false, LR_DISC_ZOH, 2, 6, 511, 4, 2, true, true, O_H0 | O_RST | O_Z, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 2, 4, 600, 16, 1, true, false, O_ALL, 0},
+      {LR_DTYPE_F32, false, LR_DISC_BILINEAR, 4, 3, 257, 3, 1, false, true, O_ALL, 37},
+      {LR_DTYPE_F32, false, LR_DISC_ZOH, 4, 5, 768, 16, 1, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, true, LR_DISC_ZOH, 4, 5, 768, 16, 1, false, false, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, true, LR_DISC_MAMBA, 4, 6, 513, 8, 2, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, true, LR_DISC_DIRAC, 2, 4, 300, 4, 1, true, true, O_ALL, 1},
+      {LR_DTYPE_F64, false, LR_DISC_BILINEAR, 4, 5, 257, 8, 1, true, true, O_ALL, 0},
+      {LR_DTYPE_F64, false, LR_DISC_MAMBA, 4, 3, 384, 16, 3, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F64, true, LR_DISC_ZOH, 4, 5, 129, 5, 1, true, true, O_ALL, 0},
+      {LR_DTYPE_F64, true, LR_DISC_ASYNC, 4, 2, 384, 3, 1, false, false, O_ALL, 37},
+      {LR_DTYPE_F32, true, LR_DISC_ZOH, 2, 2, 300, 300, 1, false, false, O_H0 | O_LEN | O_D, 0},
+      {LR_DTYPE_F64, true, LR_DISC_ZOH, 2, 2, 100, 300, 1, true, true, O_H0 | O_RST, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 2, 2, 40, 2048, 1, true, true, O_H0 | O_D, 0},
+      {LR_DTYPE_F32, false, LR_DISC_S7, 4, 5, 520, 1, 1, false, false, O_ALL, 0},
+      {LR_DTYPE_F32, false, LR_DISC_RGLRU, 4, 5, 520, 4, 1, true, true, O_ALL, 0},
+      {LR_DTYPE_F32, false, LR_DISC_NONE, 4, 5, 200, 4, 1, false, false, O_ALL, 0},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    scfg c = {t[i].rdt, t[i].cx, t[i].disc, t[i].Bn, t[i].D, t[i].L, t[i].N, t[i].G, t[i].varB, t[i].varC,
+              t[i].opts, t[i].chunk};
+    sel_case(&c, 700 + i);
+  }
+}
+
+/* The GPU scan against steps at a length spanning several lanes and tiles: the scan composes the
+ * maps of earlier lanes in a tree, the step walks time, so they agree to rounding (tol_of), not
+ * bitwise as they do within one lane's IT steps (step_equals_scan, L = 9). */
+Test(cuda_parity_scan, step_vs_long_scan, .init = on_gpu) {
+  const int64_t Bn = 2, D = 3, L = 600, N = 16;
+  scfg c = {LR_DTYPE_F32, false, LR_DISC_MAMBA, Bn, D, L, N, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0};
+  lr_arena *ar = lr_arena_current();
+  lr_arena_mark m = lr_arena_get_mark(ar);
+  sinputs s;
+  make_inputs(&c, &s, 4711);
+  lr_set_grad_enabled(false);
+  lr_tensor *y, *hL, *state, *ys;
+  cr_assert_eq(lr_selective_scan(s.in[0].g, s.in[1].g, s.in[2].g, s.in[3].g, s.in[4].g, &s.og, &y, &hL), LR_OK, "%s",
+               lr_last_error());
+  cr_assert_eq(lr_empty_on(hL->dtype, LR_DEVICE_CUDA, LR_SHAPE(Bn, D, N), &state), LR_OK);
+  cr_assert_eq(lr_tensor_copy_(state, s.in[9].g), LR_OK);
+  cr_assert_eq(lr_zeros(LR_DTYPE_F32, LR_SHAPE(Bn, D, L), &ys), LR_OK);
+  lr_scan_opts so = s.og;
+  so.h0 = NULL;
+  for (int64_t t = 0; t < L; t++) {
+    lr_tensor *ut, *dt, *zt, *Bt, *Ct, *yt, *ytc, *ysl;
+    cr_assert_eq(select_t(s.in[0].g, 2, t, &ut), LR_OK);
+    cr_assert_eq(select_t(s.in[1].g, 2, t, &dt), LR_OK);
+    cr_assert_eq(select_t(s.in[6].g, 2, t, &zt), LR_OK);
+    cr_assert_eq(select_t(s.in[3].g, 3, t, &Bt), LR_OK);
+    cr_assert_eq(select_t(s.in[4].g, 3, t, &Ct), LR_OK);
+    so.z = zt;
+    cr_assert_eq(lr_selective_scan_step(state, ut, dt, s.in[2].g, Bt, Ct, &so, &yt), LR_OK, "%s", lr_last_error());
+    cr_assert_eq(lr_to(yt, LR_DEVICE_CPU, &ytc), LR_OK);
+    cr_assert_eq(select_t(ys, 2, t, &ysl), LR_OK);
+    cr_assert_eq(lr_tensor_copy_(ysl, ytc), LR_OK);
+  }
+  check_close("steps vs gpu scan", "y", y, ys);
+  lr_tensor *hLc;
+  cr_assert_eq(lr_to(hL, LR_DEVICE_CPU, &hLc), LR_OK);
+  check_close("steps vs gpu scan", "hL", state, hLc);
+  lr_set_grad_enabled(true);
+  lr_arena_rewind(ar, m);
+}
+
 /* The GPU backward twice on the same inputs: the same bits for every gradient. */
 Test(cuda_parity_scan, selective_backward_deterministic, .init = on_gpu) {
   scfg c = {LR_DTYPE_F32, true, LR_DISC_ZOH, 3, 96, 500, 16, 2, true, true, O_ALL & ~O_DA, 0};

@@ -100,7 +100,6 @@ template <typename R> __device__ __forceinline__ R lanes_sum(R v, int S) {
   return v;
 }
 
-const int kTS = 32;          /* forward: timesteps per shared-memory stage */
 const int kThreads = 256;    /* target threads per block of the selective scan */
 /* Dynamic shared memory a block may use: the device's opt-in limit (227 KiB on H100/H200, 163 KiB
  * on A100), at most 200 KiB. */
@@ -151,115 +150,6 @@ Tiling tiling(const lr_scan_in *a, size_t per_ch, size_t per_thread) {
   t.ntile = (t.Dg + t.CH - 1) / t.CH;
   t.threads = t.CH * t.S;
   return t;
-}
-
-/* ================= selective scan: forward ================= */
-template <typename T, int NPT>
-__global__ void __launch_bounds__(kThreads) sel_fwd(lr_scan_in a, int S, int CH, int64_t Gt, int64_t Dg,
-                                                    int64_t ntile, typename Tr<T>::R *__restrict__ y,
-                                                    T *hL, T *__restrict__ ckpt) {
-  typedef typename Tr<T>::R R;
-  typedef Tr<T> O;
-  extern __shared__ __align__(16) unsigned char smem[];
-  R *su = (R *)smem, *sx = su + CH * kTS, *sxa = sx + CH * kTS, *sz = sxa + CH * kTS, *sy = sz + CH * kTS;
-  const int tid = threadIdx.x, c = tid / S, lane = tid % S;
-  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
-  const int64_t D = a.D, L = a.L, N = a.N, G = a.G;
-  const int64_t dloc = tile * CH + c;
-  const bool valid = dloc < Dg;
-  const int64_t d = g * Dg + (valid ? dloc : Dg - 1); /* invalid slots read a real channel, write nothing */
-  const int64_t gg = d / (D / G);                    /* the variable B/C group of d */
-  const R *u = (const R *)a.u, *dlt = (const R *)a.delta, *dA = (const R *)a.deltaA, *z = (const R *)a.z;
-  const R *Dv = (const R *)a.Dv, *bias = (const R *)a.dbias;
-  const T *A = (const T *)a.A + d * N;
-  const T *Bm = (const T *)a.Bm, *Cm = (const T *)a.Cm;
-  const int64_t nch = L ? (L + a.chunk - 1) / a.chunk : 0;
-  const int64_t len = a.lengths ? a.lengths[b] : L;
-  const T zero = O::r((R)0);
-  T h[NPT], Av[NPT], Bv[NPT], Cv[NPT];
-#pragma unroll(NPT <= 4 ? NPT : 1)
-  for (int j = 0; j < NPT; j++) {
-    int64_t n = (int64_t)j * S + lane;
-    bool ok = n < N;
-    h[j] = (ok && a.h0) ? ((const T *)a.h0)[(b * D + d) * N + n] : zero;
-    Av[j] = ok ? A[n] : zero;
-    Bv[j] = (ok && !a.varB) ? Bm[d * N + n] : zero;
-    Cv[j] = (ok && !a.varC) ? Cm[d * N + n] : zero;
-  }
-  const T *Bvar = a.varB ? Bm + (b * G + gg) * N * L : NULL;
-  const T *Cvar = a.varC ? Cm + (b * G + gg) * N * L : NULL;
-  for (int64_t t0 = 0; t0 < len; t0 += kTS) {
-    const int nt = (int)(len - t0 < kTS ? len - t0 : kTS);
-    for (int i = tid; i < CH * kTS; i += blockDim.x) {
-      int cc = i / kTS, k = i % kTS;
-      int64_t dd = tile * CH + cc;
-      if (dd < Dg && k < nt) {
-        int64_t ch = g * Dg + dd, row = (b * D + ch) * L + t0 + k;
-        /* per (channel, t) work once here, not once per lane */
-        R dl = delta_of(dlt[row] + (bias ? bias[ch] : (R)0), a.softplus);
-        su[i] = u[row];
-        sx[i] = dl;
-        sxa[i] = dA ? dA[row] : dl;
-        if (z) {
-          R zz = z[row];
-          sz[i] = zz / sig_den(zz); /* silu(z), the CPU's z · σ(z) to rounding */
-        }
-      }
-    }
-    __syncthreads();
-    for (int k = 0; k < nt; k++) {
-      const int64_t t = t0 + k;
-      if (ckpt && t % a.chunk == 0 && valid) {
-        T *ck = ckpt + ((b * D + d) * nch + t / a.chunk) * N;
-#pragma unroll(NPT <= 4 ? NPT : 1)
-        for (int j = 0; j < NPT; j++) {
-          int64_t n = (int64_t)j * S + lane;
-          if (n < N) ck[n] = h[j];
-        }
-      }
-      const int si = c * kTS + k;
-      const R dl = sx[si], dla = sxa[si], uu = su[si];
-      const bool rst = a.reset && a.reset[b * L + t];
-      R acc = 0;
-#pragma unroll(NPT <= 4 ? NPT : 1)
-      for (int j = 0; j < NPT; j++) {
-        int64_t n = (int64_t)j * S + lane;
-        if (n < N) {
-          T Bn = Bvar ? Bvar[n * L + t] : Bv[j], Cn = Cvar ? Cvar[n * L + t] : Cv[j];
-          T ab, bb;
-          O::eval(a.disc, Av[j], dla, dl, &ab, &bb);
-          T hp = rst ? zero : h[j];
-          h[j] = O::add(O::mul(ab, hp), O::mul(bb, O::scale(Bn, uu)));
-          acc += O::redot(Cn, O::conj(h[j]));
-        }
-      }
-      acc = lanes_sum(acc, S);
-      if (lane == 0) {
-        R out = O::C ? (R)2 * acc : acc;
-        if (Dv) out = out + Dv[d] * uu;
-        if (z) out = out * sz[si];
-        sy[si] = out;
-      }
-    }
-    __syncthreads();
-    for (int i = tid; i < CH * kTS; i += blockDim.x) {
-      int cc = i / kTS, k = i % kTS;
-      int64_t dd = tile * CH + cc;
-      if (dd < Dg && k < nt) y[(b * D + g * Dg + dd) * L + t0 + k] = sy[i];
-    }
-  }
-  /* t >= len: y = 0 */
-  for (int64_t i = tid; i < (int64_t)CH * (L - len); i += blockDim.x) {
-    int64_t cc = i / (L - len), k = i % (L - len), dd = tile * CH + cc;
-    if (dd < Dg) y[(b * D + g * Dg + dd) * L + len + k] = (R)0;
-  }
-  if (valid) {
-#pragma unroll(NPT <= 4 ? NPT : 1)
-    for (int j = 0; j < NPT; j++) {
-      int64_t n = (int64_t)j * S + lane;
-      if (n < N) hL[(b * D + d) * N + n] = h[j];
-    }
-  }
 }
 
 /* ================= selective scan: backward ================= */
@@ -498,31 +388,8 @@ template <typename R> lr_status launch_sum_mid(const void *src, void *dst, int64
   return lr_cuda_check_launch("lr_kcuda_scan");
 }
 
-size_t fwd_smem(const Tiling &t, size_t rs) { return (size_t)t.CH * kTS * 5 * rs; }
-/* (the forward's five arrays: u, Δ, Δ_A, silu(z), y) */
 size_t bwd_smem(const Tiling &t, const lr_scan_in *a, size_t rs, size_t ws, bool var) {
   return (size_t)t.CH * a->chunk * 12 * rs + (var ? 2 * (size_t)t.NPT * t.threads * ws : 0);
-}
-
-template <typename T, int NPT> lr_status fwd_t(const lr_scan_in *a, const Tiling &tl, void *y, void *hL, void *ckpt,
-                                               cudaStream_t s) {
-  typedef typename Tr<T>::R R;
-  size_t sm = fwd_smem(tl, sizeof(R));
-  int64_t grid = a->Bn * tl.Gt * tl.ntile;
-  auto k = sel_fwd<T, NPT>;
-  LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-  k<<<(unsigned)grid, tl.threads, sm, s>>>(*a, tl.S, tl.CH, tl.Gt, tl.Dg, tl.ntile, (R *)y, (T *)hL, (T *)ckpt);
-  return lr_cuda_check_launch("lr_kcuda_scan_fwd");
-}
-
-template <typename T> lr_status fwd_n(const lr_scan_in *a, const Tiling &tl, void *y, void *hL, void *ckpt,
-                                      cudaStream_t s) {
-  switch (tl.NPT) {
-    case 1: return fwd_t<T, 1>(a, tl, y, hL, ckpt, s);
-    case 4: return fwd_t<T, 4>(a, tl, y, hL, ckpt, s);
-    case 16: return fwd_t<T, 16>(a, tl, y, hL, ckpt, s);
-    default: return fwd_t<T, 64>(a, tl, y, hL, ckpt, s);
-  }
 }
 
 template <typename T, int NPT, bool VAR>
@@ -577,11 +444,293 @@ lr_status bwd_v(const lr_scan_in *a, const Tiling &tl, const void *ckpt, const l
 
 size_t wsz(const lr_scan_in *a) { return lr_dtype_size(a->rdt) * (a->cplx ? 2 : 1); }
 
-Tiling fwd_tiling(const lr_scan_in *a) { return tiling(a, (size_t)kTS * 5 * lr_dtype_size(a->rdt), 0); }
 Tiling bwd_tiling(const lr_scan_in *a) {
   bool var = a->varB || a->varC;
   Tiling t0 = tiling(a, 0, 0);
   return tiling(a, (size_t)a->chunk * 12 * lr_dtype_size(a->rdt), var ? 2 * (size_t)t0.NPT * wsz(a) : 0);
+}
+
+/* ================= time-parallel selective scan (the fast path) =================
+ * One warp per (b, channel); a block is `nw` warps on consecutive channels of one (b, group), so
+ * the warps of a block read the same variable B/C rows (L1 hits). A tile of TL = 32·IT timesteps:
+ * lane l holds the IT consecutive steps t0 + l·IT + i. Per state n the lane forms the affine maps
+ * h -> a_i h + b_i (a_i = Ā with 0 on a reset step, b_i = B̄ B_n u; identity past the length),
+ * composes its IT maps in order, a warp inclusive scan of the composed maps (shuffles, lane
+ * order) gives each lane the map of all earlier lanes, applied to the carry (the state entering
+ * the tile, in shared memory) it gives the state entering the lane's first step; the lane then
+ * runs its steps sequentially (h = a_i h + b_i, exactly the recurrence) and accumulates
+ * y_i += Re(C h) over n in order in registers. The carry moves to the next tile. */
+template <typename T> struct FCfg;
+/* F: items per lane in the forward, B in the backward; MB: the forward's minimum resident blocks
+ * (register cap 65536 / (MB · 128)). */
+template <> struct FCfg<float> { static constexpr int F = 16, B = 8, MB = 4; };
+template <> struct FCfg<lr_c64> { static constexpr int F = 16, B = 8, MB = 3; };
+template <> struct FCfg<double> { static constexpr int F = 8, B = 4, MB = 2; };
+template <> struct FCfg<lr_c128> { static constexpr int F = 4, B = 4, MB = 2; };
+
+const int kFW = 4; /* warps (channels) per block, forward */
+
+__device__ __forceinline__ float shup(float v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ double shup(double v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ lr_c64 shup(lr_c64 v, int d) { return lr_c64_make(shup(v.re, d), shup(v.im, d)); }
+__device__ __forceinline__ lr_c128 shup(lr_c128 v, int d) { return lr_c128_make(shup(v.re, d), shup(v.im, d)); }
+__device__ __forceinline__ float shdn(float v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ double shdn(double v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ lr_c64 shdn(lr_c64 v, int d) { return lr_c64_make(shdn(v.re, d), shdn(v.im, d)); }
+__device__ __forceinline__ lr_c128 shdn(lr_c128 v, int d) { return lr_c128_make(shdn(v.re, d), shdn(v.im, d)); }
+__device__ __forceinline__ float shix(float v, int l) { return __shfl_sync(0xffffffffu, v, l); }
+__device__ __forceinline__ double shix(double v, int l) { return __shfl_sync(0xffffffffu, v, l); }
+__device__ __forceinline__ lr_c64 shix(lr_c64 v, int l) { return lr_c64_make(shix(v.re, l), shix(v.im, l)); }
+__device__ __forceinline__ lr_c128 shix(lr_c128 v, int l) { return lr_c128_make(shix(v.re, l), shix(v.im, l)); }
+__device__ __forceinline__ float shxor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ double shxor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ lr_c64 shxor(lr_c64 v, int m) { return lr_c64_make(shxor(v.re, m), shxor(v.im, m)); }
+__device__ __forceinline__ lr_c128 shxor(lr_c128 v, int m) { return lr_c128_make(shxor(v.re, m), shxor(v.im, m)); }
+
+/* 16 bytes from a 16-byte aligned p into o[0 .. 16/sizeof(T)). */
+__device__ __forceinline__ void ld16(const float *p, float *o) {
+  float4 v = __ldg((const float4 *)p);
+  o[0] = v.x, o[1] = v.y, o[2] = v.z, o[3] = v.w;
+}
+__device__ __forceinline__ void ld16(const double *p, double *o) {
+  double2 v = __ldg((const double2 *)p);
+  o[0] = v.x, o[1] = v.y;
+}
+__device__ __forceinline__ void ld16(const lr_c64 *p, lr_c64 *o) {
+  float4 v = __ldg((const float4 *)p);
+  o[0] = lr_c64_make(v.x, v.y), o[1] = lr_c64_make(v.z, v.w);
+}
+__device__ __forceinline__ void ld16(const lr_c128 *p, lr_c128 *o) {
+  double2 v = __ldg((const double2 *)p);
+  o[0] = lr_c128_make(v.x, v.y);
+}
+
+/* A lane's IT consecutive elements p[0 .. cnt) (zero beyond): vector loads when the lane has all
+ * IT and p is 16-byte aligned. */
+template <typename T, int IT> __device__ __forceinline__ void load_items(const T *p, int cnt, T *o) {
+  static_assert((IT * sizeof(T)) % 16 == 0, "IT items must fill 16-byte vectors");
+  constexpr int V = 16 / sizeof(T);
+  if (cnt == IT && ((uintptr_t)p & 15) == 0) {
+#pragma unroll
+    for (int i = 0; i < IT; i += V) ld16(p + i, o + i);
+  } else {
+    const T zero = Tr<T>::r(0);
+#pragma unroll
+    for (int i = 0; i < IT; i++) o[i] = i < cnt ? p[i] : zero;
+  }
+}
+
+/* Coalesced copy of src[0 .. nv) into the warp's staging array st (32·(IT+1) reals, lane-major and
+ * padded: step l·IT + i at slot l·(IT+1) + i, so neither side has bank conflicts). The caller
+ * brackets it with __syncwarp. */
+template <typename R, int IT>
+__device__ __forceinline__ void stage_fill(R *st, const R *__restrict__ src, int nv, int lane) {
+  for (int k = lane; k < nv; k += 32) st[k + k / IT] = src[k];
+}
+
+/* Inclusive warp scan of affine maps in lane order: (A, B) becomes the composition of the maps of
+ * lanes 0..lane (h -> A h + B, the later map applied last). */
+template <typename T> __device__ __forceinline__ void warp_scan_fwd(T &A, T &B, int lane) {
+  typedef Tr<T> O;
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    T pA = shup(A, off), pB = shup(B, off);
+    if (lane >= off) {
+      B = O::add(O::mul(A, pB), B);
+      A = O::mul(A, pA);
+    }
+  }
+}
+
+/* The same in reverse lane order (lanes lane..31, lane 31's map applied first). */
+template <typename T> __device__ __forceinline__ void warp_scan_rev(T &A, T &B, int lane) {
+  typedef Tr<T> O;
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    T pA = shdn(A, off), pB = shdn(B, off);
+    if (lane + off < 32) {
+      B = O::add(O::mul(A, pB), B);
+      A = O::mul(A, pA);
+    }
+  }
+}
+
+/* Σ over the warp's lanes, a xor butterfly: a fixed order, every lane gets the same bits. */
+template <typename T> __device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+  for (int m = 16; m >= 1; m >>= 1) v = Tr<T>::add(v, shxor(v, m));
+  return v;
+}
+
+template <typename T, int IT, int DK, int VAR>
+__global__ void __launch_bounds__(kFW * 32, FCfg<T>::MB) fast_fwd(lr_scan_in a, int64_t Gt, int64_t Dg, int64_t ntile,
+                                                                 typename Tr<T>::R *__restrict__ y, T *hL,
+                                                                 T *__restrict__ ckpt) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  constexpr int TL = 32 * IT, SW = 32 * (IT + 1);
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int nw = blockDim.x >> 5, w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t N = a.N, L = a.L, D = a.D, G = a.G;
+  /* per warp: the carry (N states), then u, Δ, Δ_A of the tile (lane-major, padded) */
+  T *carry = (T *)smem + (size_t)w * N;
+  R *su = (R *)(smem + (size_t)nw * N * sizeof(T)) + w * 3 * SW, *sd = su + SW, *sda = sd + SW;
+  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
+  const int64_t dloc = tile * nw + w;
+  if (dloc >= Dg) return; /* no block-wide barriers below: a warp without a channel leaves */
+  const int64_t d = g * Dg + dloc, gg = d / (D / G), row = (b * D + d) * L;
+  /* compile-time facts of the specialised instantiations (DK >= 0: no deltaA; VAR 0 / 1: B and C
+   * both fixed / both variable) */
+  const int kind = DK >= 0 ? DK : a.disc;
+  const bool vb = VAR == 2 ? a.varB : VAR == 1, vc = VAR == 2 ? a.varC : VAR == 1;
+  const R *u = (const R *)a.u + row, *dlt = (const R *)a.delta + row;
+  const R *dAp = (DK < 0 && a.deltaA) ? (const R *)a.deltaA + row : NULL, *zp = a.z ? (const R *)a.z + row : NULL;
+  const T *Ad = (const T *)a.A + d * N;
+  const T *Bfix = vb ? NULL : (const T *)a.Bm + d * N, *Cfix = vc ? NULL : (const T *)a.Cm + d * N;
+  const T *Bvar = vb ? (const T *)a.Bm + (b * G + gg) * N * L : NULL;
+  const T *Cvar = vc ? (const T *)a.Cm + (b * G + gg) * N * L : NULL;
+  const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+  const int64_t len = a.lengths ? a.lengths[b] : L;
+  const int64_t chunk = a.chunk, nch = L ? (L + chunk - 1) / chunk : 0;
+  T *ck = ckpt ? ckpt + (b * D + d) * nch * N : NULL;
+  const T zero = O::r((R)0), one = O::r((R)1);
+  for (int64_t n = lane; n < N; n += 32) carry[n] = a.h0 ? ((const T *)a.h0)[(b * D + d) * N + n] : zero;
+  const R bias = a.dbias ? ((const R *)a.dbias)[d] : (R)0;
+  const R Dd = a.Dv ? ((const R *)a.Dv)[d] : (R)0;
+  const int me = lane * (IT + 1); /* the lane's first slot in a staging array */
+  R *yr = y + row;
+  for (int64_t t0 = 0; t0 < len; t0 += TL) {
+    const int nv = (int)(len - t0 < TL ? len - t0 : TL);
+    const int cnt = nv - lane * IT < 0 ? 0 : nv - lane * IT < IT ? nv - lane * IT : IT;
+    const int64_t tl = t0 + lane * IT; /* the lane's first step */
+    __syncwarp(); /* the previous tile's readers of the staging arrays (and of the carry) are done */
+    stage_fill<R, IT>(su, u + t0, nv, lane);
+    stage_fill<R, IT>(sd, dlt + t0, nv, lane);
+    if (dAp) stage_fill<R, IT>(sda, dAp + t0, nv, lane);
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < IT; i++)
+      if (i < cnt) sd[me + i] = delta_of(sd[me + i] + bias, a.softplus); /* the lane's own slots */
+    const R *sdA = dAp ? sda : sd;
+    unsigned rmask = 0, cmask = 0;
+#pragma unroll
+    for (int i = 0; i < IT; i++)
+      if (i < cnt) {
+        if (rs && rs[tl + i]) rmask |= 1u << i;
+        if (ck && (tl + i) % chunk == 0) cmask |= 1u << i;
+      }
+    R yacc[IT];
+#pragma unroll
+    for (int i = 0; i < IT; i++) yacc[i] = (R)0;
+#pragma unroll 1
+    for (int64_t n = 0; n < N; n++) {
+      const T lam = Ad[n];
+      T Bi[IT], av[IT], bv[IT];
+      if (vb) load_items<T, IT>(Bvar + n * L + tl, cnt, Bi);
+      else {
+        const T bf = Bfix[n];
+#pragma unroll
+        for (int i = 0; i < IT; i++) Bi[i] = bf;
+      }
+#pragma unroll
+      for (int i = 0; i < IT; i++) {
+        if (i < cnt) {
+          T ab, bb;
+          O::eval(kind, lam, sdA[me + i], sd[me + i], &ab, &bb);
+          av[i] = (rmask >> i & 1u) ? zero : ab;
+          bv[i] = O::mul(bb, O::scale(Bi[i], su[me + i]));
+        } else {
+          av[i] = one;
+          bv[i] = zero;
+        }
+      }
+      T cA = av[0], cB = bv[0];
+#pragma unroll
+      for (int i = 1; i < IT; i++) {
+        cB = O::add(O::mul(av[i], cB), bv[i]);
+        cA = O::mul(av[i], cA);
+      }
+      warp_scan_fwd(cA, cB, lane);
+      const T eA = shup(cA, 1), eB = shup(cB, 1);
+      T Ci[IT];
+      if (vc) load_items<T, IT>(Cvar + n * L + tl, cnt, Ci);
+      else {
+        const T cf = Cfix[n];
+#pragma unroll
+        for (int i = 0; i < IT; i++) Ci[i] = cf;
+      }
+      const T c = carry[n];
+      T h = lane == 0 ? c : O::add(O::mul(eA, c), eB);
+#pragma unroll
+      for (int i = 0; i < IT; i++) {
+        if (cmask >> i & 1u) ck[((tl + i) / chunk) * N + n] = h;
+        h = O::add(O::mul(av[i], h), bv[i]);
+        yacc[i] += O::redot(Ci[i], O::conj(h));
+      }
+      const T nc = shix(h, 31);
+      __syncwarp();
+      if (lane == 0) carry[n] = nc;
+    }
+    /* y = (2 Re) Σ_n C h + D u, · silu(z): z comes in through Δ's slots, y goes out through them */
+    __syncwarp();
+    if (zp) stage_fill<R, IT>(sd, zp + t0, nv, lane);
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < IT; i++) {
+      R o = O::C ? (R)2 * yacc[i] : yacc[i];
+      if (a.Dv) o = o + Dd * su[me + i];
+      if (zp) {
+        const R zz = sd[me + i];
+        o = o * (zz / sig_den(zz)); /* silu(z), the old kernel's expression */
+      }
+      sd[me + i] = o;
+    }
+    __syncwarp();
+    for (int k = lane; k < nv; k += 32) yr[t0 + k] = sd[k + k / IT];
+  }
+  for (int64_t t = len + lane; t < L; t += 32) yr[t] = (R)0;
+  __syncwarp();
+  for (int64_t n = lane; n < N; n += 32) hL[(b * D + d) * N + n] = carry[n];
+}
+
+/* Warps per block and dynamic shared memory of the fast forward; nw = 0 when N does not fit. */
+template <typename T> void ffwd_geom(const lr_scan_in *a, int *nw, size_t *sm) {
+  typedef typename Tr<T>::R R;
+  const size_t per = (size_t)a->N * sizeof(T) + 3 * 32 * (FCfg<T>::F + 1) * sizeof(R);
+  int w = kFW;
+  while (w > 1 && (size_t)w * per > smem_max()) w >>= 1;
+  *nw = (size_t)w * per > smem_max() ? 0 : w;
+  *sm = (size_t)w * per;
+}
+
+template <typename T, int DK, int VAR> lr_status ffwd_t(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  typedef typename Tr<T>::R R;
+  int nw;
+  size_t sm;
+  ffwd_geom<T>(a, &nw, &sm);
+  if (!nw)
+    return lr_fail(LR_ERR_UNSUPPORTED, "lr_kcuda_scan_fwd: N = %lld states do not fit in shared memory",
+                   (long long)a->N);
+  const int64_t Gt = (a->varB || a->varC) ? a->G : 1, Dg = a->D / Gt, ntile = (Dg + nw - 1) / nw;
+  const int64_t grid = a->Bn * Gt * ntile;
+  auto k = fast_fwd<T, FCfg<T>::F, DK, VAR>;
+  LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+  k<<<(unsigned)grid, nw * 32, sm, s>>>(*a, Gt, Dg, ntile, (R *)y, (T *)hL, (T *)ckpt);
+  return lr_cuda_check_launch("lr_kcuda_scan_fwd");
+}
+
+/* F32 / C64 mamba and zoh without deltaA, with B and C both fixed or both variable, get their own
+ * instantiations (the discretization folds at compile time, fewer live registers); everything
+ * else (F64, C128, the other discretizations, event mode, mixed B/C) shares one generic
+ * instantiation per dtype that switches on a.disc per element (a uniform branch). */
+template <typename T> lr_status ffwd_d(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  if constexpr (sizeof(typename Tr<T>::R) == 4) {
+    const bool spec = !a->deltaA && a->varB == a->varC && (a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_ZOH);
+    if (spec && a->disc == LR_DISC_MAMBA)
+      return a->varB ? ffwd_t<T, LR_DISC_MAMBA, 1>(a, y, hL, ckpt, s) : ffwd_t<T, LR_DISC_MAMBA, 0>(a, y, hL, ckpt, s);
+    if (spec) return a->varB ? ffwd_t<T, LR_DISC_ZOH, 1>(a, y, hL, ckpt, s) : ffwd_t<T, LR_DISC_ZOH, 0>(a, y, hL, ckpt, s);
+  }
+  return ffwd_t<T, -1, 2>(a, y, hL, ckpt, s);
 }
 
 /* ================= diagonal scan ================= */
@@ -782,9 +931,8 @@ extern "C" lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, v
   LR_TRY(check_supported(a, "lr_kcuda_scan_fwd"));
   if (a->Bn * a->D == 0) return LR_OK;
   cudaStream_t s = lr_cuda_pick_stream(stream);
-  Tiling tl = fwd_tiling(a);
-  if (a->rdt == LR_DTYPE_F32) return a->cplx ? fwd_n<lr_c64>(a, tl, y, hL, ckpt, s) : fwd_n<float>(a, tl, y, hL, ckpt, s);
-  return a->cplx ? fwd_n<lr_c128>(a, tl, y, hL, ckpt, s) : fwd_n<double>(a, tl, y, hL, ckpt, s);
+  if (a->rdt == LR_DTYPE_F32) return a->cplx ? ffwd_d<lr_c64>(a, y, hL, ckpt, s) : ffwd_d<float>(a, y, hL, ckpt, s);
+  return a->cplx ? ffwd_d<lr_c128>(a, y, hL, ckpt, s) : ffwd_d<double>(a, y, hL, ckpt, s);
 }
 
 extern "C" lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws,
