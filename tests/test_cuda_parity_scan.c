@@ -375,6 +375,9 @@ Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) {
       {LR_DTYPE_F32, false, LR_DISC_S7, 4, 5, 520, 1, 1, false, false, O_ALL, 0},
       {LR_DTYPE_F32, false, LR_DISC_RGLRU, 4, 5, 520, 4, 1, true, true, O_ALL, 0},
       {LR_DTYPE_F32, false, LR_DISC_NONE, 4, 5, 200, 4, 1, false, false, O_ALL, 0},
+      /* variable B/C with B·G = 16 on a 132-SM GPU: backward blocks of 2 rounds x 4 channels, 19
+       * slices per group, the last round with 3 channels */
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 8, 302, 300, 4, 2, true, true, O_ALL & ~O_DA, 0},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     scfg c = {t[i].rdt, t[i].cx, t[i].disc, t[i].Bn, t[i].D, t[i].L, t[i].N, t[i].G, t[i].varB, t[i].varC,
