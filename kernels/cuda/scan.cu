@@ -353,7 +353,10 @@ __global__ void __launch_bounds__(kFW * 32, FCfg<T>::MB) fast_fwd(lr_scan_in a, 
         h = O::add(O::mul(av[i], h), bv[i]);
         yacc[i] += O::redot(Ci[i], O::conj(h));
       }
-      const T nc = shix(h, 31);
+      /* the carry is the walked state of the lane that holds the tile's last step (lanes past it
+       * only hold the composed prefix, equal up to rounding): a sequence within one lane's IT
+       * steps then ends in the bits the single-step update gives */
+      const T nc = shix(h, (nv - 1) / IT);
       __syncwarp();
       if (lane == 0) carry[n] = nc;
     }
