@@ -501,6 +501,82 @@ Test(cuda_parity_scan, step_equals_scan, .init = on_gpu) {
       }
 }
 
+/* The forward with 4 channels per warp (variable B/C, F32/C64 mamba and zoh without deltaA) against
+ * the one-channel forward: y, hL and every gradient (the backward starts from the forward's
+ * checkpoints) bitwise equal. Groups whose channel count is not a multiple of 4 (a warp with 1-3
+ * channels), several blocks per group, lengths, resets, h0, every option, tile edges (L = 513,
+ * 768), checkpoints every step and at 37, N = 1, 300, 2048 (carries in shared memory) and 12000 (too
+ * large for 4 channels' carries: falls back to one channel). Prints the first differing component. */
+static void cpw_bits(const char *what, const char *name, const lr_tensor *a, const lr_tensor *b) {
+  cr_assert((a == NULL) == (b == NULL), "%s %s: present in one run only", what, name);
+  if (!a) return;
+  int64_t n1, n2;
+  double *x = host_d(a, &n1), *y = host_d(b, &n2);
+  cr_assert_eq(n1, n2, "%s %s: sizes differ", what, name);
+  for (int64_t i = 0; i < n1; i++)
+    cr_assert(x[i] == y[i] || (x[i] != x[i] && y[i] != y[i]),
+              "%s %s: CPW 1 and 4 differ at component %lld of %lld: %.9g vs %.9g", what, name, (long long)i,
+              (long long)n1, x[i], y[i]);
+  free(x);
+  free(y);
+}
+
+Test(cuda_parity_scan, selective_cpw_bitwise, .init = on_gpu) {
+  static const struct {
+    bool cx;
+    int disc;
+    int64_t Bn, D, L, N, G;
+    unsigned opts;
+    int64_t chunk;
+  } t[] = {
+      {false, LR_DISC_MAMBA, 3, 39, 768, 16, 3, O_ALL & ~O_DA, 0},
+      {false, LR_DISC_MAMBA, 2, 70, 1100, 16, 1, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
+      {false, LR_DISC_ZOH, 4, 18, 513, 8, 2, O_H0 | O_LEN | O_RST | O_D, 37},
+      {true, LR_DISC_ZOH, 4, 21, 768, 16, 3, O_ALL & ~O_DA, 0},
+      {true, LR_DISC_MAMBA, 2, 9, 300, 5, 1, O_ALL & ~O_DA, 1},
+      {false, LR_DISC_MAMBA, 2, 6, 200, 1, 2, O_H0 | O_Z, 0},
+      {true, LR_DISC_ZOH, 2, 5, 100, 300, 1, O_H0 | O_RST, 0},
+      {false, LR_DISC_MAMBA, 1, 7, 40, 2048, 1, O_H0 | O_D, 0},
+      {true, LR_DISC_MAMBA, 1, 3, 20, 2048, 1, O_H0 | O_LEN, 0},
+      {false, LR_DISC_ZOH, 1, 2, 9, 12000, 1, O_H0, 0},
+  };
+  static const char *names[NIN] = {"du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias", "ddeltaA", "dh0"};
+  const int prev = lr_kcuda_scan_set_cpw(1);
+  for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+    scfg c = {LR_DTYPE_F32, t[k].cx, t[k].disc, t[k].Bn, t[k].D, t[k].L, t[k].N, t[k].G, true, true, t[k].opts,
+              t[k].chunk};
+    char what[160];
+    snprintf(what, sizeof what, "cpw case %zu (%s%s, B%lld D%lld L%lld N%lld G%lld, opts %#x, chunk %lld)", k,
+             c.cx ? "C64 " : "F32 ", lr_disc_name((lr_disc)c.disc), (long long)c.Bn, (long long)c.D, (long long)c.L,
+             (long long)c.N, (long long)c.G, c.opts, (long long)c.chunk);
+    lr_arena *ar = lr_arena_current();
+    lr_arena_mark m = lr_arena_get_mark(ar);
+    lr_tensor *y1 = NULL, *h1 = NULL, *g1[NIN] = {0};
+    for (int rep = 0; rep < 2; rep++) {
+      lr_kcuda_scan_set_cpw(rep == 0 ? 1 : 4);
+      sinputs s;
+      make_inputs(&c, &s, 900 + k);
+      lr_tensor *y, *h;
+      cr_assert_eq(lr_selective_scan(s.in[0].g, s.in[1].g, s.in[2].g, s.in[3].g, s.in[4].g, &s.og, &y, &h), LR_OK,
+                   "%s: %s", what, lr_last_error());
+      uint64_t ws = 31 + k;
+      pair w = mk(c.rdt, LR_SHAPE(c.Bn, c.D, c.L), -1, 1, &ws, false);
+      pair v = mk(h->dtype, LR_SHAPE(c.Bn, c.D, c.N), -1, 1, &ws, false);
+      cr_assert_eq(lr_backward(loss_of(y, w.g, h, v.g), NULL), LR_OK, "%s: %s", what, lr_last_error());
+      if (rep == 0) {
+        y1 = y, h1 = h;
+        for (int i = 0; i < NIN; i++) g1[i] = s.in[i].g ? s.in[i].g->grad : NULL;
+      } else {
+        cpw_bits(what, "y", y1, y);
+        cpw_bits(what, "hL", h1, h);
+        for (int i = 0; i < NIN; i++) cpw_bits(what, names[i], g1[i], s.in[i].g ? s.in[i].g->grad : NULL);
+      }
+    }
+    lr_arena_rewind(ar, m);
+  }
+  lr_kcuda_scan_set_cpw(prev);
+}
+
 /* ================= diagonal scan, S5 ================= */
 static void diag_case(lr_dtype dt, int disc, int64_t Bn, int64_t P, int64_t L, int v, uint64_t seed) {
   lr_arena *ar = lr_arena_current();

@@ -448,6 +448,10 @@ lr_status lr_kcuda_log_vandermonde_t_bwd(lr_dtype dt, int64_t Bt, int64_t N, int
  * C128; LR_ERR_UNSUPPORTED beyond), 1 <= chunk <= LR_KCUDA_SCAN_MAX_CHUNK.
  * y, hL (may alias h0), ckpt (may be NULL) as lr_kcpu_scan_fwd. */
 lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, lr_cuda_stream_t s);
+/* Channels per warp of the forward with variable B and C (1 or 4; others ignored); returns the
+ * previous setting. The default comes from the environment variable LRNNX_SCAN_CPW (1 or 4), read
+ * once, else 4. Results are bitwise the same for both (top of scan.cu); for tests and benches. */
+int lr_kcuda_scan_set_cpw(int cpw);
 /* Device scratch bytes lr_kcuda_scan_bwd needs. */
 size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a);
 /* As lr_kcpu_scan_bwd: every gradient in g fully written (dB/dC per-batch partials when fixed). */

@@ -46,6 +46,15 @@
  * in shared memory and the block adds them in warp order, round after round, into a per-slice
  * partial (B, G, nslice, N, L) (straight into dB/dC when a group is one slice), which a second
  * kernel sums in slice order.
+ * Channels per warp (CPW): with B and C both variable (F32/C64 mamba or zoh, no deltaA: the
+ * specialised instantiations) the forward by default runs fast_fwd_m, a warp per 4 consecutive
+ * channels of one (b, group): per tile and n it loads the lane's B_n, C_n items once (registers;
+ * shared memory in C64) and runs the 4 channels on them in turn, so the B/C rows are read
+ * B·D·N·L / 4 times instead of B·D·N·L. Per channel every operation and its order are fast_fwd's:
+ * y, hL and the checkpoints are bitwise the same with either. The environment variable
+ * LRNNX_SCAN_CPW = 1 or 4, read once at the first forward, selects fast_fwd (1) or fast_fwd_m (4,
+ * the default; also for any other value); lr_kcuda_scan_set_cpw overrides it (tests, benches).
+ * When 4 channels' carries do not fit in shared memory fast_fwd runs (same results).
  * Specialisations: F32/C64 mamba and zoh without deltaA with B and C both fixed or both variable
  * have their own instantiations (fewer live registers, the discretization folded); everything
  * else runs one generic instantiation per dtype. Limits: the forward's carries (N per warp) must
@@ -144,13 +153,14 @@ template <typename R> lr_status launch_sum_mid(const void *src, void *dst, int64
  * runs its steps sequentially (h = a_i h + b_i, exactly the recurrence) and accumulates
  * y_i += Re(C h) over n in order in registers. The carry moves to the next tile. */
 template <typename T> struct FCfg;
-/* F: steps per lane in the forward, B in the backward; MB, MBB: minimum resident blocks of 128
- * threads of the forward / backward, i.e. a register cap of 65536 / (MB · 128) per thread (chosen
+/* F: steps per lane in the forward, B in the backward; MB, MBB, MBC: minimum resident blocks of 128
+ * threads of the forward / backward / 4-channel forward (fast_fwd_m: 255 registers, 16-40 bytes
+ * of spills; its shared memory allows 2 blocks per SM anyway), i.e. a register cap of 65536 / (MB · 128) per thread (chosen
  * with -Xptxas -v: no or small spills at 12-16 warps per SM in F32; F64 and C128 take 255). The
  * forward keeps F = 16 in F32 and C64 so that a sequence of up to 16 steps stays in one lane
  * (walked sequentially: bitwise the single-step update). */
-template <> struct FCfg<float> { static constexpr int F = 16, B = 8, MB = 4, MBB = 3; };
-template <> struct FCfg<lr_c64> { static constexpr int F = 16, B = 8, MB = 3, MBB = 2; };
+template <> struct FCfg<float> { static constexpr int F = 16, B = 8, MB = 4, MBB = 3, MBC = 2; };
+template <> struct FCfg<lr_c64> { static constexpr int F = 16, B = 8, MB = 3, MBB = 2, MBC = 2; };
 template <> struct FCfg<double> { static constexpr int F = 8, B = 4, MB = 2, MBB = 2; };
 template <> struct FCfg<lr_c128> { static constexpr int F = 4, B = 4, MB = 2, MBB = 2; };
 
@@ -408,6 +418,206 @@ template <typename T, int DK, int VAR> lr_status ffwd_t(const lr_scan_in *a, voi
   return lr_cuda_check_launch("lr_kcuda_scan_fwd");
 }
 
+/* ---- the forward with CPW channels per warp (variable B/C) ----
+ * The same computation as fast_fwd, for the specialised instantiations with B and C both variable
+ * (F32/C64, mamba or zoh, no deltaA): a warp owns CPW consecutive channels of one (b, group) and,
+ * per tile and state n, loads the lane's IT items of B_n and C_n once into registers and runs its
+ * channels one after the other on them (each with its own staging of u and Δ, A row, carry and y
+ * accumulators yacc[c][·] in registers). Per channel every operation, and its order, is fast_fwd's
+ * (the same IT, tile, eval, composition, warp scan, walk, carry, sum over n in order), so y, hL
+ * and the checkpoints are bitwise those of fast_fwd: CPW only divides the B/C reads by CPW. A
+ * block is nw warps = nw·CPW consecutive channels; warp ws's channels are ws·CPW + c, c < CPW
+ * (the last warp of a group may hold fewer: a warp-uniform guard). */
+template <typename T, int IT, int DK, int CPW>
+__global__ void __launch_bounds__(kFW * 32, FCfg<T>::MBC) fast_fwd_m(lr_scan_in a, int64_t Dg, int64_t ntile,
+                                                                    typename Tr<T>::R *__restrict__ y, T *hL,
+                                                                    T *__restrict__ ckpt) {
+  static_assert(DK >= 0, "the multi-channel forward is for the specialised instantiations (no deltaA)");
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  constexpr int TL = 32 * IT, SW = 32 * (IT + 1);
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int nw = blockDim.x >> 5, w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t N = a.N, L = a.L, D = a.D, G = a.G;
+  /* per warp: the carries (CPW x N states), then per channel u and Δ of the tile (lane-major,
+   * padded) */
+  T *carry0 = (T *)smem + (size_t)w * CPW * N;
+  R *st = (R *)(smem + (size_t)nw * CPW * N * sizeof(T)) + (size_t)w * 2 * CPW * SW;
+  /* complex: the lane's B_n, C_n items wait in shared memory (the lane's own slots, padded like
+   * the staging arrays), not in registers (64 of them, spilled otherwise) */
+  constexpr bool BCS = Tr<T>::C;
+  T *sB = (T *)(smem + (size_t)nw * CPW * N * sizeof(T) + (size_t)nw * 2 * CPW * SW * sizeof(R)) + (size_t)w * 2 * SW;
+  T *sC = sB + SW;
+  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % G, b = bg / G;
+  const int64_t dloc0 = (tile * nw + w) * CPW;
+  if (dloc0 >= Dg) return; /* no block-wide barriers below: a warp without a channel leaves */
+  const int ncw = Dg - dloc0 < CPW ? (int)(Dg - dloc0) : CPW; /* the warp's channels (uniform) */
+  const int64_t d0 = g * Dg + dloc0;                             /* first channel; all in group g */
+  const T *Bvar = (const T *)a.Bm + (b * G + g) * N * L, *Cvar = (const T *)a.Cm + (b * G + g) * N * L;
+  const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+  const int64_t len = a.lengths ? a.lengths[b] : L;
+  const int64_t chunk = a.chunk, nch = L ? (L + chunk - 1) / chunk : 0;
+  const T zero = O::r((R)0), one = O::r((R)1);
+  for (int c = 0; c < ncw; c++)
+    for (int64_t n = lane; n < N; n += 32)
+      carry0[c * N + n] = a.h0 ? ((const T *)a.h0)[(b * D + d0 + c) * N + n] : zero;
+  const int me = lane * (IT + 1);
+  for (int64_t t0 = 0; t0 < len; t0 += TL) {
+    const int nv = (int)(len - t0 < TL ? len - t0 : TL);
+    const int cnt = nv - lane * IT < 0 ? 0 : nv - lane * IT < IT ? nv - lane * IT : IT;
+    const int64_t tl = t0 + lane * IT;
+    __syncwarp();
+    for (int c = 0; c < ncw; c++) {
+      const int64_t row = (b * D + d0 + c) * L;
+      stage_fill<R, IT>(st + 2 * c * SW, (const R *)a.u + row + t0, nv, lane);
+      stage_fill<R, IT>(st + (2 * c + 1) * SW, (const R *)a.delta + row + t0, nv, lane);
+    }
+    __syncwarp();
+    for (int c = 0; c < ncw; c++) {
+      R *sd = st + (2 * c + 1) * SW;
+      const R bias = a.dbias ? ((const R *)a.dbias)[d0 + c] : (R)0;
+#pragma unroll
+      for (int i = 0; i < IT; i++)
+        if (i < cnt) sd[me + i] = delta_of(sd[me + i] + bias, a.softplus);
+    }
+    unsigned rmask = 0, cmask = 0;
+#pragma unroll
+    for (int i = 0; i < IT; i++)
+      if (i < cnt) {
+        if (rs && rs[tl + i]) rmask |= 1u << i;
+        if (ckpt && (tl + i) % chunk == 0) cmask |= 1u << i;
+      }
+    R yacc[CPW][IT];
+#pragma unroll
+    for (int c = 0; c < CPW; c++)
+#pragma unroll
+      for (int i = 0; i < IT; i++) yacc[c][i] = (R)0;
+#pragma unroll 1
+    for (int64_t n = 0; n < N; n++) {
+      T Bi[IT], Ci[IT];
+      load_items<T, IT>(Bvar + n * L + tl, cnt, Bi);
+      load_items<T, IT>(Cvar + n * L + tl, cnt, Ci);
+      if (BCS) {
+#pragma unroll
+        for (int i = 0; i < IT; i++) sB[me + i] = Bi[i], sC[me + i] = Ci[i];
+      }
+#pragma unroll
+      for (int c = 0; c < CPW; c++) {
+        if (c >= ncw) break; /* warp-uniform */
+        const R *su = st + 2 * c * SW, *sd = su + SW;
+        T *carry = carry0 + c * N;
+        const T lam = ((const T *)a.A)[(d0 + c) * N + n];
+        T av[IT], bv[IT];
+#pragma unroll
+        for (int i = 0; i < IT; i++) {
+          if (i < cnt) {
+            T ab, bb;
+            O::eval(DK, lam, sd[me + i], sd[me + i], &ab, &bb);
+            av[i] = (rmask >> i & 1u) ? zero : ab;
+            bv[i] = O::mul(bb, O::scale(BCS ? sB[me + i] : Bi[i], su[me + i]));
+          } else {
+            av[i] = one;
+            bv[i] = zero;
+          }
+        }
+        T cA = av[0], cB = bv[0];
+#pragma unroll
+        for (int i = 1; i < IT; i++) {
+          cB = O::add(O::mul(av[i], cB), bv[i]);
+          cA = O::mul(av[i], cA);
+        }
+        warp_scan_fwd(cA, cB, lane);
+        const T eA = shup(cA, 1), eB = shup(cB, 1);
+        const T cy = carry[n];
+        T h = lane == 0 ? cy : O::add(O::mul(eA, cy), eB);
+        T *ck = ckpt ? ckpt + (b * D + d0 + c) * nch * N : NULL;
+#pragma unroll
+        for (int i = 0; i < IT; i++) {
+          if (cmask >> i & 1u) ck[((tl + i) / chunk) * N + n] = h;
+          h = O::add(O::mul(av[i], h), bv[i]);
+          yacc[c][i] += O::redot(BCS ? sC[me + i] : Ci[i], O::conj(h));
+        }
+        const T nc = shix(h, (nv - 1) / IT);
+        __syncwarp();
+        if (lane == 0) carry[n] = nc;
+      }
+    }
+    /* y per channel, as fast_fwd: z in through Δ's slots, y out through them */
+#pragma unroll
+    for (int c = 0; c < CPW; c++) {
+      if (c >= ncw) break;
+      const int64_t row = (b * D + d0 + c) * L;
+      const R *su = st + 2 * c * SW;
+      R *sd = st + (2 * c + 1) * SW;
+      const R *zp = a.z ? (const R *)a.z + row : NULL;
+      const R Dd = a.Dv ? ((const R *)a.Dv)[d0 + c] : (R)0;
+      __syncwarp();
+      if (zp) stage_fill<R, IT>(sd, zp + t0, nv, lane);
+      __syncwarp();
+#pragma unroll
+      for (int i = 0; i < IT; i++) {
+        R o = O::C ? (R)2 * yacc[c][i] : yacc[c][i];
+        if (a.Dv) o = o + Dd * su[me + i];
+        if (zp) {
+          const R zz = sd[me + i];
+          o = o * (zz / sig_den(zz));
+        }
+        sd[me + i] = o;
+      }
+      __syncwarp();
+      R *yr = y + row;
+      for (int k = lane; k < nv; k += 32) yr[t0 + k] = sd[k + k / IT];
+    }
+  }
+  for (int c = 0; c < ncw; c++) {
+    R *yr = y + (b * D + d0 + c) * L;
+    for (int64_t t = len + lane; t < L; t += 32) yr[t] = (R)0;
+  }
+  __syncwarp();
+  for (int c = 0; c < ncw; c++)
+    for (int64_t n = lane; n < N; n += 32) hL[(b * D + d0 + c) * N + n] = carry0[c * N + n];
+}
+
+/* Warps per block and dynamic shared memory of fast_fwd_m; nw = 0 when it does not fit. */
+template <typename T, int CPW> void ffwd_m_geom(const lr_scan_in *a, int *nw, size_t *sm) {
+  typedef typename Tr<T>::R R;
+  const size_t per = (size_t)CPW * ((size_t)a->N * sizeof(T) + 2 * 32 * (FCfg<T>::F + 1) * sizeof(R)) +
+                     (Tr<T>::C ? 2 * 32 * (FCfg<T>::F + 1) * sizeof(T) : 0);
+  int w = kFW;
+  while (w > 1 && (size_t)w * per > smem_max()) w >>= 1;
+  *nw = (size_t)w * per > smem_max() ? 0 : w;
+  *sm = (size_t)w * per;
+}
+
+/* CPW-channel forward (variable B and C, DK >= 0); falls back to fast_fwd when the carries do not
+ * fit. */
+template <typename T, int DK, int CPW>
+lr_status ffwd_m_t(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  typedef typename Tr<T>::R R;
+  int nw;
+  size_t sm;
+  ffwd_m_geom<T, CPW>(a, &nw, &sm);
+  if (!nw) return ffwd_t<T, DK, 1>(a, y, hL, ckpt, s);
+  const int64_t Dg = a->D / a->G, per = (int64_t)nw * CPW, ntile = (Dg + per - 1) / per;
+  const int64_t grid = a->Bn * a->G * ntile;
+  auto k = fast_fwd_m<T, FCfg<T>::F, DK, CPW>;
+  LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+  k<<<(unsigned)grid, nw * 32, sm, s>>>(*a, Dg, ntile, (R *)y, (T *)hL, (T *)ckpt);
+  return lr_cuda_check_launch("lr_kcuda_scan_fwd");
+}
+
+/* Channels per warp of the variable-B/C forward: LRNNX_SCAN_CPW (1 or 4) read once, else
+ * kCpwDefault; lr_kcuda_scan_set_cpw overrides it (tests). */
+const int kCpwDefault = 4;
+int g_cpw = 0;
+int scan_cpw() {
+  if (!g_cpw) {
+    const char *e = getenv("LRNNX_SCAN_CPW");
+    g_cpw = e && atoi(e) == 1 ? 1 : e && atoi(e) == 4 ? 4 : kCpwDefault;
+  }
+  return g_cpw;
+}
+
 /* F32 / C64 mamba and zoh without deltaA, with B and C both fixed or both variable, get their own
  * instantiations (the discretization folds at compile time, fewer live registers); everything
  * else (F64, C128, the other discretizations, event mode, mixed B/C) shares one generic
@@ -416,8 +626,13 @@ template <typename T> lr_status ffwd_d(const lr_scan_in *a, void *y, void *hL, v
   if constexpr (sizeof(typename Tr<T>::R) == 4) {
     const bool spec = !a->deltaA && a->varB == a->varC && (a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_ZOH);
     if (spec && a->disc == LR_DISC_MAMBA)
-      return a->varB ? ffwd_t<T, LR_DISC_MAMBA, 1>(a, y, hL, ckpt, s) : ffwd_t<T, LR_DISC_MAMBA, 0>(a, y, hL, ckpt, s);
-    if (spec) return a->varB ? ffwd_t<T, LR_DISC_ZOH, 1>(a, y, hL, ckpt, s) : ffwd_t<T, LR_DISC_ZOH, 0>(a, y, hL, ckpt, s);
+      return !a->varB           ? ffwd_t<T, LR_DISC_MAMBA, 0>(a, y, hL, ckpt, s)
+             : scan_cpw() == 4 ? ffwd_m_t<T, LR_DISC_MAMBA, 4>(a, y, hL, ckpt, s)
+                               : ffwd_t<T, LR_DISC_MAMBA, 1>(a, y, hL, ckpt, s);
+    if (spec)
+      return !a->varB           ? ffwd_t<T, LR_DISC_ZOH, 0>(a, y, hL, ckpt, s)
+             : scan_cpw() == 4 ? ffwd_m_t<T, LR_DISC_ZOH, 4>(a, y, hL, ckpt, s)
+                               : ffwd_t<T, LR_DISC_ZOH, 1>(a, y, hL, ckpt, s);
   }
   return ffwd_t<T, -1, 2>(a, y, hL, ckpt, s);
 }
@@ -999,6 +1214,12 @@ extern "C" size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a) {
     w = a->cplx ? 16 : 8;
   }
   return part * w * ((a->varB ? 1 : 0) + (a->varC ? 1 : 0)) + 256;
+}
+
+extern "C" int lr_kcuda_scan_set_cpw(int cpw) {
+  const int prev = scan_cpw();
+  if (cpw == 1 || cpw == 4) g_cpw = cpw;
+  return prev;
 }
 
 extern "C" lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, lr_cuda_stream_t stream) {
