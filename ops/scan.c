@@ -210,8 +210,8 @@ static lr_status sscan_prep(const char *op, lr_tensor *u, lr_tensor *delta, lr_t
   a->varB = var[0], a->varC = var[1], a->softplus = o->delta_softplus;
   a->chunk = o->chunk ? o->chunk : 64;
 #ifdef LR_CUDA
-  /* The CUDA backward stages a chunk in shared memory: checkpoints at most this far apart. */
-  if (ON_GPU(u) && a->chunk > LR_KCUDA_SCAN_MAX_CHUNK) a->chunk = LR_KCUDA_SCAN_MAX_CHUNK;
+  /* The CUDA backward's tiles start at checkpoints: at most this far apart, and by default exactly. */
+  if (ON_GPU(u) && (!o->chunk || a->chunk > LR_KCUDA_SCAN_MAX_CHUNK)) a->chunk = LR_KCUDA_SCAN_MAX_CHUNK;
 #endif
   a->u = c[0]->data, a->delta = c[1]->data, a->A = c[2]->data, a->Bm = c[3]->data, a->Cm = c[4]->data;
   a->Dv = c[5] ? c[5]->data : NULL, a->z = c[6] ? c[6]->data : NULL, a->dbias = c[7] ? c[7]->data : NULL;

@@ -337,6 +337,95 @@ Test(cuda_parity_scan, selective_chunks, .init = on_gpu) {
   sel_case(&b, 22);
 }
 
+/* The time-parallel kernels' edges: a lane holds IT consecutive steps, a warp a tile of 32·IT
+ * (forward: 512 steps in F32/C64, 256 in F64, 128 in C128; backward: 256 in F32/C64, 128 in
+ * F64/C128), blocks hold 4 channels. Lengths L, 0, (2L+1)/3 and one less (B = 4) put a sequence
+ * end exactly on and next to tile boundaries (L = 768: 512 and 511); D not a multiple of 4; every
+ * specialised instantiation (F32/C64 mamba and zoh, B/C both fixed or both variable) and the
+ * generic one (other discretizations, deltaA, mixed fixed/variable B and C, F64, C128); N = 1, 300
+ * and 2048 (large carries in shared memory); checkpoints every step (chunk 1) and at an odd
+ * spacing (chunk 37). */
+Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) {
+  static const struct {
+    lr_dtype rdt;
+    bool cx;
+    int disc;
+    int64_t Bn, D, L, N, G;
+    bool varB, varC;
+    unsigned opts;
+    int64_t chunk;
+  } t[] = {
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 4, 9, 768, 16, 3, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 4, 5, 513, 16, 1, false, false, O_D | O_Z | O_H0 | O_LEN | O_RST, 0},
+      {LR_DTYPE_F32, false, LR_DISC_ZOH, 4, 7, 1025, 8, 1, false, false, O_D | O_H0 | O_LEN, 0},
+      {LR_DTYPE_F32, false, LR_DISC_ZOH, 2, 6, 511, 4, 2, true, true, O_H0 | O_RST | O_Z, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 2, 4, 600, 16, 1, true, false, O_ALL, 0},
+      {LR_DTYPE_F32, false, LR_DISC_BILINEAR, 4, 3, 257, 3, 1, false, true, O_ALL, 37},
+      {LR_DTYPE_F32, false, LR_DISC_ZOH, 4, 5, 768, 16, 1, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, true, LR_DISC_ZOH, 4, 5, 768, 16, 1, false, false, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, true, LR_DISC_MAMBA, 4, 6, 513, 8, 2, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, true, LR_DISC_DIRAC, 2, 4, 300, 4, 1, true, true, O_ALL, 1},
+      {LR_DTYPE_F64, false, LR_DISC_BILINEAR, 4, 5, 257, 8, 1, true, true, O_ALL, 0},
+      {LR_DTYPE_F64, false, LR_DISC_MAMBA, 4, 3, 384, 16, 3, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F64, true, LR_DISC_ZOH, 4, 5, 129, 5, 1, true, true, O_ALL, 0},
+      {LR_DTYPE_F64, true, LR_DISC_ASYNC, 4, 2, 384, 3, 1, false, false, O_ALL, 37},
+      {LR_DTYPE_F32, true, LR_DISC_ZOH, 2, 2, 300, 300, 1, false, false, O_H0 | O_LEN | O_D, 0},
+      {LR_DTYPE_F64, true, LR_DISC_ZOH, 2, 2, 100, 300, 1, true, true, O_H0 | O_RST, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 2, 2, 40, 2048, 1, true, true, O_H0 | O_D, 0},
+      {LR_DTYPE_F32, false, LR_DISC_S7, 4, 5, 520, 1, 1, false, false, O_ALL, 0},
+      {LR_DTYPE_F32, false, LR_DISC_RGLRU, 4, 5, 520, 4, 1, true, true, O_ALL, 0},
+      {LR_DTYPE_F32, false, LR_DISC_NONE, 4, 5, 200, 4, 1, false, false, O_ALL, 0},
+      /* variable B/C with B·G = 16 on a 132-SM GPU: backward blocks of 2 rounds x 4 channels, 19
+       * slices per group, the last round with 3 channels */
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 8, 302, 300, 4, 2, true, true, O_ALL & ~O_DA, 0},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    scfg c = {t[i].rdt, t[i].cx, t[i].disc, t[i].Bn, t[i].D, t[i].L, t[i].N, t[i].G, t[i].varB, t[i].varC,
+              t[i].opts, t[i].chunk};
+    sel_case(&c, 700 + i);
+  }
+}
+
+/* The GPU scan against steps at a length spanning several lanes and tiles: the scan composes the
+ * maps of earlier lanes in a tree, the step walks time, so they agree to rounding (tol_of), not
+ * bitwise as they do within one lane's IT steps (step_equals_scan, L = 9). */
+Test(cuda_parity_scan, step_vs_long_scan, .init = on_gpu) {
+  const int64_t Bn = 2, D = 3, L = 600, N = 16;
+  scfg c = {LR_DTYPE_F32, false, LR_DISC_MAMBA, Bn, D, L, N, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0};
+  lr_arena *ar = lr_arena_current();
+  lr_arena_mark m = lr_arena_get_mark(ar);
+  sinputs s;
+  make_inputs(&c, &s, 4711);
+  lr_set_grad_enabled(false);
+  lr_tensor *y, *hL, *state, *ys;
+  cr_assert_eq(lr_selective_scan(s.in[0].g, s.in[1].g, s.in[2].g, s.in[3].g, s.in[4].g, &s.og, &y, &hL), LR_OK, "%s",
+               lr_last_error());
+  cr_assert_eq(lr_empty_on(hL->dtype, LR_DEVICE_CUDA, LR_SHAPE(Bn, D, N), &state), LR_OK);
+  cr_assert_eq(lr_tensor_copy_(state, s.in[9].g), LR_OK);
+  cr_assert_eq(lr_zeros(LR_DTYPE_F32, LR_SHAPE(Bn, D, L), &ys), LR_OK);
+  lr_scan_opts so = s.og;
+  so.h0 = NULL;
+  for (int64_t t = 0; t < L; t++) {
+    lr_tensor *ut, *dt, *zt, *Bt, *Ct, *yt, *ytc, *ysl;
+    cr_assert_eq(select_t(s.in[0].g, 2, t, &ut), LR_OK);
+    cr_assert_eq(select_t(s.in[1].g, 2, t, &dt), LR_OK);
+    cr_assert_eq(select_t(s.in[6].g, 2, t, &zt), LR_OK);
+    cr_assert_eq(select_t(s.in[3].g, 3, t, &Bt), LR_OK);
+    cr_assert_eq(select_t(s.in[4].g, 3, t, &Ct), LR_OK);
+    so.z = zt;
+    cr_assert_eq(lr_selective_scan_step(state, ut, dt, s.in[2].g, Bt, Ct, &so, &yt), LR_OK, "%s", lr_last_error());
+    cr_assert_eq(lr_to(yt, LR_DEVICE_CPU, &ytc), LR_OK);
+    cr_assert_eq(select_t(ys, 2, t, &ysl), LR_OK);
+    cr_assert_eq(lr_tensor_copy_(ysl, ytc), LR_OK);
+  }
+  check_close("steps vs gpu scan", "y", y, ys);
+  lr_tensor *hLc;
+  cr_assert_eq(lr_to(hL, LR_DEVICE_CPU, &hLc), LR_OK);
+  check_close("steps vs gpu scan", "hL", state, hLc);
+  lr_set_grad_enabled(true);
+  lr_arena_rewind(ar, m);
+}
+
 /* The GPU backward twice on the same inputs: the same bits for every gradient. */
 Test(cuda_parity_scan, selective_backward_deterministic, .init = on_gpu) {
   scfg c = {LR_DTYPE_F32, true, LR_DISC_ZOH, 3, 96, 500, 16, 2, true, true, O_ALL & ~O_DA, 0};
@@ -410,6 +499,82 @@ Test(cuda_parity_scan, step_equals_scan, .init = on_gpu) {
         lr_set_grad_enabled(true);
         lr_arena_rewind(ar, m);
       }
+}
+
+/* The forward with 4 channels per warp (variable B/C, F32/C64 mamba and zoh without deltaA) against
+ * the one-channel forward: y, hL and every gradient (the backward starts from the forward's
+ * checkpoints) bitwise equal. Groups whose channel count is not a multiple of 4 (a warp with 1-3
+ * channels), several blocks per group, lengths, resets, h0, every option, tile edges (L = 513,
+ * 768), checkpoints every step and at 37, N = 1, 300, 2048 (carries in shared memory) and 12000 (too
+ * large for 4 channels' carries: falls back to one channel). Prints the first differing component. */
+static void cpw_bits(const char *what, const char *name, const lr_tensor *a, const lr_tensor *b) {
+  cr_assert((a == NULL) == (b == NULL), "%s %s: present in one run only", what, name);
+  if (!a) return;
+  int64_t n1, n2;
+  double *x = host_d(a, &n1), *y = host_d(b, &n2);
+  cr_assert_eq(n1, n2, "%s %s: sizes differ", what, name);
+  for (int64_t i = 0; i < n1; i++)
+    cr_assert(x[i] == y[i] || (x[i] != x[i] && y[i] != y[i]),
+              "%s %s: CPW 1 and 4 differ at component %lld of %lld: %.9g vs %.9g", what, name, (long long)i,
+              (long long)n1, x[i], y[i]);
+  free(x);
+  free(y);
+}
+
+Test(cuda_parity_scan, selective_cpw_bitwise, .init = on_gpu) {
+  static const struct {
+    bool cx;
+    int disc;
+    int64_t Bn, D, L, N, G;
+    unsigned opts;
+    int64_t chunk;
+  } t[] = {
+      {false, LR_DISC_MAMBA, 3, 39, 768, 16, 3, O_ALL & ~O_DA, 0},
+      {false, LR_DISC_MAMBA, 2, 70, 1100, 16, 1, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
+      {false, LR_DISC_ZOH, 4, 18, 513, 8, 2, O_H0 | O_LEN | O_RST | O_D, 37},
+      {true, LR_DISC_ZOH, 4, 21, 768, 16, 3, O_ALL & ~O_DA, 0},
+      {true, LR_DISC_MAMBA, 2, 9, 300, 5, 1, O_ALL & ~O_DA, 1},
+      {false, LR_DISC_MAMBA, 2, 6, 200, 1, 2, O_H0 | O_Z, 0},
+      {true, LR_DISC_ZOH, 2, 5, 100, 300, 1, O_H0 | O_RST, 0},
+      {false, LR_DISC_MAMBA, 1, 7, 40, 2048, 1, O_H0 | O_D, 0},
+      {true, LR_DISC_MAMBA, 1, 3, 20, 2048, 1, O_H0 | O_LEN, 0},
+      {false, LR_DISC_ZOH, 1, 2, 9, 12000, 1, O_H0, 0},
+  };
+  static const char *names[NIN] = {"du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias", "ddeltaA", "dh0"};
+  const int prev = lr_kcuda_scan_set_cpw(1);
+  for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+    scfg c = {LR_DTYPE_F32, t[k].cx, t[k].disc, t[k].Bn, t[k].D, t[k].L, t[k].N, t[k].G, true, true, t[k].opts,
+              t[k].chunk};
+    char what[160];
+    snprintf(what, sizeof what, "cpw case %zu (%s%s, B%lld D%lld L%lld N%lld G%lld, opts %#x, chunk %lld)", k,
+             c.cx ? "C64 " : "F32 ", lr_disc_name((lr_disc)c.disc), (long long)c.Bn, (long long)c.D, (long long)c.L,
+             (long long)c.N, (long long)c.G, c.opts, (long long)c.chunk);
+    lr_arena *ar = lr_arena_current();
+    lr_arena_mark m = lr_arena_get_mark(ar);
+    lr_tensor *y1 = NULL, *h1 = NULL, *g1[NIN] = {0};
+    for (int rep = 0; rep < 2; rep++) {
+      lr_kcuda_scan_set_cpw(rep == 0 ? 1 : 4);
+      sinputs s;
+      make_inputs(&c, &s, 900 + k);
+      lr_tensor *y, *h;
+      cr_assert_eq(lr_selective_scan(s.in[0].g, s.in[1].g, s.in[2].g, s.in[3].g, s.in[4].g, &s.og, &y, &h), LR_OK,
+                   "%s: %s", what, lr_last_error());
+      uint64_t ws = 31 + k;
+      pair w = mk(c.rdt, LR_SHAPE(c.Bn, c.D, c.L), -1, 1, &ws, false);
+      pair v = mk(h->dtype, LR_SHAPE(c.Bn, c.D, c.N), -1, 1, &ws, false);
+      cr_assert_eq(lr_backward(loss_of(y, w.g, h, v.g), NULL), LR_OK, "%s: %s", what, lr_last_error());
+      if (rep == 0) {
+        y1 = y, h1 = h;
+        for (int i = 0; i < NIN; i++) g1[i] = s.in[i].g ? s.in[i].g->grad : NULL;
+      } else {
+        cpw_bits(what, "y", y1, y);
+        cpw_bits(what, "hL", h1, h);
+        for (int i = 0; i < NIN; i++) cpw_bits(what, names[i], g1[i], s.in[i].g ? s.in[i].g->grad : NULL);
+      }
+    }
+    lr_arena_rewind(ar, m);
+  }
+  lr_kcuda_scan_set_cpw(prev);
 }
 
 /* ================= diagonal scan, S5 ================= */

@@ -439,11 +439,18 @@ lr_status lr_kcuda_log_vandermonde_t_bwd(lr_dtype dt, int64_t Bt, int64_t N, int
  * CUDA twins of kernels/cpu/scan.h and kernels/cpu/discretize.h: same argument structs, device
  * pointers, asynchronous on the stream, no allocation (the backward's scratch is the caller's).
  * Deterministic (no atomics); launch layout and math at the top of scan.cu. */
-/* The largest checkpoint chunk the CUDA backward takes (ops clamp lr_scan_opts.chunk to it). */
-#define LR_KCUDA_SCAN_MAX_CHUNK 64
-/* Selective scan: N <= 2048 (LR_ERR_UNSUPPORTED beyond), chunk <= LR_KCUDA_SCAN_MAX_CHUNK.
+/* The largest checkpoint chunk the CUDA backward takes (ops clamp lr_scan_opts.chunk to it, and
+ * use it as the default on the GPU): a backward tile (32 lanes x 4 steps in F64/C128, x 8 in
+ * F32/C64) must start at a checkpoint. */
+#define LR_KCUDA_SCAN_MAX_CHUNK 128
+/* Selective scan: any N whose forward carries fit in shared memory (N <= ~12000 F32, ~3000
+ * C128; LR_ERR_UNSUPPORTED beyond), 1 <= chunk <= LR_KCUDA_SCAN_MAX_CHUNK.
  * y, hL (may alias h0), ckpt (may be NULL) as lr_kcpu_scan_fwd. */
 lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, lr_cuda_stream_t s);
+/* Channels per warp of the forward with variable B and C (1 or 4; others ignored); returns the
+ * previous setting. The default comes from the environment variable LRNNX_SCAN_CPW (1 or 4), read
+ * once, else 4. Results are bitwise the same for both (top of scan.cu); for tests and benches. */
+int lr_kcuda_scan_set_cpw(int cpw);
 /* Device scratch bytes lr_kcuda_scan_bwd needs. */
 size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a);
 /* As lr_kcpu_scan_bwd: every gradient in g fully written (dB/dC per-batch partials when fixed). */

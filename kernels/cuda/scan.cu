@@ -10,33 +10,55 @@
  * Shapes as lr_scan_in (kernels/cpu/scan.h): u, delta, deltaA, z, y (B, D, L); A (D, N); fixed
  * B/C (D, N); variable B/C (B, G, N, L).
  *
- * Launch layout (forward and backward): one thread block per (b, g, tile), where g is a group of
- * the variable B/C (one group, all D channels, when both are fixed) and a tile is CH consecutive
- * channels of that group. Inside a block a channel has S lanes (S = a quarter of the power of two
- * >= N, clamped to [1, 32], so a channel's lanes lie in one warp); lane l owns states n = l,
- * l + S, ... (NPT of them, about 4, in registers; NPT is a template parameter 1/4/16/64, so
- * N <= 2048). Every thread of a block has the same b, so lengths and resets are uniform across
- * the block.
- * Forward: time is walked in stages of TS steps; each stage first loads u, delta (+ bias), deltaA,
- * z of the block's CH channels into shared memory with consecutive threads reading consecutive
- * timesteps (coalesced: L is contiguous) and evaluates the per-(channel, t) functions there once
- * (softplus, silu: in the precision of the data, where the CPU rounds a double evaluation; they
- * agree to an ulp or two), then every thread updates its states step by step, the
- * partial y of a channel is summed over its S lanes with a xor-butterfly of warp shuffles (a fixed
- * order: every lane gets the same bits), lane 0 puts y in shared memory and the stage's y goes out
- * coalesced. At t % chunk == 0 the state entering that step goes to the checkpoint buffer
- * ckpt (B, D, ceil(L/chunk), N), the CPU's layout.
- * Backward: chunks are walked in reverse; a chunk's inputs and dL/dy are staged in shared memory,
- * its states are recomputed from the checkpoint with the forward's step (into a global scratch,
- * one slot per thread and step, laid out so a warp's accesses are coalesced), then the adjoint
- * recurrence runs backwards (formulas at the top of kernels/cpu/scan.c); the per-step sums over n
- * (du, dΔ, dΔ_A) use the same butterfly, and du, dΔ, dΔ_A, dz of the chunk go out coalesced.
- * Per-(b, d) results: dA, fixed dB/dC, dD, ddelta_bias partials and dh0 are summed over time by
- * the thread that owns them, in time order; the op sums the batch partials in order b = 0, 1, ...
- * (lr_kcuda_sum_leading). Variable dB/dC (B, G, N, L): at each step the block's CH channel
- * contributions go to shared memory and one thread per n sums them in channel order into a per-tile
- * partial (B, G, ntile, N, L) (straight into dB/dC when a group has one tile); a second kernel sums
- * the tiles in order. No atomics anywhere: the backward is bitwise reproducible.
+ * Time-parallel: every step of the recurrence is an affine map h -> a_t h + b_t (a_t = Ā, 0 on a
+ * reset step; b_t = B̄ B_n(t) u_t; the identity past the length, which freezes the state), and a
+ * composition of maps is again one. One warp per (b, channel), blocks of 4 warps on consecutive
+ * channels of one (b, group) (the warps read the same variable B/C rows: L1 hits). Time goes in
+ * tiles of 32·IT steps, lane l holding the IT consecutive steps t0 + l·IT + i (IT = 16 in
+ * F32/C64, 8 in F64, 4 in C128 forward; 8 / 4 backward). u, Δ (bias, softplus applied once per
+ * step), Δ_A, z, dy come in coalesced through per-warp shared-memory staging arrays (lane-major,
+ * padded against bank conflicts) and y, du, dΔ, dΔ_A, dz go out the same way; variable B/C rows
+ * are read per lane with 16-byte vector loads when aligned.
+ * Forward, per tile and state n (the n loop innermost, so nothing of size N lives in registers):
+ * the lane evaluates its IT maps on chip (Tr<T>::eval, the CPU's discretization, every kind,
+ * event Δ_A), composes them in order, a warp inclusive scan of the composed maps (5 shuffle
+ * rounds, lane order) gives the map of all earlier lanes, applied to the carry (the state entering
+ * the tile, one per n in shared memory) it gives the state entering the lane's first step; the lane
+ * then walks its steps sequentially (h = a h + b, the recurrence itself) accumulating
+ * y_i += Re(C h) over n in registers, and lane 31's last state is the next tile's carry. h0 is the
+ * first carry, hL the last. The state entering every step t with t % chunk == 0 goes to the
+ * checkpoints ckpt (B, D, ceil(L/chunk), N), the CPU's layout. Within one lane's IT steps the
+ * states are exactly the sequential recurrence's (a sequence of L <= IT steps: bitwise the single
+ * step update); across lanes they are composed in a tree, equal to rounding.
+ * Backward: tiles of TLb = the largest multiple of chunk <= 32·IT in reverse time, so a tile starts
+ * at a checkpoint (hence chunk <= LR_KCUDA_SCAN_MAX_CHUNK); per tile, channel and n the forward
+ * maps and states are rebuilt (same scan, from the checkpoint), then the adjoint runs as a reverse
+ * warp scan of the maps E -> conj(a_t) (g_t + E), g_t = conj(C_t) dy'_t (E the adjoint passed
+ * from step t to t-1; carried across tiles in dh0, which ends as dL/dh0); G_t = g_t + E_{t+1}
+ * gives every gradient by the formulas at the top of kernels/cpu/scan.c. Mamba's Ā derivatives
+ * come from Ā itself; other kinds call Tr<T>::deriv.
+ * Sums, all in a fixed order (no atomics, the backward is bitwise reproducible): over n per step
+ * in registers (du, dΔ, dΔ_A); over a lane's steps then a xor butterfly for dA, fixed dB/dC, dD,
+ * dΔbias of (b, d), added by lane 0 to the per-batch partial outputs in tile order; the op sums
+ * the batch partials in order b = 0, 1, ... (lr_kcuda_sum_leading). Variable dB/dC (B, G, N, L)
+ * sum over the channels of a group: a backward block owns a slice of 4·R channels (R rounds of 4
+ * warps, R chosen for about 4 blocks per SM), per (round, n) the warps put their per-step values
+ * in shared memory and the block adds them in warp order, round after round, into a per-slice
+ * partial (B, G, nslice, N, L) (straight into dB/dC when a group is one slice), which a second
+ * kernel sums in slice order.
+ * Channels per warp (CPW): with B and C both variable (F32/C64 mamba or zoh, no deltaA: the
+ * specialised instantiations) the forward by default runs fast_fwd_m, a warp per 4 consecutive
+ * channels of one (b, group): per tile and n it loads the lane's B_n, C_n items once (registers;
+ * shared memory in C64) and runs the 4 channels on them in turn, so the B/C rows are read
+ * B·D·N·L / 4 times instead of B·D·N·L. Per channel every operation and its order are fast_fwd's:
+ * y, hL and the checkpoints are bitwise the same with either. The environment variable
+ * LRNNX_SCAN_CPW = 1 or 4, read once at the first forward, selects fast_fwd (1) or fast_fwd_m (4,
+ * the default; also for any other value); lr_kcuda_scan_set_cpw overrides it (tests, benches).
+ * When 4 channels' carries do not fit in shared memory fast_fwd runs (same results).
+ * Specialisations: F32/C64 mamba and zoh without deltaA with B and C both fixed or both variable
+ * have their own instantiations (fewer live registers, the discretization folded); everything
+ * else runs one generic instantiation per dtype. Limits: the forward's carries (N per warp) must
+ * fit in shared memory; chunk <= LR_KCUDA_SCAN_MAX_CHUNK. There is no other (fallback) kernel.
  *
  * ---- diagonal scan ---- h[b,p,t] = Ā h[b,p,t-1] + B̄ x[b,p,t]: one thread per (b, p) walking
  * time (forward and reverse), every state written out; its backward reads h_{t-1} from that
@@ -89,19 +111,6 @@ template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) 
 /* 1 + e^-z: silu(z) = z / this, σ(z) = 1 / this. */
 template <typename R> __device__ __forceinline__ R sig_den(R z) { return (R)1 + ex_(-z); }
 
-/* Sum over the S lanes of a channel (S a power of two <= 32, a channel's lanes an aligned segment
- * of the warp): a xor butterfly, so every lane ends with the same bits; fixed order,
- * deterministic. The shuffle mask names the segment only, so a block need not be whole warps. */
-template <typename R> __device__ __forceinline__ R lanes_sum(R v, int S) {
-  if (S == 1) return v;
-  const unsigned lane = threadIdx.x & 31u;
-  const unsigned mask = S == 32 ? 0xffffffffu : (((1u << S) - 1u) << (lane & ~(unsigned)(S - 1)));
-  for (int m = S >> 1; m >= 1; m >>= 1) v += __shfl_xor_sync(mask, v, m);
-  return v;
-}
-
-const int kTS = 32;          /* forward: timesteps per shared-memory stage */
-const int kThreads = 256;    /* target threads per block of the selective scan */
 /* Dynamic shared memory a block may use: the device's opt-in limit (227 KiB on H100/H200, 163 KiB
  * on A100), at most 200 KiB. */
 size_t smem_max() {
@@ -114,371 +123,6 @@ size_t smem_max() {
     v = (size_t)optin < 200 * 1024 ? (size_t)optin : 200 * 1024;
   }
   return v;
-}
-
-struct Tiling {
-  int S, CH, NPT;   /* lanes per channel, channels per block, states per lane */
-  int64_t Gt, Dg, ntile;
-  int threads;
-};
-
-int pow2_ceil(int64_t n) {
-  int p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
-
-/* NPT template values: 1, 4, 16, 64. */
-int npt_for(int64_t N, int S) {
-  int64_t need = (N + S - 1) / S;
-  return need <= 1 ? 1 : need <= 4 ? 4 : need <= 16 ? 16 : need <= 64 ? 64 : 0;
-}
-
-/* CH channels per block: kThreads / S, shrunk (in steps that keep whole warps) until the shared
- * memory of per_ch bytes per channel (+ fixed bytes per thread) fits. */
-Tiling tiling(const lr_scan_in *a, size_t per_ch, size_t per_thread) {
-  Tiling t;
-  /* about four states per lane: enough independent recurrences per thread to hide the latency
-   * of exp, and the lane sum (log2 S shuffles per step) amortised over them */
-  int p = pow2_ceil(a->N) / 4;
-  t.S = p < 1 ? 1 : p > 32 ? 32 : p;
-  t.NPT = npt_for(a->N, t.S);
-  t.Gt = (a->varB || a->varC) ? a->G : 1;
-  t.Dg = a->D / t.Gt;
-  t.CH = kThreads / t.S;
-  const size_t lim = smem_max();
-  while (t.CH > 1 && (size_t)t.CH * per_ch + (size_t)t.CH * t.S * per_thread > lim) t.CH >>= 1;
-  t.ntile = (t.Dg + t.CH - 1) / t.CH;
-  t.threads = t.CH * t.S;
-  return t;
-}
-
-/* ================= selective scan: forward ================= */
-template <typename T, int NPT>
-__global__ void __launch_bounds__(kThreads) sel_fwd(lr_scan_in a, int S, int CH, int64_t Gt, int64_t Dg,
-                                                    int64_t ntile, typename Tr<T>::R *__restrict__ y,
-                                                    T *hL, T *__restrict__ ckpt) {
-  typedef typename Tr<T>::R R;
-  typedef Tr<T> O;
-  extern __shared__ __align__(16) unsigned char smem[];
-  R *su = (R *)smem, *sx = su + CH * kTS, *sxa = sx + CH * kTS, *sz = sxa + CH * kTS, *sy = sz + CH * kTS;
-  const int tid = threadIdx.x, c = tid / S, lane = tid % S;
-  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
-  const int64_t D = a.D, L = a.L, N = a.N, G = a.G;
-  const int64_t dloc = tile * CH + c;
-  const bool valid = dloc < Dg;
-  const int64_t d = g * Dg + (valid ? dloc : Dg - 1); /* invalid slots read a real channel, write nothing */
-  const int64_t gg = d / (D / G);                    /* the variable B/C group of d */
-  const R *u = (const R *)a.u, *dlt = (const R *)a.delta, *dA = (const R *)a.deltaA, *z = (const R *)a.z;
-  const R *Dv = (const R *)a.Dv, *bias = (const R *)a.dbias;
-  const T *A = (const T *)a.A + d * N;
-  const T *Bm = (const T *)a.Bm, *Cm = (const T *)a.Cm;
-  const int64_t nch = L ? (L + a.chunk - 1) / a.chunk : 0;
-  const int64_t len = a.lengths ? a.lengths[b] : L;
-  const T zero = O::r((R)0);
-  T h[NPT], Av[NPT], Bv[NPT], Cv[NPT];
-#pragma unroll(NPT <= 4 ? NPT : 1)
-  for (int j = 0; j < NPT; j++) {
-    int64_t n = (int64_t)j * S + lane;
-    bool ok = n < N;
-    h[j] = (ok && a.h0) ? ((const T *)a.h0)[(b * D + d) * N + n] : zero;
-    Av[j] = ok ? A[n] : zero;
-    Bv[j] = (ok && !a.varB) ? Bm[d * N + n] : zero;
-    Cv[j] = (ok && !a.varC) ? Cm[d * N + n] : zero;
-  }
-  const T *Bvar = a.varB ? Bm + (b * G + gg) * N * L : NULL;
-  const T *Cvar = a.varC ? Cm + (b * G + gg) * N * L : NULL;
-  for (int64_t t0 = 0; t0 < len; t0 += kTS) {
-    const int nt = (int)(len - t0 < kTS ? len - t0 : kTS);
-    for (int i = tid; i < CH * kTS; i += blockDim.x) {
-      int cc = i / kTS, k = i % kTS;
-      int64_t dd = tile * CH + cc;
-      if (dd < Dg && k < nt) {
-        int64_t ch = g * Dg + dd, row = (b * D + ch) * L + t0 + k;
-        /* per (channel, t) work once here, not once per lane */
-        R dl = delta_of(dlt[row] + (bias ? bias[ch] : (R)0), a.softplus);
-        su[i] = u[row];
-        sx[i] = dl;
-        sxa[i] = dA ? dA[row] : dl;
-        if (z) {
-          R zz = z[row];
-          sz[i] = zz / sig_den(zz); /* silu(z), the CPU's z · σ(z) to rounding */
-        }
-      }
-    }
-    __syncthreads();
-    for (int k = 0; k < nt; k++) {
-      const int64_t t = t0 + k;
-      if (ckpt && t % a.chunk == 0 && valid) {
-        T *ck = ckpt + ((b * D + d) * nch + t / a.chunk) * N;
-#pragma unroll(NPT <= 4 ? NPT : 1)
-        for (int j = 0; j < NPT; j++) {
-          int64_t n = (int64_t)j * S + lane;
-          if (n < N) ck[n] = h[j];
-        }
-      }
-      const int si = c * kTS + k;
-      const R dl = sx[si], dla = sxa[si], uu = su[si];
-      const bool rst = a.reset && a.reset[b * L + t];
-      R acc = 0;
-#pragma unroll(NPT <= 4 ? NPT : 1)
-      for (int j = 0; j < NPT; j++) {
-        int64_t n = (int64_t)j * S + lane;
-        if (n < N) {
-          T Bn = Bvar ? Bvar[n * L + t] : Bv[j], Cn = Cvar ? Cvar[n * L + t] : Cv[j];
-          T ab, bb;
-          O::eval(a.disc, Av[j], dla, dl, &ab, &bb);
-          T hp = rst ? zero : h[j];
-          h[j] = O::add(O::mul(ab, hp), O::mul(bb, O::scale(Bn, uu)));
-          acc += O::redot(Cn, O::conj(h[j]));
-        }
-      }
-      acc = lanes_sum(acc, S);
-      if (lane == 0) {
-        R out = O::C ? (R)2 * acc : acc;
-        if (Dv) out = out + Dv[d] * uu;
-        if (z) out = out * sz[si];
-        sy[si] = out;
-      }
-    }
-    __syncthreads();
-    for (int i = tid; i < CH * kTS; i += blockDim.x) {
-      int cc = i / kTS, k = i % kTS;
-      int64_t dd = tile * CH + cc;
-      if (dd < Dg && k < nt) y[(b * D + g * Dg + dd) * L + t0 + k] = sy[i];
-    }
-  }
-  /* t >= len: y = 0 */
-  for (int64_t i = tid; i < (int64_t)CH * (L - len); i += blockDim.x) {
-    int64_t cc = i / (L - len), k = i % (L - len), dd = tile * CH + cc;
-    if (dd < Dg) y[(b * D + g * Dg + dd) * L + len + k] = (R)0;
-  }
-  if (valid) {
-#pragma unroll(NPT <= 4 ? NPT : 1)
-    for (int j = 0; j < NPT; j++) {
-      int64_t n = (int64_t)j * S + lane;
-      if (n < N) hL[(b * D + d) * N + n] = h[j];
-    }
-  }
-}
-
-/* ================= selective scan: backward ================= */
-/* Shared memory per channel: 12 arrays of Tc reals (inputs u, 1 + e^-x with x = delta + bias, Δ,
- * Δ_A, y before D/z, dy, silu(z), silu'(z); outputs du, dΔ, dΔ_A, dz). Per thread (VAR): 2 NPT T
- * for the channel sums. */
-template <typename T, int NPT, bool VAR>
-__global__ void __launch_bounds__(kThreads) sel_bwd(lr_scan_in a, lr_scan_grads gr, int S, int CH, int64_t Gt,
-                                                    int64_t Dg, int64_t ntile, const T *__restrict__ ckpt,
-                                                    T *__restrict__ hs, T *__restrict__ pB, T *__restrict__ pC) {
-  typedef typename Tr<T>::R R;
-  typedef Tr<T> O;
-  extern __shared__ __align__(16) unsigned char smem[];
-  const int Tc = (int)a.chunk, CT = CH * Tc;
-  R *su = (R *)smem, *sx = su + CT, *sdl = sx + CT, *sdla = sdl + CT, *sacc = sdla + CT, *sgy = sacc + CT,
-    *sz = sgy + CT, *szd = sz + CT, *odu = szd + CT, *oddl = odu + CT, *oddA = oddl + CT, *odz = oddA + CT;
-  T *redB = (T *)(odz + CT), *redC = redB + (size_t)NPT * blockDim.x;
-  const int tid = threadIdx.x, c = tid / S, lane = tid % S, nthr = blockDim.x;
-  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
-  const int64_t D = a.D, L = a.L, N = a.N, G = a.G;
-  const int64_t dloc = tile * CH + c;
-  const bool valid = dloc < Dg;
-  const int64_t d = g * Dg + (valid ? dloc : Dg - 1);
-  const int64_t gg = d / (D / G);
-  const R *u = (const R *)a.u, *dlt = (const R *)a.delta, *dA = (const R *)a.deltaA, *z = (const R *)a.z;
-  const R *Dv = (const R *)a.Dv, *bias = (const R *)a.dbias, *gy = (const R *)gr.gy;
-  R *du = (R *)gr.du, *ddl = (R *)gr.ddelta, *ddA = (R *)gr.ddeltaA, *dz = (R *)gr.dz;
-  const T *A = (const T *)a.A + d * N;
-  const T *Bm = (const T *)a.Bm, *Cm = (const T *)a.Cm;
-  const int64_t nch = L ? (L + Tc - 1) / Tc : 0;
-  const int64_t len = a.lengths ? a.lengths[b] : L;
-  const T zero = O::r((R)0);
-  const T *Bvar = a.varB ? Bm + (b * G + gg) * N * L : NULL;
-  const T *Cvar = a.varC ? Cm + (b * G + gg) * N * L : NULL;
-  /* this thread's slot of the state scratch: hs[((blk * Tc + k) * NPT + j) * nthr + tid] */
-  T *myhs = hs + (size_t)blockIdx.x * Tc * NPT * nthr + tid;
-  T dh[NPT], dAl[NPT], dBl[NPT], dCl[NPT], Av[NPT], Bv[NPT], Cv[NPT], h0c[NPT];
-#pragma unroll(NPT <= 4 ? NPT : 1)
-  for (int j = 0; j < NPT; j++) {
-    int64_t n = (int64_t)j * S + lane;
-    bool ok = n < N;
-    dh[j] = (ok && gr.ghL) ? ((const T *)gr.ghL)[(b * D + d) * N + n] : zero;
-    dAl[j] = dBl[j] = dCl[j] = zero;
-    Av[j] = ok ? A[n] : zero;
-    Bv[j] = (ok && !a.varB) ? Bm[d * N + n] : zero;
-    Cv[j] = (ok && !a.varC) ? Cm[d * N + n] : zero;
-  }
-  R dDacc = 0, dbacc = 0;
-  for (int64_t ci = (len + Tc - 1) / Tc - 1; ci >= 0; ci--) {
-    const int64_t t0 = ci * Tc;
-    const int nt = (int)(len - t0 < Tc ? len - t0 : Tc);
-    __syncthreads();
-    for (int i = tid; i < CT; i += nthr) {
-      int cc = i / Tc, k = i % Tc;
-      int64_t dd = tile * CH + cc;
-      if (dd < Dg && k < nt) {
-        int64_t ch = g * Dg + dd, row = (b * D + ch) * L + t0 + k;
-        R x = dlt[row] + (bias ? bias[ch] : (R)0), dl = delta_of(x, a.softplus);
-        su[i] = u[row];
-        sx[i] = (a.softplus && x <= (R)20) ? sig_den(x) : (R)1; /* dΔ/dx = 1 / this */
-        sdl[i] = dl;
-        sdla[i] = dA ? dA[row] : dl;
-        sgy[i] = gy[row];
-        if (z) {
-          R zz = z[row], den = sig_den(zz), sg = (R)1 / den;
-          sz[i] = zz / den;                          /* silu(z) */
-          szd[i] = sg * ((R)1 + zz * ((R)1 - sg));   /* silu'(z) */
-        }
-      }
-    }
-    __syncthreads();
-    /* recompute the chunk's states from its checkpoint */
-    T h[NPT];
-#pragma unroll(NPT <= 4 ? NPT : 1)
-    for (int j = 0; j < NPT; j++) {
-      int64_t n = (int64_t)j * S + lane;
-      h[j] = n < N ? ckpt[((b * D + d) * nch + ci) * N + n] : zero;
-      h0c[j] = h[j];
-    }
-    for (int k = 0; k < nt; k++) {
-      const int64_t t = t0 + k;
-      const int si = c * Tc + k;
-      const R dl = sdl[si], dla = sdla[si], uu = su[si];
-      const bool rst = a.reset && a.reset[b * L + t];
-      R acc = 0;
-#pragma unroll(NPT <= 4 ? NPT : 1)
-      for (int j = 0; j < NPT; j++) {
-        int64_t n = (int64_t)j * S + lane;
-        if (n < N) {
-          T Bn = Bvar ? Bvar[n * L + t] : Bv[j], Cn = Cvar ? Cvar[n * L + t] : Cv[j];
-          T ab, bb;
-          O::eval(a.disc, Av[j], dla, dl, &ab, &bb);
-          T hp = rst ? zero : h[j];
-          h[j] = O::add(O::mul(ab, hp), O::mul(bb, O::scale(Bn, uu)));
-          acc += O::redot(Cn, O::conj(h[j]));
-        }
-        myhs[((size_t)k * NPT + j) * nthr] = h[j];
-      }
-      acc = lanes_sum(acc, S);
-      if (lane == 0) sacc[si] = O::C ? (R)2 * acc : acc;
-    }
-    __syncthreads();
-    /* adjoint walk */
-    for (int k = nt - 1; k >= 0; k--) {
-      const int64_t t = t0 + k;
-      const int si = c * Tc + k;
-      const R uu = su[si], dl = sdl[si], dla = sdla[si];
-      R gout = sgy[si], dzv = 0;
-      if (z) {
-        R out = Dv ? sacc[si] + Dv[d] * uu : sacc[si];
-        dzv = gout * out * szd[si];
-        gout = gout * sz[si];
-      }
-      R duD = 0;
-      if (Dv) {
-        dDacc += gout * uu;
-        duD = gout * Dv[d];
-      }
-      const bool rst = a.reset && a.reset[b * L + t];
-      const R cf = O::C ? (R)2 * gout : gout;
-      R pdu = 0, pgd = 0, pgda = 0;
-#pragma unroll(NPT <= 4 ? NPT : 1)
-      for (int j = 0; j < NPT; j++) {
-        int64_t n = (int64_t)j * S + lane;
-        T dBc = zero, dCc = zero;
-        if (n < N) {
-          T Cn = Cvar ? Cvar[n * L + t] : Cv[j], Bn = Bvar ? Bvar[n * L + t] : Bv[j];
-          dh[j] = O::add(dh[j], O::scale(O::conj(Cn), cf));
-          T hcur = myhs[((size_t)k * NPT + j) * nthr];
-          dCc = O::scale(O::conj(hcur), cf);
-          T G = dh[j], ab, bb, p[6];
-          O::deriv(a.disc, Av[j], dla, dl, &ab, &bb, p);
-          T hp = rst ? zero : (k ? myhs[((size_t)(k - 1) * NPT + j) * nthr] : h0c[j]);
-          T gA = O::mul(G, O::conj(hp));
-          T gB = O::mul(G, O::conj(O::scale(Bn, uu)));
-          dBc = O::scale(O::mul(G, O::conj(bb)), uu);
-          pdu += O::redot(G, O::mul(bb, Bn));
-          dAl[j] = O::add(dAl[j], O::add(O::mul(gA, O::conj(p[0])), O::mul(gB, O::conj(p[3]))));
-          pgda += O::redot(gA, p[1]) + O::redot(gB, p[4]);
-          pgd += O::redot(gA, p[2]) + O::redot(gB, p[5]);
-          dh[j] = rst ? zero : O::mul(G, O::conj(ab));
-        }
-        if (VAR) {
-          redB[(size_t)j * nthr + tid] = dBc;
-          redC[(size_t)j * nthr + tid] = dCc;
-        }
-        if (!a.varB) dBl[j] = O::add(dBl[j], dBc);
-        if (!a.varC) dCl[j] = O::add(dCl[j], dCc);
-      }
-      pdu = lanes_sum(pdu, S);
-      pgd = lanes_sum(pgd, S);
-      pgda = lanes_sum(pgda, S);
-      if (lane == 0) {
-        R gd = pgd;
-        if (dA) oddA[si] = pgda;
-        else gd += pgda;
-        if (a.softplus) gd = gd / sx[si];
-        oddl[si] = gd;
-        odu[si] = duD + pdu;
-        if (z) odz[si] = dzv;
-        dbacc += gd;
-      }
-      if (VAR) {
-        __syncthreads();
-        /* one thread per (which, n) sums the block's channels in order */
-        const int64_t nch_blk = Dg - tile * CH < CH ? Dg - tile * CH : CH;
-        for (int64_t i = tid; i < 2 * N; i += nthr) {
-          int which = (int)(i / N);
-          int64_t n = i % N;
-          if (which == 0 ? !a.varB : !a.varC) continue;
-          const T *red = which == 0 ? redB : redC;
-          int j = (int)(n / S), ln = (int)(n % S);
-          T s = zero;
-          for (int64_t cc = 0; cc < nch_blk; cc++) s = O::add(s, red[(size_t)j * nthr + cc * S + ln]);
-          T *dst = which == 0 ? pB : pC;
-          dst[((bg * ntile + tile) * N + n) * L + t] = s;
-        }
-        __syncthreads();
-      }
-    }
-    __syncthreads();
-    for (int i = tid; i < CT; i += nthr) {
-      int cc = i / Tc, k = i % Tc;
-      int64_t dd = tile * CH + cc;
-      if (dd < Dg && k < nt) {
-        int64_t row = (b * D + g * Dg + dd) * L + t0 + k;
-        du[row] = odu[i];
-        ddl[row] = oddl[i];
-        if (dA) ddA[row] = oddA[i];
-        if (z) dz[row] = odz[i];
-      }
-    }
-  }
-  for (int64_t i = tid; i < (int64_t)CH * (L - len); i += nthr) {
-    int64_t cc = i / (L - len), k = i % (L - len), dd = tile * CH + cc;
-    if (dd < Dg) {
-      int64_t row = (b * D + g * Dg + dd) * L + len + k;
-      du[row] = ddl[row] = (R)0;
-      if (dA) ddA[row] = (R)0;
-      if (z) dz[row] = (R)0;
-    }
-  }
-  if (valid) {
-    const int64_t o = (b * D + d) * N;
-#pragma unroll(NPT <= 4 ? NPT : 1)
-    for (int j = 0; j < NPT; j++) {
-      int64_t n = (int64_t)j * S + lane;
-      if (n < N) {
-        ((T *)gr.dh0)[o + n] = dh[j];
-        ((T *)gr.dA_p)[o + n] = dAl[j];
-        if (!a.varB) ((T *)gr.dB)[o + n] = dBl[j];
-        if (!a.varC) ((T *)gr.dC)[o + n] = dCl[j];
-      }
-    }
-    if (lane == 0) {
-      if (gr.dD_p) ((R *)gr.dD_p)[b * D + d] = dDacc;
-      if (gr.dbias_p) ((R *)gr.dbias_p)[b * D + d] = dbacc;
-    }
-  }
 }
 
 /* dst[o, m] = Σ_k src[o, k, m] for k < K in order (reals; complex as 2 reals). */
@@ -498,90 +142,885 @@ template <typename R> lr_status launch_sum_mid(const void *src, void *dst, int64
   return lr_cuda_check_launch("lr_kcuda_scan");
 }
 
-size_t fwd_smem(const Tiling &t, size_t rs) { return (size_t)t.CH * kTS * 5 * rs; }
-/* (the forward's five arrays: u, Δ, Δ_A, silu(z), y) */
-size_t bwd_smem(const Tiling &t, const lr_scan_in *a, size_t rs, size_t ws, bool var) {
-  return (size_t)t.CH * a->chunk * 12 * rs + (var ? 2 * (size_t)t.NPT * t.threads * ws : 0);
+/* ================= time-parallel selective scan (the fast path) =================
+ * One warp per (b, channel); a block is `nw` warps on consecutive channels of one (b, group), so
+ * the warps of a block read the same variable B/C rows (L1 hits). A tile of TL = 32·IT timesteps:
+ * lane l holds the IT consecutive steps t0 + l·IT + i. Per state n the lane forms the affine maps
+ * h -> a_i h + b_i (a_i = Ā with 0 on a reset step, b_i = B̄ B_n u; identity past the length),
+ * composes its IT maps in order, a warp inclusive scan of the composed maps (shuffles, lane
+ * order) gives each lane the map of all earlier lanes, applied to the carry (the state entering
+ * the tile, in shared memory) it gives the state entering the lane's first step; the lane then
+ * runs its steps sequentially (h = a_i h + b_i, exactly the recurrence) and accumulates
+ * y_i += Re(C h) over n in order in registers. The carry moves to the next tile. */
+template <typename T> struct FCfg;
+/* F: steps per lane in the forward, B in the backward; MB, MBB, MBC: minimum resident blocks of 128
+ * threads of the forward / backward / 4-channel forward (fast_fwd_m: 255 registers, 16-40 bytes
+ * of spills; its shared memory allows 2 blocks per SM anyway), i.e. a register cap of 65536 / (MB · 128) per thread (chosen
+ * with -Xptxas -v: no or small spills at 12-16 warps per SM in F32; F64 and C128 take 255). The
+ * forward keeps F = 16 in F32 and C64 so that a sequence of up to 16 steps stays in one lane
+ * (walked sequentially: bitwise the single-step update). */
+template <> struct FCfg<float> { static constexpr int F = 16, B = 8, MB = 4, MBB = 3, MBC = 2; };
+template <> struct FCfg<lr_c64> { static constexpr int F = 16, B = 8, MB = 3, MBB = 2, MBC = 2; };
+template <> struct FCfg<double> { static constexpr int F = 8, B = 4, MB = 2, MBB = 2; };
+template <> struct FCfg<lr_c128> { static constexpr int F = 4, B = 4, MB = 2, MBB = 2; };
+
+const int kFW = 4; /* warps (channels) per block, forward */
+
+__device__ __forceinline__ float shup(float v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ double shup(double v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ lr_c64 shup(lr_c64 v, int d) { return lr_c64_make(shup(v.re, d), shup(v.im, d)); }
+__device__ __forceinline__ lr_c128 shup(lr_c128 v, int d) { return lr_c128_make(shup(v.re, d), shup(v.im, d)); }
+__device__ __forceinline__ float shdn(float v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ double shdn(double v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ lr_c64 shdn(lr_c64 v, int d) { return lr_c64_make(shdn(v.re, d), shdn(v.im, d)); }
+__device__ __forceinline__ lr_c128 shdn(lr_c128 v, int d) { return lr_c128_make(shdn(v.re, d), shdn(v.im, d)); }
+__device__ __forceinline__ float shix(float v, int l) { return __shfl_sync(0xffffffffu, v, l); }
+__device__ __forceinline__ double shix(double v, int l) { return __shfl_sync(0xffffffffu, v, l); }
+__device__ __forceinline__ lr_c64 shix(lr_c64 v, int l) { return lr_c64_make(shix(v.re, l), shix(v.im, l)); }
+__device__ __forceinline__ lr_c128 shix(lr_c128 v, int l) { return lr_c128_make(shix(v.re, l), shix(v.im, l)); }
+__device__ __forceinline__ float shxor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ double shxor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ lr_c64 shxor(lr_c64 v, int m) { return lr_c64_make(shxor(v.re, m), shxor(v.im, m)); }
+__device__ __forceinline__ lr_c128 shxor(lr_c128 v, int m) { return lr_c128_make(shxor(v.re, m), shxor(v.im, m)); }
+
+/* 16 bytes from a 16-byte aligned p into o[0 .. 16/sizeof(T)). */
+__device__ __forceinline__ void ld16(const float *p, float *o) {
+  float4 v = __ldg((const float4 *)p);
+  o[0] = v.x, o[1] = v.y, o[2] = v.z, o[3] = v.w;
+}
+__device__ __forceinline__ void ld16(const double *p, double *o) {
+  double2 v = __ldg((const double2 *)p);
+  o[0] = v.x, o[1] = v.y;
+}
+__device__ __forceinline__ void ld16(const lr_c64 *p, lr_c64 *o) {
+  float4 v = __ldg((const float4 *)p);
+  o[0] = lr_c64_make(v.x, v.y), o[1] = lr_c64_make(v.z, v.w);
+}
+__device__ __forceinline__ void ld16(const lr_c128 *p, lr_c128 *o) {
+  double2 v = __ldg((const double2 *)p);
+  o[0] = lr_c128_make(v.x, v.y);
 }
 
-template <typename T, int NPT> lr_status fwd_t(const lr_scan_in *a, const Tiling &tl, void *y, void *hL, void *ckpt,
-                                               cudaStream_t s) {
+/* A lane's IT consecutive elements p[0 .. cnt) (zero beyond): vector loads when the lane has all
+ * IT and p is 16-byte aligned. */
+template <typename T, int IT> __device__ __forceinline__ void load_items(const T *p, int cnt, T *o) {
+  static_assert((IT * sizeof(T)) % 16 == 0, "IT items must fill 16-byte vectors");
+  constexpr int V = 16 / sizeof(T);
+  if (cnt == IT && ((uintptr_t)p & 15) == 0) {
+#pragma unroll
+    for (int i = 0; i < IT; i += V) ld16(p + i, o + i);
+  } else {
+    const T zero = Tr<T>::r(0);
+#pragma unroll
+    for (int i = 0; i < IT; i++) o[i] = i < cnt ? p[i] : zero;
+  }
+}
+
+/* Coalesced copy of src[0 .. nv) into the warp's staging array st (32·(IT+1) reals, lane-major and
+ * padded: step l·IT + i at slot l·(IT+1) + i, so neither side has bank conflicts). The caller
+ * brackets it with __syncwarp. */
+template <typename R, int IT>
+__device__ __forceinline__ void stage_fill(R *st, const R *__restrict__ src, int nv, int lane) {
+  for (int k = lane; k < nv; k += 32) st[k + k / IT] = src[k];
+}
+
+/* Inclusive warp scan of affine maps in lane order: (A, B) becomes the composition of the maps of
+ * lanes 0..lane (h -> A h + B, the later map applied last). */
+template <typename T> __device__ __forceinline__ void warp_scan_fwd(T &A, T &B, int lane) {
+  typedef Tr<T> O;
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    T pA = shup(A, off), pB = shup(B, off);
+    if (lane >= off) {
+      B = O::add(O::mul(A, pB), B);
+      A = O::mul(A, pA);
+    }
+  }
+}
+
+/* The same in reverse lane order (lanes lane..31, lane 31's map applied first). */
+template <typename T> __device__ __forceinline__ void warp_scan_rev(T &A, T &B, int lane) {
+  typedef Tr<T> O;
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    T pA = shdn(A, off), pB = shdn(B, off);
+    if (lane + off < 32) {
+      B = O::add(O::mul(A, pB), B);
+      A = O::mul(A, pA);
+    }
+  }
+}
+
+/* Σ over the warp's lanes, a xor butterfly: a fixed order, every lane gets the same bits. */
+template <typename T> __device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+  for (int m = 16; m >= 1; m >>= 1) v = Tr<T>::add(v, shxor(v, m));
+  return v;
+}
+
+template <typename T, int IT, int DK, int VAR>
+__global__ void __launch_bounds__(kFW * 32, FCfg<T>::MB) fast_fwd(lr_scan_in a, int64_t Gt, int64_t Dg, int64_t ntile,
+                                                                 typename Tr<T>::R *__restrict__ y, T *hL,
+                                                                 T *__restrict__ ckpt) {
   typedef typename Tr<T>::R R;
-  size_t sm = fwd_smem(tl, sizeof(R));
-  int64_t grid = a->Bn * tl.Gt * tl.ntile;
-  auto k = sel_fwd<T, NPT>;
+  typedef Tr<T> O;
+  constexpr int TL = 32 * IT, SW = 32 * (IT + 1);
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int nw = blockDim.x >> 5, w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t N = a.N, L = a.L, D = a.D, G = a.G;
+  /* per warp: the carry (N states), then u, Δ, Δ_A of the tile (lane-major, padded) */
+  T *carry = (T *)smem + (size_t)w * N;
+  R *su = (R *)(smem + (size_t)nw * N * sizeof(T)) + w * 3 * SW, *sd = su + SW, *sda = sd + SW;
+  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
+  const int64_t dloc = tile * nw + w;
+  if (dloc >= Dg) return; /* no block-wide barriers below: a warp without a channel leaves */
+  const int64_t d = g * Dg + dloc, gg = d / (D / G), row = (b * D + d) * L;
+  /* compile-time facts of the specialised instantiations (DK >= 0: no deltaA; VAR 0 / 1: B and C
+   * both fixed / both variable) */
+  const int kind = DK >= 0 ? DK : a.disc;
+  const bool vb = VAR == 2 ? a.varB : VAR == 1, vc = VAR == 2 ? a.varC : VAR == 1;
+  const R *u = (const R *)a.u + row, *dlt = (const R *)a.delta + row;
+  const R *dAp = (DK < 0 && a.deltaA) ? (const R *)a.deltaA + row : NULL, *zp = a.z ? (const R *)a.z + row : NULL;
+  const T *Ad = (const T *)a.A + d * N;
+  const T *Bfix = vb ? NULL : (const T *)a.Bm + d * N, *Cfix = vc ? NULL : (const T *)a.Cm + d * N;
+  const T *Bvar = vb ? (const T *)a.Bm + (b * G + gg) * N * L : NULL;
+  const T *Cvar = vc ? (const T *)a.Cm + (b * G + gg) * N * L : NULL;
+  const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+  const int64_t len = a.lengths ? a.lengths[b] : L;
+  const int64_t chunk = a.chunk, nch = L ? (L + chunk - 1) / chunk : 0;
+  T *ck = ckpt ? ckpt + (b * D + d) * nch * N : NULL;
+  const T zero = O::r((R)0), one = O::r((R)1);
+  for (int64_t n = lane; n < N; n += 32) carry[n] = a.h0 ? ((const T *)a.h0)[(b * D + d) * N + n] : zero;
+  const R bias = a.dbias ? ((const R *)a.dbias)[d] : (R)0;
+  const R Dd = a.Dv ? ((const R *)a.Dv)[d] : (R)0;
+  const int me = lane * (IT + 1); /* the lane's first slot in a staging array */
+  R *yr = y + row;
+  for (int64_t t0 = 0; t0 < len; t0 += TL) {
+    const int nv = (int)(len - t0 < TL ? len - t0 : TL);
+    const int cnt = nv - lane * IT < 0 ? 0 : nv - lane * IT < IT ? nv - lane * IT : IT;
+    const int64_t tl = t0 + lane * IT; /* the lane's first step */
+    __syncwarp(); /* the previous tile's readers of the staging arrays (and of the carry) are done */
+    stage_fill<R, IT>(su, u + t0, nv, lane);
+    stage_fill<R, IT>(sd, dlt + t0, nv, lane);
+    if (dAp) stage_fill<R, IT>(sda, dAp + t0, nv, lane);
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < IT; i++)
+      if (i < cnt) sd[me + i] = delta_of(sd[me + i] + bias, a.softplus); /* the lane's own slots */
+    const R *sdA = dAp ? sda : sd;
+    unsigned rmask = 0, cmask = 0;
+#pragma unroll
+    for (int i = 0; i < IT; i++)
+      if (i < cnt) {
+        if (rs && rs[tl + i]) rmask |= 1u << i;
+        if (ck && (tl + i) % chunk == 0) cmask |= 1u << i;
+      }
+    R yacc[IT];
+#pragma unroll
+    for (int i = 0; i < IT; i++) yacc[i] = (R)0;
+#pragma unroll 1
+    for (int64_t n = 0; n < N; n++) {
+      const T lam = Ad[n];
+      T Bi[IT], av[IT], bv[IT];
+      if (vb) load_items<T, IT>(Bvar + n * L + tl, cnt, Bi);
+      else {
+        const T bf = Bfix[n];
+#pragma unroll
+        for (int i = 0; i < IT; i++) Bi[i] = bf;
+      }
+#pragma unroll
+      for (int i = 0; i < IT; i++) {
+        if (i < cnt) {
+          T ab, bb;
+          O::eval(kind, lam, sdA[me + i], sd[me + i], &ab, &bb);
+          av[i] = (rmask >> i & 1u) ? zero : ab;
+          bv[i] = O::mul(bb, O::scale(Bi[i], su[me + i]));
+        } else {
+          av[i] = one;
+          bv[i] = zero;
+        }
+      }
+      T cA = av[0], cB = bv[0];
+#pragma unroll
+      for (int i = 1; i < IT; i++) {
+        cB = O::add(O::mul(av[i], cB), bv[i]);
+        cA = O::mul(av[i], cA);
+      }
+      warp_scan_fwd(cA, cB, lane);
+      const T eA = shup(cA, 1), eB = shup(cB, 1);
+      T Ci[IT];
+      if (vc) load_items<T, IT>(Cvar + n * L + tl, cnt, Ci);
+      else {
+        const T cf = Cfix[n];
+#pragma unroll
+        for (int i = 0; i < IT; i++) Ci[i] = cf;
+      }
+      const T c = carry[n];
+      T h = lane == 0 ? c : O::add(O::mul(eA, c), eB);
+#pragma unroll
+      for (int i = 0; i < IT; i++) {
+        if (cmask >> i & 1u) ck[((tl + i) / chunk) * N + n] = h;
+        h = O::add(O::mul(av[i], h), bv[i]);
+        yacc[i] += O::redot(Ci[i], O::conj(h));
+      }
+      /* the carry is the walked state of the lane that holds the tile's last step (lanes past it
+       * only hold the composed prefix, equal up to rounding): a sequence within one lane's IT
+       * steps then ends in the bits the single-step update gives */
+      const T nc = shix(h, (nv - 1) / IT);
+      __syncwarp();
+      if (lane == 0) carry[n] = nc;
+    }
+    /* y = (2 Re) Σ_n C h + D u, · silu(z): z comes in through Δ's slots, y goes out through them */
+    __syncwarp();
+    if (zp) stage_fill<R, IT>(sd, zp + t0, nv, lane);
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < IT; i++) {
+      R o = O::C ? (R)2 * yacc[i] : yacc[i];
+      if (a.Dv) o = o + Dd * su[me + i];
+      if (zp) {
+        const R zz = sd[me + i];
+        o = o * (zz / sig_den(zz)); /* silu(z), the old kernel's expression */
+      }
+      sd[me + i] = o;
+    }
+    __syncwarp();
+    for (int k = lane; k < nv; k += 32) yr[t0 + k] = sd[k + k / IT];
+  }
+  for (int64_t t = len + lane; t < L; t += 32) yr[t] = (R)0;
+  __syncwarp();
+  for (int64_t n = lane; n < N; n += 32) hL[(b * D + d) * N + n] = carry[n];
+}
+
+/* Warps per block and dynamic shared memory of the fast forward; nw = 0 when N does not fit. */
+template <typename T> void ffwd_geom(const lr_scan_in *a, int *nw, size_t *sm) {
+  typedef typename Tr<T>::R R;
+  const size_t per = (size_t)a->N * sizeof(T) + 3 * 32 * (FCfg<T>::F + 1) * sizeof(R);
+  int w = kFW;
+  while (w > 1 && (size_t)w * per > smem_max()) w >>= 1;
+  *nw = (size_t)w * per > smem_max() ? 0 : w;
+  *sm = (size_t)w * per;
+}
+
+template <typename T, int DK, int VAR> lr_status ffwd_t(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  typedef typename Tr<T>::R R;
+  int nw;
+  size_t sm;
+  ffwd_geom<T>(a, &nw, &sm);
+  if (!nw)
+    return lr_fail(LR_ERR_UNSUPPORTED, "lr_kcuda_scan_fwd: N = %lld states do not fit in shared memory",
+                   (long long)a->N);
+  const int64_t Gt = (a->varB || a->varC) ? a->G : 1, Dg = a->D / Gt, ntile = (Dg + nw - 1) / nw;
+  const int64_t grid = a->Bn * Gt * ntile;
+  auto k = fast_fwd<T, FCfg<T>::F, DK, VAR>;
   LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-  k<<<(unsigned)grid, tl.threads, sm, s>>>(*a, tl.S, tl.CH, tl.Gt, tl.Dg, tl.ntile, (R *)y, (T *)hL, (T *)ckpt);
+  k<<<(unsigned)grid, nw * 32, sm, s>>>(*a, Gt, Dg, ntile, (R *)y, (T *)hL, (T *)ckpt);
   return lr_cuda_check_launch("lr_kcuda_scan_fwd");
 }
 
-template <typename T> lr_status fwd_n(const lr_scan_in *a, const Tiling &tl, void *y, void *hL, void *ckpt,
-                                      cudaStream_t s) {
-  switch (tl.NPT) {
-    case 1: return fwd_t<T, 1>(a, tl, y, hL, ckpt, s);
-    case 4: return fwd_t<T, 4>(a, tl, y, hL, ckpt, s);
-    case 16: return fwd_t<T, 16>(a, tl, y, hL, ckpt, s);
-    default: return fwd_t<T, 64>(a, tl, y, hL, ckpt, s);
+/* ---- the forward with CPW channels per warp (variable B/C) ----
+ * The same computation as fast_fwd, for the specialised instantiations with B and C both variable
+ * (F32/C64, mamba or zoh, no deltaA): a warp owns CPW consecutive channels of one (b, group) and,
+ * per tile and state n, loads the lane's IT items of B_n and C_n once into registers and runs its
+ * channels one after the other on them (each with its own staging of u and Δ, A row, carry and y
+ * accumulators yacc[c][·] in registers). Per channel every operation, and its order, is fast_fwd's
+ * (the same IT, tile, eval, composition, warp scan, walk, carry, sum over n in order), so y, hL
+ * and the checkpoints are bitwise those of fast_fwd: CPW only divides the B/C reads by CPW. A
+ * block is nw warps = nw·CPW consecutive channels; warp ws's channels are ws·CPW + c, c < CPW
+ * (the last warp of a group may hold fewer: a warp-uniform guard). */
+template <typename T, int IT, int DK, int CPW>
+__global__ void __launch_bounds__(kFW * 32, FCfg<T>::MBC) fast_fwd_m(lr_scan_in a, int64_t Dg, int64_t ntile,
+                                                                    typename Tr<T>::R *__restrict__ y, T *hL,
+                                                                    T *__restrict__ ckpt) {
+  static_assert(DK >= 0, "the multi-channel forward is for the specialised instantiations (no deltaA)");
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  constexpr int TL = 32 * IT, SW = 32 * (IT + 1);
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int nw = blockDim.x >> 5, w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t N = a.N, L = a.L, D = a.D, G = a.G;
+  /* per warp: the carries (CPW x N states), then per channel u and Δ of the tile (lane-major,
+   * padded) */
+  T *carry0 = (T *)smem + (size_t)w * CPW * N;
+  R *st = (R *)(smem + (size_t)nw * CPW * N * sizeof(T)) + (size_t)w * 2 * CPW * SW;
+  /* complex: the lane's B_n, C_n items wait in shared memory (the lane's own slots, padded like
+   * the staging arrays), not in registers (64 of them, spilled otherwise) */
+  constexpr bool BCS = Tr<T>::C;
+  T *sB = (T *)(smem + (size_t)nw * CPW * N * sizeof(T) + (size_t)nw * 2 * CPW * SW * sizeof(R)) + (size_t)w * 2 * SW;
+  T *sC = sB + SW;
+  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % G, b = bg / G;
+  const int64_t dloc0 = (tile * nw + w) * CPW;
+  if (dloc0 >= Dg) return; /* no block-wide barriers below: a warp without a channel leaves */
+  const int ncw = Dg - dloc0 < CPW ? (int)(Dg - dloc0) : CPW; /* the warp's channels (uniform) */
+  const int64_t d0 = g * Dg + dloc0;                             /* first channel; all in group g */
+  const T *Bvar = (const T *)a.Bm + (b * G + g) * N * L, *Cvar = (const T *)a.Cm + (b * G + g) * N * L;
+  const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+  const int64_t len = a.lengths ? a.lengths[b] : L;
+  const int64_t chunk = a.chunk, nch = L ? (L + chunk - 1) / chunk : 0;
+  const T zero = O::r((R)0), one = O::r((R)1);
+  for (int c = 0; c < ncw; c++)
+    for (int64_t n = lane; n < N; n += 32)
+      carry0[c * N + n] = a.h0 ? ((const T *)a.h0)[(b * D + d0 + c) * N + n] : zero;
+  const int me = lane * (IT + 1);
+  for (int64_t t0 = 0; t0 < len; t0 += TL) {
+    const int nv = (int)(len - t0 < TL ? len - t0 : TL);
+    const int cnt = nv - lane * IT < 0 ? 0 : nv - lane * IT < IT ? nv - lane * IT : IT;
+    const int64_t tl = t0 + lane * IT;
+    __syncwarp();
+    for (int c = 0; c < ncw; c++) {
+      const int64_t row = (b * D + d0 + c) * L;
+      stage_fill<R, IT>(st + 2 * c * SW, (const R *)a.u + row + t0, nv, lane);
+      stage_fill<R, IT>(st + (2 * c + 1) * SW, (const R *)a.delta + row + t0, nv, lane);
+    }
+    __syncwarp();
+    for (int c = 0; c < ncw; c++) {
+      R *sd = st + (2 * c + 1) * SW;
+      const R bias = a.dbias ? ((const R *)a.dbias)[d0 + c] : (R)0;
+#pragma unroll
+      for (int i = 0; i < IT; i++)
+        if (i < cnt) sd[me + i] = delta_of(sd[me + i] + bias, a.softplus);
+    }
+    unsigned rmask = 0, cmask = 0;
+#pragma unroll
+    for (int i = 0; i < IT; i++)
+      if (i < cnt) {
+        if (rs && rs[tl + i]) rmask |= 1u << i;
+        if (ckpt && (tl + i) % chunk == 0) cmask |= 1u << i;
+      }
+    R yacc[CPW][IT];
+#pragma unroll
+    for (int c = 0; c < CPW; c++)
+#pragma unroll
+      for (int i = 0; i < IT; i++) yacc[c][i] = (R)0;
+#pragma unroll 1
+    for (int64_t n = 0; n < N; n++) {
+      T Bi[IT], Ci[IT];
+      load_items<T, IT>(Bvar + n * L + tl, cnt, Bi);
+      load_items<T, IT>(Cvar + n * L + tl, cnt, Ci);
+      if (BCS) {
+#pragma unroll
+        for (int i = 0; i < IT; i++) sB[me + i] = Bi[i], sC[me + i] = Ci[i];
+      }
+#pragma unroll
+      for (int c = 0; c < CPW; c++) {
+        if (c >= ncw) break; /* warp-uniform */
+        const R *su = st + 2 * c * SW, *sd = su + SW;
+        T *carry = carry0 + c * N;
+        const T lam = ((const T *)a.A)[(d0 + c) * N + n];
+        T av[IT], bv[IT];
+#pragma unroll
+        for (int i = 0; i < IT; i++) {
+          if (i < cnt) {
+            T ab, bb;
+            O::eval(DK, lam, sd[me + i], sd[me + i], &ab, &bb);
+            av[i] = (rmask >> i & 1u) ? zero : ab;
+            bv[i] = O::mul(bb, O::scale(BCS ? sB[me + i] : Bi[i], su[me + i]));
+          } else {
+            av[i] = one;
+            bv[i] = zero;
+          }
+        }
+        T cA = av[0], cB = bv[0];
+#pragma unroll
+        for (int i = 1; i < IT; i++) {
+          cB = O::add(O::mul(av[i], cB), bv[i]);
+          cA = O::mul(av[i], cA);
+        }
+        warp_scan_fwd(cA, cB, lane);
+        const T eA = shup(cA, 1), eB = shup(cB, 1);
+        const T cy = carry[n];
+        T h = lane == 0 ? cy : O::add(O::mul(eA, cy), eB);
+        T *ck = ckpt ? ckpt + (b * D + d0 + c) * nch * N : NULL;
+#pragma unroll
+        for (int i = 0; i < IT; i++) {
+          if (cmask >> i & 1u) ck[((tl + i) / chunk) * N + n] = h;
+          h = O::add(O::mul(av[i], h), bv[i]);
+          yacc[c][i] += O::redot(BCS ? sC[me + i] : Ci[i], O::conj(h));
+        }
+        const T nc = shix(h, (nv - 1) / IT);
+        __syncwarp();
+        if (lane == 0) carry[n] = nc;
+      }
+    }
+    /* y per channel, as fast_fwd: z in through Δ's slots, y out through them */
+#pragma unroll
+    for (int c = 0; c < CPW; c++) {
+      if (c >= ncw) break;
+      const int64_t row = (b * D + d0 + c) * L;
+      const R *su = st + 2 * c * SW;
+      R *sd = st + (2 * c + 1) * SW;
+      const R *zp = a.z ? (const R *)a.z + row : NULL;
+      const R Dd = a.Dv ? ((const R *)a.Dv)[d0 + c] : (R)0;
+      __syncwarp();
+      if (zp) stage_fill<R, IT>(sd, zp + t0, nv, lane);
+      __syncwarp();
+#pragma unroll
+      for (int i = 0; i < IT; i++) {
+        R o = O::C ? (R)2 * yacc[c][i] : yacc[c][i];
+        if (a.Dv) o = o + Dd * su[me + i];
+        if (zp) {
+          const R zz = sd[me + i];
+          o = o * (zz / sig_den(zz));
+        }
+        sd[me + i] = o;
+      }
+      __syncwarp();
+      R *yr = y + row;
+      for (int k = lane; k < nv; k += 32) yr[t0 + k] = sd[k + k / IT];
+    }
+  }
+  for (int c = 0; c < ncw; c++) {
+    R *yr = y + (b * D + d0 + c) * L;
+    for (int64_t t = len + lane; t < L; t += 32) yr[t] = (R)0;
+  }
+  __syncwarp();
+  for (int c = 0; c < ncw; c++)
+    for (int64_t n = lane; n < N; n += 32) hL[(b * D + d0 + c) * N + n] = carry0[c * N + n];
+}
+
+/* Warps per block and dynamic shared memory of fast_fwd_m; nw = 0 when it does not fit. */
+template <typename T, int CPW> void ffwd_m_geom(const lr_scan_in *a, int *nw, size_t *sm) {
+  typedef typename Tr<T>::R R;
+  const size_t per = (size_t)CPW * ((size_t)a->N * sizeof(T) + 2 * 32 * (FCfg<T>::F + 1) * sizeof(R)) +
+                     (Tr<T>::C ? 2 * 32 * (FCfg<T>::F + 1) * sizeof(T) : 0);
+  int w = kFW;
+  while (w > 1 && (size_t)w * per > smem_max()) w >>= 1;
+  *nw = (size_t)w * per > smem_max() ? 0 : w;
+  *sm = (size_t)w * per;
+}
+
+/* CPW-channel forward (variable B and C, DK >= 0); falls back to fast_fwd when the carries do not
+ * fit. */
+template <typename T, int DK, int CPW>
+lr_status ffwd_m_t(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  typedef typename Tr<T>::R R;
+  int nw;
+  size_t sm;
+  ffwd_m_geom<T, CPW>(a, &nw, &sm);
+  if (!nw) return ffwd_t<T, DK, 1>(a, y, hL, ckpt, s);
+  const int64_t Dg = a->D / a->G, per = (int64_t)nw * CPW, ntile = (Dg + per - 1) / per;
+  const int64_t grid = a->Bn * a->G * ntile;
+  auto k = fast_fwd_m<T, FCfg<T>::F, DK, CPW>;
+  LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+  k<<<(unsigned)grid, nw * 32, sm, s>>>(*a, Dg, ntile, (R *)y, (T *)hL, (T *)ckpt);
+  return lr_cuda_check_launch("lr_kcuda_scan_fwd");
+}
+
+/* Channels per warp of the variable-B/C forward: LRNNX_SCAN_CPW (1 or 4) read once, else
+ * kCpwDefault; lr_kcuda_scan_set_cpw overrides it (tests). */
+const int kCpwDefault = 4;
+int g_cpw = 0;
+int scan_cpw() {
+  if (!g_cpw) {
+    const char *e = getenv("LRNNX_SCAN_CPW");
+    g_cpw = e && atoi(e) == 1 ? 1 : e && atoi(e) == 4 ? 4 : kCpwDefault;
+  }
+  return g_cpw;
+}
+
+/* F32 / C64 mamba and zoh without deltaA, with B and C both fixed or both variable, get their own
+ * instantiations (the discretization folds at compile time, fewer live registers); everything
+ * else (F64, C128, the other discretizations, event mode, mixed B/C) shares one generic
+ * instantiation per dtype that switches on a.disc per element (a uniform branch). */
+template <typename T> lr_status ffwd_d(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  if constexpr (sizeof(typename Tr<T>::R) == 4) {
+    const bool spec = !a->deltaA && a->varB == a->varC && (a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_ZOH);
+    if (spec && a->disc == LR_DISC_MAMBA)
+      return !a->varB           ? ffwd_t<T, LR_DISC_MAMBA, 0>(a, y, hL, ckpt, s)
+             : scan_cpw() == 4 ? ffwd_m_t<T, LR_DISC_MAMBA, 4>(a, y, hL, ckpt, s)
+                               : ffwd_t<T, LR_DISC_MAMBA, 1>(a, y, hL, ckpt, s);
+    if (spec)
+      return !a->varB           ? ffwd_t<T, LR_DISC_ZOH, 0>(a, y, hL, ckpt, s)
+             : scan_cpw() == 4 ? ffwd_m_t<T, LR_DISC_ZOH, 4>(a, y, hL, ckpt, s)
+                               : ffwd_t<T, LR_DISC_ZOH, 1>(a, y, hL, ckpt, s);
+  }
+  return ffwd_t<T, -1, 2>(a, y, hL, ckpt, s);
+}
+
+/* ---- fast backward ----
+ * Blocks of kBW warps; a block owns a slice of S = kBW·R consecutive channels of one (b, group)
+ * and walks it in R rounds (warp w takes channel slice + r·kBW + w), tile by tile in reverse time.
+ * Tiles are TLb = a multiple of the checkpoint spacing, <= 32·IT, so each tile starts from a
+ * checkpoint. Per tile, channel and state n: the forward maps are rebuilt and scanned as in the
+ * forward (states h_t in registers), then the adjoint runs as a reverse scan of the maps
+ * E -> conj(a_t) (g_t + E) (g_t = conj(C_t)·dy'_t, E the adjoint leaving step t towards t-1, reset
+ * steps and steps past the length as in the forward), carried across tiles in dh0 (which ends as
+ * dL/dh0). Per step the gradients of the CPU kernel's formulas follow from G_t = g_t + E_{t+1},
+ * h_t and h_{t-1}. Sums: over n per step in registers (du, dΔ, dΔ_A), over a lane's steps then a
+ * xor butterfly for dA, fixed dB/dC, dD, dΔbias (added to the (b, d) outputs in tile order by lane
+ * 0); variable dB/dC: the block's warps put their per-step values in shared memory and the block
+ * sums them in warp order, round after round, into a per-slice partial (B, G, nslice, N, L) that
+ * sum_mid adds up in slice order (straight into dB/dC with one slice). All fixed orders. */
+const int kBW = 4; /* warps per block, backward */
+
+template <typename T, int IT, int DK, int VAR>
+__global__ void __launch_bounds__(kBW * 32, FCfg<T>::MBB) fast_bwd(lr_scan_in a, lr_scan_grads gr, int64_t Gt, int64_t Dg,
+                                                       int64_t ntile, int rounds, int TLb, const T *__restrict__ ckpt,
+                                                       T *pB, T *pC) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  constexpr int SW = 32 * (IT + 1);
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int nw = blockDim.x >> 5, w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t N = a.N, L = a.L, D = a.D, G = a.G;
+  const bool vb = VAR == 2 ? a.varB : VAR == 1, vc = VAR == 2 ? a.varC : VAR == 1, red = vb || vc;
+  /* per block: variable dB, dC per warp and step (red only); per warp: 7 staging arrays */
+  T *rB = (T *)smem, *rC = rB + (red ? (size_t)nw * SW : 0);
+  R *st = (R *)(rC + (red ? (size_t)nw * SW : 0)) + (size_t)w * 7 * SW;
+  R *su = st, *sd = su + SW, *sda = sd + SW, *sgy = sda + SW, *scf = sgy + SW, *sz = scf + SW, *sx = sz + SW;
+  const int64_t tile = blockIdx.x % ntile, bg = blockIdx.x / ntile, g = bg % Gt, b = bg / Gt;
+  const int64_t S = (int64_t)nw * rounds, slice0 = tile * S;
+  const int kind = DK >= 0 ? DK : a.disc;
+  const int64_t len = a.lengths ? a.lengths[b] : L;
+  const int64_t chunk = a.chunk, nch = L ? (L + chunk - 1) / chunk : 0;
+  const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+  const T zero = O::r((R)0), one = O::r((R)1);
+  const int me = lane * (IT + 1);
+  const bool ev = DK < 0 && a.deltaA != NULL;
+  T *dh0 = (T *)gr.dh0, *dAp = (T *)gr.dA_p;
+  /* initialise the per-(b, d) outputs the tiles accumulate into */
+  for (int r = 0; r < rounds; r++) {
+    const int64_t dloc = slice0 + (int64_t)r * nw + w;
+    if (dloc >= Dg) break;
+    const int64_t o = (b * D + g * Dg + dloc) * N;
+    for (int64_t n = lane; n < N; n += 32) {
+      dh0[o + n] = gr.ghL ? ((const T *)gr.ghL)[o + n] : zero;
+      dAp[o + n] = zero;
+      if (!vb) ((T *)gr.dB)[o + n] = zero;
+      if (!vc) ((T *)gr.dC)[o + n] = zero;
+    }
+    if (lane == 0) {
+      if (gr.dD_p) ((R *)gr.dD_p)[b * D + g * Dg + dloc] = (R)0;
+      if (gr.dbias_p) ((R *)gr.dbias_p)[b * D + g * Dg + dloc] = (R)0;
+    }
+  }
+  __syncwarp();
+  const int64_t ntl = (len + TLb - 1) / TLb;
+  for (int64_t k = ntl - 1; k >= 0; k--) {
+    const int64_t t0 = k * TLb;
+    const int nv = (int)(len - t0 < TLb ? len - t0 : TLb);
+    const int cnt = nv - lane * IT < 0 ? 0 : nv - lane * IT < IT ? nv - lane * IT : IT;
+    const int64_t tl = t0 + lane * IT;
+    unsigned rmask = 0;
+#pragma unroll
+    for (int i = 0; i < IT; i++)
+      if (i < cnt && rs && rs[tl + i]) rmask |= 1u << i;
+    for (int r = 0; r < rounds; r++) {
+      const int64_t rbase = slice0 + (int64_t)r * nw;
+      if (rbase >= Dg) break; /* uniform over the block */
+      const int nvw = Dg - rbase < nw ? (int)(Dg - rbase) : nw; /* warps with a channel this round */
+      const bool valid = w < nvw;
+      const int64_t d = g * Dg + rbase + (valid ? w : 0), gg = d / (D / G), row = (b * D + d) * L, od = (b * D + d) * N;
+      const T *Ad = (const T *)a.A + d * N;
+      const T *Bfix = vb ? NULL : (const T *)a.Bm + d * N, *Cfix = vc ? NULL : (const T *)a.Cm + d * N;
+      const T *Bvar = vb ? (const T *)a.Bm + (b * G + gg) * N * L : NULL;
+      const T *Cvar = vc ? (const T *)a.Cm + (b * G + gg) * N * L : NULL;
+      const R Dd = a.Dv ? ((const R *)a.Dv)[d] : (R)0;
+      R du[IT], gd[IT], gda[IT], yacc[IT];
+#pragma unroll
+      for (int i = 0; i < IT; i++) du[i] = gd[i] = gda[i] = yacc[i] = (R)0;
+      if (valid) {
+        const R bias = a.dbias ? ((const R *)a.dbias)[d] : (R)0;
+        __syncwarp();
+        stage_fill<R, IT>(su, (const R *)a.u + row + t0, nv, lane);
+        stage_fill<R, IT>(sd, (const R *)a.delta + row + t0, nv, lane);
+        if (ev) stage_fill<R, IT>(sda, (const R *)a.deltaA + row + t0, nv, lane);
+        stage_fill<R, IT>(sgy, (const R *)gr.gy + row + t0, nv, lane);
+        if (a.z) stage_fill<R, IT>(sz, (const R *)a.z + row + t0, nv, lane);
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < IT; i++)
+          if (i < cnt) {
+            const R x = sd[me + i] + bias;
+            sd[me + i] = delta_of(x, a.softplus);
+            sx[me + i] = (a.softplus && x <= (R)20) ? sig_den(x) : (R)1; /* dΔ/dx = 1 / this */
+            R gout = sgy[me + i];
+            if (a.z) {
+              const R zz = sz[me + i];
+              gout = gout * (zz / sig_den(zz)); /* dy · silu(z) */
+            }
+            scf[me + i] = O::C ? (R)2 * gout : gout;
+          }
+      }
+      const R *sdA = ev ? sda : sd;
+#pragma unroll 1
+      for (int64_t n = 0; n < N; n++) {
+        if (valid) {
+          const T lam = Ad[n];
+          T Bi[IT], av[IT], bv[IT], hs[IT];
+          if (vb) load_items<T, IT>(Bvar + n * L + tl, cnt, Bi);
+          else {
+            const T bf = Bfix[n];
+#pragma unroll
+            for (int i = 0; i < IT; i++) Bi[i] = bf;
+          }
+#pragma unroll
+          for (int i = 0; i < IT; i++) {
+            if (i < cnt) {
+              T ab, bb;
+              O::eval(kind, lam, sdA[me + i], sd[me + i], &ab, &bb);
+              av[i] = (rmask >> i & 1u) ? zero : ab;
+              bv[i] = O::mul(bb, O::scale(Bi[i], su[me + i]));
+            } else {
+              av[i] = one;
+              bv[i] = zero;
+            }
+          }
+          /* states: the forward's scan from the tile's checkpoint */
+          T cA = av[0], cB = bv[0];
+#pragma unroll
+          for (int i = 1; i < IT; i++) {
+            cB = O::add(O::mul(av[i], cB), bv[i]);
+            cA = O::mul(av[i], cA);
+          }
+          warp_scan_fwd(cA, cB, lane);
+          T eA = shup(cA, 1), eB = shup(cB, 1);
+          const T c = ckpt[((b * D + d) * nch + t0 / chunk) * N + n];
+          const T hin = lane == 0 ? c : O::add(O::mul(eA, c), eB);
+          T h = hin;
+#pragma unroll
+          for (int i = 0; i < IT; i++) {
+            h = O::add(O::mul(av[i], h), bv[i]);
+            hs[i] = h;
+          }
+          T Ci[IT];
+          if (vc) load_items<T, IT>(Cvar + n * L + tl, cnt, Ci);
+          else {
+            const T cf = Cfix[n];
+#pragma unroll
+            for (int i = 0; i < IT; i++) Ci[i] = cf;
+          }
+          /* adjoint: E -> conj(a) (g + E) per step, composed right to left */
+          T gv[IT];
+#pragma unroll
+          for (int i = 0; i < IT; i++) {
+            gv[i] = i < cnt ? O::scale(O::conj(Ci[i]), scf[me + i]) : zero;
+            if (a.z) yacc[i] += O::redot(Ci[i], O::conj(hs[i]));
+          }
+          T P = O::conj(av[IT - 1]), Q = O::mul(P, gv[IT - 1]);
+#pragma unroll
+          for (int i = IT - 2; i >= 0; i--) {
+            const T al = O::conj(av[i]);
+            Q = O::mul(al, O::add(Q, gv[i]));
+            P = O::mul(al, P);
+          }
+          warp_scan_rev(P, Q, lane);
+          eA = shdn(P, 1), eB = shdn(Q, 1);
+          const T ec = dh0[od + n];
+          T E = lane == 31 ? ec : O::add(O::mul(eA, ec), eB);
+          T dlam = zero, dBl = zero, dCl = zero;
+#pragma unroll
+          for (int i = IT - 1; i >= 0; i--) {
+            const T Gt_ = O::add(gv[i], E);
+            E = O::mul(O::conj(av[i]), Gt_);
+            T dBc = zero, dCc = zero;
+            if (i < cnt) {
+              const R uu = su[me + i], dl = sd[me + i], dla = sdA[me + i], cf = scf[me + i];
+              const T hp = (rmask >> i & 1u) ? zero : (i ? hs[i - 1] : hin);
+              T bb, p[6];
+              if (DK == LR_DISC_MAMBA) {
+                bb = O::r(dl);
+                p[0] = O::scale(av[i], dla); /* (a reset step's a is 0 here, but its gA is 0 too) */
+                p[1] = O::mul(lam, av[i]);
+              } else {
+                T ab;
+                O::deriv(kind, lam, dla, dl, &ab, &bb, p);
+              }
+              const T gA = O::mul(Gt_, O::conj(hp));
+              const T gB = O::mul(Gt_, O::conj(O::scale(Bi[i], uu)));
+              dBc = O::scale(O::mul(Gt_, O::conj(bb)), uu);
+              dCc = O::scale(O::conj(hs[i]), cf);
+              du[i] += O::redot(Gt_, O::mul(bb, Bi[i]));
+              if (DK == LR_DISC_MAMBA) {
+                dlam = O::add(dlam, O::mul(gA, O::conj(p[0])));
+                gda[i] += O::redot(gA, p[1]);
+                gd[i] += O::redot(gB, one);
+              } else {
+                dlam = O::add(dlam, O::add(O::mul(gA, O::conj(p[0])), O::mul(gB, O::conj(p[3]))));
+                gda[i] += O::redot(gA, p[1]) + O::redot(gB, p[4]);
+                gd[i] += O::redot(gA, p[2]) + O::redot(gB, p[5]);
+              }
+            }
+            if (!vb) dBl = O::add(dBl, dBc);
+            if (!vc) dCl = O::add(dCl, dCc);
+            if (vb) rB[(size_t)w * SW + me + i] = dBc;
+            if (vc) rC[(size_t)w * SW + me + i] = dCc;
+          }
+          const T enew = shix(E, 0);
+          dlam = warp_sum(dlam);
+          if (!vb) dBl = warp_sum(dBl);
+          if (!vc) dCl = warp_sum(dCl);
+          __syncwarp();
+          if (lane == 0) {
+            dh0[od + n] = enew;
+            dAp[od + n] = O::add(dAp[od + n], dlam);
+            if (!vb) ((T *)gr.dB)[od + n] = O::add(((T *)gr.dB)[od + n], dBl);
+            if (!vc) ((T *)gr.dC)[od + n] = O::add(((T *)gr.dC)[od + n], dCl);
+          }
+        }
+        if (red) {
+          /* variable dB / dC: Σ over this round's warps in warp order, then over rounds */
+          __syncthreads();
+          T *outs[2] = {vb ? pB : NULL, vc ? pC : NULL};
+          const T *rr[2] = {rB, rC};
+          for (int q = 0; q < 2; q++) {
+            if (!outs[q]) continue;
+            T *o = outs[q] + ((bg * ntile + tile) * N + n) * L + t0;
+            for (int kk = threadIdx.x; kk < nv; kk += blockDim.x) {
+              const int slot = kk + kk / IT;
+              T s = rr[q][slot];
+              for (int ww = 1; ww < nvw; ww++) s = O::add(s, rr[q][(size_t)ww * SW + slot]);
+              o[kk] = r == 0 ? s : O::add(o[kk], s);
+            }
+          }
+          __syncthreads();
+        }
+      }
+      if (valid) {
+        /* per step: the D skip, silu gate, softplus; out through the staging arrays */
+        R dDl = 0, dbl = 0;
+#pragma unroll
+        for (int i = 0; i < IT; i++)
+          if (i < cnt) {
+            const R uu = su[me + i], cf = scf[me + i];
+            const R gout = O::C ? cf * (R)0.5 : cf;
+            R dui = du[i], g1 = gd[i];
+            if (a.Dv) {
+              dDl += gout * uu;
+              dui = gout * Dd + dui;
+            }
+            if (!ev) g1 += gda[i];
+            if (a.softplus) g1 = g1 / sx[me + i];
+            dbl += g1;
+            if (a.z) {
+              R o = O::C ? (R)2 * yacc[i] : yacc[i];
+              if (a.Dv) o = o + Dd * uu;
+              const R zz = sz[me + i], sg = (R)1 / sig_den(zz);
+              sz[me + i] = sgy[me + i] * o * (sg * ((R)1 + zz * ((R)1 - sg))); /* dy · out · silu'(z) */
+            }
+            su[me + i] = dui;
+            sd[me + i] = g1;
+            if (ev) sda[me + i] = gda[i];
+          }
+        dDl = warp_sum(dDl);
+        dbl = warp_sum(dbl);
+        __syncwarp();
+        if (lane == 0) {
+          if (gr.dD_p) ((R *)gr.dD_p)[b * D + d] += dDl;
+          if (gr.dbias_p) ((R *)gr.dbias_p)[b * D + d] += dbl;
+        }
+        for (int kk = lane; kk < nv; kk += 32) {
+          const int slot = kk + kk / IT;
+          ((R *)gr.du)[row + t0 + kk] = su[slot];
+          ((R *)gr.ddelta)[row + t0 + kk] = sd[slot];
+          if (ev) ((R *)gr.ddeltaA)[row + t0 + kk] = sda[slot];
+          if (a.z) ((R *)gr.dz)[row + t0 + kk] = sz[slot];
+        }
+      }
+    }
+  }
+  /* past the length: zeros */
+  for (int r = 0; r < rounds; r++) {
+    const int64_t dloc = slice0 + (int64_t)r * nw + w;
+    if (dloc >= Dg) break;
+    const int64_t row = (b * D + g * Dg + dloc) * L;
+    for (int64_t t = len + lane; t < L; t += 32) {
+      ((R *)gr.du)[row + t] = (R)0;
+      ((R *)gr.ddelta)[row + t] = (R)0;
+      if (ev) ((R *)gr.ddeltaA)[row + t] = (R)0;
+      if (a.z) ((R *)gr.dz)[row + t] = (R)0;
+    }
+  }
+  if (red && L > len) {
+    for (int q = 0; q < 2; q++) {
+      T *o = q == 0 ? (vb ? pB : NULL) : (vc ? pC : NULL);
+      if (!o) continue;
+      o += (bg * ntile + tile) * N * L;
+      for (int64_t i = threadIdx.x; i < N * (L - len); i += blockDim.x) o[(i / (L - len)) * L + len + i % (L - len)] = zero;
+    }
   }
 }
 
-template <typename T, int NPT, bool VAR>
-lr_status bwd_t(const lr_scan_in *a, const Tiling &tl, const void *ckpt, const lr_scan_grads *g, void *ws,
-                cudaStream_t s) {
+/* Geometry of the fast backward (the workspace size depends on it). */
+struct BGeom {
+  int nw, rounds, TLb;
+  int64_t Gt, Dg, ntile;
+  size_t smem, part; /* part: elements of one partial buffer (0: none, written in place) */
+};
+
+int sm_count() {
+  static int v = 0;
+  if (!v) {
+    int dev = 0, c = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || c <= 0)
+      c = 132;
+    v = c;
+  }
+  return v;
+}
+
+template <typename T> BGeom fbwd_geom(const lr_scan_in *a) {
   typedef typename Tr<T>::R R;
-  size_t sm = bwd_smem(tl, a, sizeof(R), sizeof(T), VAR);
-  int64_t grid = a->Bn * tl.Gt * tl.ntile;
-  T *hs = (T *)ws;
-  size_t hs_n = (size_t)grid * a->chunk * NPT * tl.threads;
+  constexpr int IT = FCfg<T>::B, SW = 32 * (IT + 1);
+  BGeom q;
+  const bool red = a->varB || a->varC;
+  q.nw = kBW;
+  q.TLb = a->chunk <= 32 * IT ? (int)((32 * IT / a->chunk) * a->chunk) : 0;
+  q.Gt = red ? a->G : 1;
+  q.Dg = a->D / q.Gt;
+  q.rounds = 1;
+  if (red) {
+    /* about 4 blocks per SM in all; more rounds per block = fewer partial slices to add up */
+    const int64_t per = (4 * (int64_t)sm_count() + a->Bn * q.Gt - 1) / (a->Bn * q.Gt);
+    int64_t S = (q.Dg + per - 1) / per;
+    S = (S + q.nw - 1) / q.nw * q.nw;
+    q.rounds = (int)(S / q.nw);
+    if (q.rounds < 1) q.rounds = 1;
+  }
+  const int64_t S = (int64_t)q.nw * q.rounds;
+  q.ntile = (q.Dg + S - 1) / S;
+  q.smem = (size_t)q.nw * 7 * SW * sizeof(R) + (red ? 2 * (size_t)q.nw * SW * sizeof(T) : 0);
+  q.part = (red && q.ntile > 1) ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
+  return q;
+}
+
+template <typename T, int DK, int VAR>
+lr_status fbwd_t(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
+  typedef typename Tr<T>::R R;
+  BGeom q = fbwd_geom<T>(a);
+  if (!q.TLb)
+    return lr_fail(LR_ERR_UNSUPPORTED, "lr_kcuda_scan_bwd: checkpoint spacing %lld > %d", (long long)a->chunk,
+                   32 * FCfg<T>::B);
+  if (q.smem > smem_max())
+    return lr_fail(LR_ERR_UNSUPPORTED, "lr_kcuda_scan_bwd: %zu bytes of shared memory", q.smem);
   T *pB = NULL, *pC = NULL;
-  char *p = (char *)(hs + hs_n);
-  const size_t part = (size_t)grid * a->N * a->L; /* (B, G, ntile, N, L) */
+  char *p = (char *)ws;
   if (a->varB) {
-    pB = tl.ntile == 1 ? (T *)g->dB : (T *)p;
-    if (tl.ntile > 1) p += part * sizeof(T);
-    LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaMemsetAsync(pB, 0, part * sizeof(T), s));
+    pB = q.part ? (T *)p : (T *)g->dB;
+    p += q.part * sizeof(T);
   }
-  if (a->varC) {
-    pC = tl.ntile == 1 ? (T *)g->dC : (T *)p;
-    LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaMemsetAsync(pC, 0, part * sizeof(T), s));
-  }
-  auto k = sel_bwd<T, NPT, VAR>;
-  LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-  k<<<(unsigned)grid, tl.threads, sm, s>>>(*a, *g, tl.S, tl.CH, tl.Gt, tl.Dg, tl.ntile, (const T *)ckpt, hs, pB, pC);
+  if (a->varC) pC = q.part ? (T *)p : (T *)g->dC;
+  const int64_t grid = a->Bn * q.Gt * q.ntile;
+  auto k = fast_bwd<T, FCfg<T>::B, DK, VAR>;
+  LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
+  k<<<(unsigned)grid, q.nw * 32, q.smem, s>>>(*a, *g, q.Gt, q.Dg, q.ntile, q.rounds, q.TLb, (const T *)ckpt, pB, pC);
   LR_TRY(lr_cuda_check_launch("lr_kcuda_scan_bwd"));
-  const int64_t wm = Tr<T>::C ? 2 : 1, BG = a->Bn * a->G, M = a->N * a->L * wm;
-  if (tl.ntile > 1) {
-    if (a->varB) LR_TRY(launch_sum_mid<R>(pB, g->dB, BG, tl.ntile, M, s));
-    if (a->varC) LR_TRY(launch_sum_mid<R>(pC, g->dC, BG, tl.ntile, M, s));
+  if (q.part) {
+    const int64_t wm = Tr<T>::C ? 2 : 1, M = a->N * a->L * wm;
+    if (a->varB) LR_TRY(launch_sum_mid<R>(pB, g->dB, a->Bn * q.Gt, q.ntile, M, s));
+    if (a->varC) LR_TRY(launch_sum_mid<R>(pC, g->dC, a->Bn * q.Gt, q.ntile, M, s));
   }
   return LR_OK;
 }
 
-template <typename T, bool VAR>
-lr_status bwd_n(const lr_scan_in *a, const Tiling &tl, const void *ckpt, const lr_scan_grads *g, void *ws,
-                cudaStream_t s) {
-  switch (tl.NPT) {
-    case 1: return bwd_t<T, 1, VAR>(a, tl, ckpt, g, ws, s);
-    case 4: return bwd_t<T, 4, VAR>(a, tl, ckpt, g, ws, s);
-    case 16: return bwd_t<T, 16, VAR>(a, tl, ckpt, g, ws, s);
-    default: return bwd_t<T, 64, VAR>(a, tl, ckpt, g, ws, s);
+template <typename T> lr_status fbwd_d(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
+  if constexpr (sizeof(typename Tr<T>::R) == 4) {
+    const bool spec = !a->deltaA && a->varB == a->varC && (a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_ZOH);
+    if (spec && a->disc == LR_DISC_MAMBA)
+      return a->varB ? fbwd_t<T, LR_DISC_MAMBA, 1>(a, ckpt, g, ws, s) : fbwd_t<T, LR_DISC_MAMBA, 0>(a, ckpt, g, ws, s);
+    if (spec) return a->varB ? fbwd_t<T, LR_DISC_ZOH, 1>(a, ckpt, g, ws, s) : fbwd_t<T, LR_DISC_ZOH, 0>(a, ckpt, g, ws, s);
   }
-}
-
-template <typename T>
-lr_status bwd_v(const lr_scan_in *a, const Tiling &tl, const void *ckpt, const lr_scan_grads *g, void *ws,
-                cudaStream_t s) {
-  if (a->varB || a->varC) return bwd_n<T, true>(a, tl, ckpt, g, ws, s);
-  return bwd_n<T, false>(a, tl, ckpt, g, ws, s);
-}
-
-size_t wsz(const lr_scan_in *a) { return lr_dtype_size(a->rdt) * (a->cplx ? 2 : 1); }
-
-Tiling fwd_tiling(const lr_scan_in *a) { return tiling(a, (size_t)kTS * 5 * lr_dtype_size(a->rdt), 0); }
-Tiling bwd_tiling(const lr_scan_in *a) {
-  bool var = a->varB || a->varC;
-  Tiling t0 = tiling(a, 0, 0);
-  return tiling(a, (size_t)a->chunk * 12 * lr_dtype_size(a->rdt), var ? 2 * (size_t)t0.NPT * wsz(a) : 0);
+  return fbwd_t<T, -1, 2>(a, ckpt, g, ws, s);
 }
 
 /* ================= diagonal scan ================= */
@@ -758,33 +1197,37 @@ __global__ void disc_bwd_k(int kind, int64_t n, DGeom g, const T *__restrict__ l
 }
 
 lr_status check_supported(const lr_scan_in *a, const char *fn) {
-  if (a->N > 2048)
-    return lr_fail(LR_ERR_UNSUPPORTED, "%s: N = %lld states per channel; the CUDA scan takes N <= 2048", fn,
-                   (long long)a->N);
-  if (a->chunk > LR_KCUDA_SCAN_MAX_CHUNK)
-    return lr_fail(LR_ERR_INTERNAL, "%s: chunk %lld > %d", fn, (long long)a->chunk, LR_KCUDA_SCAN_MAX_CHUNK);
+  if (a->chunk < 1 || a->chunk > LR_KCUDA_SCAN_MAX_CHUNK)
+    return lr_fail(LR_ERR_INTERNAL, "%s: chunk %lld outside [1, %d]", fn, (long long)a->chunk, LR_KCUDA_SCAN_MAX_CHUNK);
   return LR_OK;
 }
 
 } // namespace
 
 extern "C" size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a) {
-  Tiling tl = bwd_tiling(a);
-  int64_t grid = a->Bn * tl.Gt * tl.ntile;
-  size_t w = wsz(a);
-  size_t b = (size_t)grid * a->chunk * tl.NPT * tl.threads * w;
-  size_t part = (size_t)grid * a->N * a->L * w;
-  if (tl.ntile > 1) b += (a->varB ? part : 0) + (a->varC ? part : 0);
-  return b + 256;
+  size_t part, w;
+  if (a->rdt == LR_DTYPE_F32) {
+    part = a->cplx ? fbwd_geom<lr_c64>(a).part : fbwd_geom<float>(a).part;
+    w = a->cplx ? 8 : 4;
+  } else {
+    part = a->cplx ? fbwd_geom<lr_c128>(a).part : fbwd_geom<double>(a).part;
+    w = a->cplx ? 16 : 8;
+  }
+  return part * w * ((a->varB ? 1 : 0) + (a->varC ? 1 : 0)) + 256;
+}
+
+extern "C" int lr_kcuda_scan_set_cpw(int cpw) {
+  const int prev = scan_cpw();
+  if (cpw == 1 || cpw == 4) g_cpw = cpw;
+  return prev;
 }
 
 extern "C" lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, lr_cuda_stream_t stream) {
   LR_TRY(check_supported(a, "lr_kcuda_scan_fwd"));
   if (a->Bn * a->D == 0) return LR_OK;
   cudaStream_t s = lr_cuda_pick_stream(stream);
-  Tiling tl = fwd_tiling(a);
-  if (a->rdt == LR_DTYPE_F32) return a->cplx ? fwd_n<lr_c64>(a, tl, y, hL, ckpt, s) : fwd_n<float>(a, tl, y, hL, ckpt, s);
-  return a->cplx ? fwd_n<lr_c128>(a, tl, y, hL, ckpt, s) : fwd_n<double>(a, tl, y, hL, ckpt, s);
+  if (a->rdt == LR_DTYPE_F32) return a->cplx ? ffwd_d<lr_c64>(a, y, hL, ckpt, s) : ffwd_d<float>(a, y, hL, ckpt, s);
+  return a->cplx ? ffwd_d<lr_c128>(a, y, hL, ckpt, s) : ffwd_d<double>(a, y, hL, ckpt, s);
 }
 
 extern "C" lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws,
@@ -792,9 +1235,8 @@ extern "C" lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, co
   LR_TRY(check_supported(a, "lr_kcuda_scan_bwd"));
   if (a->Bn * a->D == 0) return LR_OK;
   cudaStream_t s = lr_cuda_pick_stream(stream);
-  Tiling tl = bwd_tiling(a);
-  if (a->rdt == LR_DTYPE_F32) return a->cplx ? bwd_v<lr_c64>(a, tl, ckpt, g, ws, s) : bwd_v<float>(a, tl, ckpt, g, ws, s);
-  return a->cplx ? bwd_v<lr_c128>(a, tl, ckpt, g, ws, s) : bwd_v<double>(a, tl, ckpt, g, ws, s);
+  if (a->rdt == LR_DTYPE_F32) return a->cplx ? fbwd_d<lr_c64>(a, ckpt, g, ws, s) : fbwd_d<float>(a, ckpt, g, ws, s);
+  return a->cplx ? fbwd_d<lr_c128>(a, ckpt, g, ws, s) : fbwd_d<double>(a, ckpt, g, ws, s);
 }
 
 extern "C" lr_status lr_kcuda_sum_leading(lr_dtype rdt, int64_t Bn, int64_t M, const void *src, void *dst,
