@@ -61,6 +61,8 @@ static const lr_model_def *const builtin[] = {
     &lr_model_s5,
     &lr_model_rglru,
     &lr_model_s7,
+    &lr_model_s4,
+    &lr_model_centaurus,
 };
 #define N_BUILTIN (int)(sizeof builtin / sizeof builtin[0])
 #define MAX_RUNTIME 64

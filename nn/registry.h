@@ -65,6 +65,11 @@ extern const lr_model_def lr_model_linear;
 extern const lr_model_def lr_model_lru;
 extern const lr_model_def lr_model_s5_lti;
 extern const lr_model_def lr_model_s4d;
+/* "S4" (nn/s4.h, lrnnx.models.lti.S4, DPLR) and "Centaurus" (nn/centaurus.h, the factory
+ * lrnnx.models.lti.Centaurus with mode neck | pointwise | pw | s5 | dws | full): lrnnx's
+ * constructor arguments, plus dtype="float32" and seed=0. Stateful (heap caches). */
+extern const lr_model_def lr_model_s4;
+extern const lr_model_def lr_model_centaurus;
 /* The LTV models, with lrnnx's constructor keys and defaults (use_fast_path, layer_idx, device are
  * accepted and ignored; dtype "float32" or "float64"; seed=0 is ours): nn/mamba.h, nn/s5.h,
  * nn/rglru.h (a_init_range a 2-element list), nn/s7.h. Mamba's dt_rank is "auto" or an integer. */
