@@ -159,8 +159,16 @@ ParameterizedTestParameters(models_cuda, parity) {
     }
   add(&v, &n, &cap, "RGLRU", "", "", 0);
   add(&v, &n, &cap, "S7", "", "", 0);
+  /* Centaurus's dws and full modes tie d_state to d_model (d_model, d_model^2): the neck and
+   * pointwise modes run at the table's sizes; all four are checked step == forward on the CPU
+   * (test_models_s4.c) and share their ops with these two */
+  const char *cmode[] = {"neck", "pointwise"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(ex, sizeof ex, ", \"sub_state_dim\": 4, \"mode\": \"%s\"", cmode[i]);
+    add(&v, &n, &cap, "Centaurus", cmode[i], ex, 0);
+  }
   /* registered models this table does not know: guessed arguments */
-  static const char *const known[] = {"Linear", "LRU", "S5_LTI", "S4D", "S5", "Mamba", "RGLRU", "S7", NULL};
+  static const char *const known[] = {"Linear", "LRU", "S5_LTI", "S4D", "S5", "Mamba", "RGLRU", "S7", "Centaurus", NULL};
   for (int i = 0; i < lr_model_count(); i++) {
     const char *name = lr_model_at(i)->name;
     bool k = false;

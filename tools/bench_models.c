@@ -10,6 +10,8 @@
  *   S5-scan  S5 (the LTV scan, zoh)
  *   RGLRU    RGLRU (expand 1, d_conv 4)
  *   S7       S7
+ *   S4       S4 (DPLR, transposed false)
+ *   Centaurus Centaurus (neck, sub_state_dim 4)
  * and any other registered model (S4, Centaurus, ...) with guessed arguments ({d_model, d_state,
  * transposed false}, then without transposed, then d_model alone; skipped with a note when none
  * builds).
@@ -103,6 +105,8 @@ static const bmodel known_models[] = {
     {"S5-scan", "S5", "", false},
     {"RGLRU", "RGLRU", "", true},
     {"S7", "S7", "", false},
+    {"S4", "S4", ", \"transposed\": false", false},
+    {"Centaurus", "Centaurus", ", \"sub_state_dim\": 4", false},
 };
 #define N_KNOWN (int)(sizeof known_models / sizeof known_models[0])
 
