@@ -37,6 +37,318 @@ static inline R SF(sel_out)(R acc, const R *Dv, int64_t d, R u, const R *z) {
   return out;
 }
 
+#if FAST
+/* ---- fast path: real A, mamba or dirac (see the file comment) ----
+ * A block is W consecutive channels d0 .. d0 + nl - 1 of one batch row b (and of one group when
+ * B or C is variable); lane l is channel d0 + l, lanes >= nl are padding (all inputs 0: they stay
+ * finite and are never written out). Per-timestep inputs are transposed into lane vectors one
+ * chunk at a time; the state is h[n] (N lane vectors). */
+#define FCH 64 /* forward chunk (timesteps transposed at a time) */
+
+static inline bool SF(fast_ok)(const lr_scan_in *a) {
+  return a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_DIRAC;
+}
+
+/* Channels of a group (the lanes of a block never straddle two groups). */
+static inline int64_t SF(fast_per)(const lr_scan_in *a) { return (a->varB || a->varC) ? a->D / a->G : a->D; }
+
+/* Lane vectors of the per-timestep inputs of timesteps [t0, t0 + K) of the block: x = delta +
+ * bias (before softplus), Δ, Δ_A, u, B̄u and z. */
+static inline __attribute__((always_inline)) void SF(fast_load)(const lr_scan_in *a, int64_t b, int64_t d0, int nl,
+                                                                 int64_t t0, int64_t K, VR *xs, VR *dl, VR *dla,
+                                                                 VR *us, VR *bu, VR *zs) {
+  const int64_t D = a->D, L = a->L;
+  for (int64_t k = 0; k < K; k++) xs[k] = us[k] = dla[k] = zs[k] = (VR){};
+  for (int l = 0; l < nl; l++) {
+    const int64_t row = (b * D + d0 + l) * L + t0;
+    const R *dp = (const R *)a->delta + row, *up = (const R *)a->u + row;
+    const R bias = a->dbias ? ((const R *)a->dbias)[d0 + l] : (R)0;
+    for (int64_t k = 0; k < K; k++) xs[k][l] = dp[k] + bias;
+    for (int64_t k = 0; k < K; k++) us[k][l] = up[k];
+    if (a->deltaA)
+      for (int64_t k = 0; k < K; k++) dla[k][l] = ((const R *)a->deltaA)[row + k];
+    if (a->z)
+      for (int64_t k = 0; k < K; k++) zs[k][l] = ((const R *)a->z)[row + k];
+  }
+  const bool mamba = a->disc == LR_DISC_MAMBA;
+  for (int64_t k = 0; k < K; k++) {
+    if (a->softplus) VSOFTPLUS(&dl[k], &xs[k]);
+    else dl[k] = xs[k];
+    if (!a->deltaA) dla[k] = dl[k];
+    bu[k] = mamba ? dl[k] * us[k] : us[k];
+  }
+}
+
+/* A (and the fixed B, C) of the block as lane vectors. */
+static inline void SF(fast_weights)(const lr_scan_in *a, int64_t d0, int nl, VR *At, VR *Bt, VR *Ct) {
+  const int64_t N = a->N;
+  for (int64_t n = 0; n < N; n++) At[n] = Bt[n] = Ct[n] = (VR){};
+  for (int l = 0; l < nl; l++)
+    for (int64_t n = 0; n < N; n++) {
+      At[n][l] = ((const R *)a->A)[(d0 + l) * N + n];
+      if (!a->varB) Bt[n][l] = ((const R *)a->Bm)[(d0 + l) * N + n];
+      if (!a->varC) Ct[n][l] = ((const R *)a->Cm)[(d0 + l) * N + n];
+    }
+}
+
+/* One timestep of the block: h[n] <- Ā h[n] (0 across a reset) + B̄u · B[n], Ā = exp(Δ_A A[n]);
+ * returns Σ_n C[n] h[n] in order n = 0, 1, ... Shared by the forward and the backward's
+ * recomputation (bitwise equal states); ab (N) receives Ā when not NULL. */
+static inline __attribute__((always_inline)) void SF(fast_step)(int64_t N, VR *h, const VR *hprev, VR *ab,
+                                                                 const VR *At, const VR *Bt, const VR *Ct,
+                                                                 const R *Bv, const R *Cv, int64_t L,
+                                                                 const VR *pdla, const VR *pbu, bool rst,
+                                                                 VR *pacc) {
+  const VR dlak = *pdla, buk = *pbu;
+  VR acc = (VR){};
+  for (int64_t n = 0; n < N; n++) {
+    VR x = dlak * At[n], av;
+    VEXP(&av, &x);
+    if (ab) ab[n] = av;
+    VR hp = rst ? (VR){} : hprev[n];
+    VR bn = Bv ? buk * Bv[n * L] : buk * Bt[n];
+    VR hv = av * hp + bn;
+    h[n] = hv;
+    acc += Cv ? Cv[n * L] * hv : Ct[n] * hv;
+  }
+  *pacc = acc;
+}
+
+/* out = acc + D u, then · silu(z) (z / (1 + e^-z)). Vectors travel by pointer (-Wpsabi). */
+static inline __attribute__((always_inline)) void SF(fast_out)(const lr_scan_in *a, VR *out, const VR *Dl,
+                                                                const VR *uk, const VR *zk) {
+  VR o = a->Dv ? *out + *Dl * *uk : *out;
+  if (a->z) {
+    VR s;
+    VSIGMOID(&s, zk);
+    o = o * (*zk * s);
+  }
+  *out = o;
+}
+
+static inline __attribute__((always_inline)) void SF(fast_lanes)(VR *r, const R *v, int64_t d0, int nl) {
+  *r = (VR){};
+  if (v)
+    for (int l = 0; l < nl; l++) (*r)[l] = v[d0 + l];
+}
+
+LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, int64_t b, int64_t d0, int nl, VR *w, R *y, T *hL,
+                                          T *ckpt) {
+  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
+  const int64_t g = d0 / (a->D / a->G);
+  VR *h = w, *At = h + N, *Bt = At + N, *Ct = Bt + N, *xs = Ct + N, *dl = xs + FCH, *dla = dl + FCH, *us = dla + FCH,
+     *bu = us + FCH, *zs = bu + FCH, *ys = zs + FCH;
+  SF(fast_weights)(a, d0, nl, At, Bt, Ct);
+  VR Dl;
+  SF(fast_lanes)(&Dl, (const R *)a->Dv, d0, nl);
+  const R *Bg = a->varB ? (const R *)a->Bm + (b * a->G + g) * N * L : NULL;
+  const R *Cg = a->varC ? (const R *)a->Cm + (b * a->G + g) * N * L : NULL;
+  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  for (int64_t n = 0; n < N; n++) h[n] = (VR){};
+  if (a->h0)
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) h[n][l] = ((const R *)a->h0)[(b * D + d0 + l) * N + n];
+  for (int64_t t0 = 0; t0 < len; t0 += FCH) {
+    const int64_t K = len - t0 < FCH ? len - t0 : FCH;
+    SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
+    for (int64_t k = 0; k < K; k++) {
+      const int64_t t = t0 + k;
+      if (ckpt && t % Tc == 0)
+        for (int l = 0; l < nl; l++)
+          for (int64_t n = 0; n < N; n++) ckpt[((b * D + d0 + l) * nch + t / Tc) * N + n] = h[n][l];
+      SF(fast_step)(N, h, h, NULL, At, Bt, Ct, Bg ? Bg + t : NULL, Cg ? Cg + t : NULL, L, &dla[k], &bu[k],
+                    rs && rs[t], &ys[k]);
+      SF(fast_out)(a, &ys[k], &Dl, &us[k], &zs[k]);
+    }
+    for (int l = 0; l < nl; l++) {
+      R *yr = y + (b * D + d0 + l) * L + t0;
+      for (int64_t k = 0; k < K; k++) yr[k] = ys[k][l];
+    }
+  }
+  for (int l = 0; l < nl; l++) {
+    R *yr = y + (b * D + d0 + l) * L;
+    for (int64_t t = len; t < L; t++) yr[t] = 0;
+    for (int64_t n = 0; n < N; n++) hL[(b * D + d0 + l) * N + n] = h[n][l];
+  }
+}
+
+/* Lane vectors per thread in the forward / backward. */
+static size_t SF(fast_ws)(const lr_scan_in *a, bool backward) {
+  const size_t N = (size_t)a->N, Tc = (size_t)a->chunk;
+  return backward ? (Tc + 1) * N + 3 * Tc * N + 7 * N + 12 * Tc : 4 * N + 7 * FCH;
+}
+
+/* Backward of one block: chunks in reverse; a chunk's states (and Ā) are recomputed from the
+ * checkpoints into hs ((Tc + 1) N) and ab (Tc N), then the adjoint runs backwards. With a
+ * variable B (C) the per-lane contributions to dB (dC) go to EB (EC) and are summed over the
+ * lanes (vhsum's fixed tree) into the group's row after the chunk. */
+LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b, int64_t d0, int nl,
+                                          const T *ckpt, VR *w) {
+  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
+  const int64_t g = d0 / (a->D / a->G);
+  VR *hs = w, *ab = hs + (Tc + 1) * N, *EB = ab + Tc * N, *EC = EB + Tc * N, *dh = EC + Tc * N, *dA = dh + N,
+     *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *xs = Ct + N, *dl = xs + Tc,
+     *dla = dl + Tc, *us = dla + Tc, *bu = us + Tc, *zs = bu + Tc, *gy = zs + Tc, *accs = gy + Tc, *go = accs + Tc,
+     *du = go + Tc, *dd = du + Tc, *dz = dd + Tc;
+  SF(fast_weights)(a, d0, nl, At, Bt, Ct);
+  VR Dl;
+  SF(fast_lanes)(&Dl, (const R *)a->Dv, d0, nl);
+  const R *Bg = a->varB ? (const R *)a->Bm + (b * a->G + g) * N * L : NULL;
+  const R *Cg = a->varC ? (const R *)a->Cm + (b * a->G + g) * N * L : NULL;
+  R *dBg = a->varB ? (R *)gr->dB + (b * a->G + g) * N * L : NULL;
+  R *dCg = a->varC ? (R *)gr->dC + (b * a->G + g) * N * L : NULL;
+  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  const bool mamba = a->disc == LR_DISC_MAMBA;
+  for (int64_t n = 0; n < N; n++) dh[n] = dA[n] = dBl[n] = dCl[n] = (VR){};
+  if (gr->ghL)
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) dh[n][l] = ((const R *)gr->ghL)[(b * D + d0 + l) * N + n];
+  VR dDacc = (VR){}, dbacc = (VR){};
+  for (int l = 0; l < nl; l++) {
+    const int64_t row = (b * D + d0 + l) * L;
+    for (int64_t t = len; t < L; t++) {
+      ((R *)gr->du)[row + t] = ((R *)gr->ddelta)[row + t] = 0;
+      if (a->deltaA) ((R *)gr->ddeltaA)[row + t] = 0;
+      if (a->z) ((R *)gr->dz)[row + t] = 0;
+    }
+  }
+  for (int64_t c = (len + Tc - 1) / Tc - 1; c >= 0; c--) {
+    const int64_t t0 = c * Tc, K = (t0 + Tc < len ? t0 + Tc : len) - t0;
+    SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
+    for (int64_t k = 0; k < K; k++) gy[k] = (VR){};
+    for (int l = 0; l < nl; l++) {
+      const R *gp = (const R *)gr->gy + (b * D + d0 + l) * L + t0;
+      for (int64_t k = 0; k < K; k++) gy[k][l] = gp[k];
+    }
+    for (int64_t n = 0; n < N; n++) hs[n] = (VR){};
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) hs[n][l] = ckpt[((b * D + d0 + l) * nch + c) * N + n];
+    for (int64_t k = 0; k < K; k++) {
+      const int64_t t = t0 + k;
+      SF(fast_step)(N, hs + (k + 1) * N, hs + k * N, ab + k * N, At, Bt, Ct, Bg ? Bg + t : NULL,
+                    Cg ? Cg + t : NULL, L, &dla[k], &bu[k], rs && rs[t], &accs[k]);
+    }
+    /* the output's chain: gradient into the scan (go), dz, the D terms (t descending as before) */
+    for (int64_t k = K - 1; k >= 0; k--) {
+      VR gk = gy[k], uk = us[k];
+      if (a->z) {
+        VR out = a->Dv ? accs[k] + Dl * uk : accs[k], zk = zs[k], s;
+        VSIGMOID(&s, &zk);
+        dz[k] = gk * out * s * ((R)1 + zk * ((R)1 - s));
+        gk = gk * (zk * s);
+      }
+      du[k] = (VR){};
+      if (a->Dv) {
+        dDacc += gk * uk;
+        du[k] = gk * Dl;
+      }
+      go[k] = gk;
+    }
+    for (int64_t k = K - 1; k >= 0; k--) {
+      const int64_t t = t0 + k;
+      const bool rst = rs && rs[t];
+      const VR cf = go[k], dlk = dl[k], dlak = dla[k], uk = us[k];
+      const VR *hcur = hs + (k + 1) * N, *hprev = hs + k * N, *abk = ab + k * N;
+      const R *Bv = Bg ? Bg + t : NULL, *Cv = Cg ? Cg + t : NULL;
+      VR duacc = du[k], gd = (VR){}, gda = (VR){};
+      for (int64_t n = 0; n < N; n++) {
+        const VR Cn = Cv ? (VR){} + Cv[n * L] : Ct[n], Bn = Bv ? (VR){} + Bv[n * L] : Bt[n];
+        const VR G = dh[n] + cf * Cn, dCc = cf * hcur[n];
+        if (Cv) EC[k * N + n] = dCc;
+        else dCl[n] += dCc;
+        const VR hp = rst ? (VR){} : hprev[n], av = abk[n], gA = G * hp;
+        dA[n] += gA * (av * dlak);
+        gda += gA * (At[n] * av);
+        VR dBc;
+        if (mamba) {
+          gd += G * (Bn * uk);
+          dBc = (G * dlk) * uk;
+          duacc += G * (dlk * Bn);
+        } else {
+          dBc = G * uk;
+          duacc += G * Bn;
+        }
+        if (Bv) EB[k * N + n] = dBc;
+        else dBl[n] += dBc;
+        dh[n] = rst ? (VR){} : G * av;
+      }
+      du[k] = duacc;
+      if (a->deltaA) dla[k] = gda; /* dla is free now: ddeltaA */
+      else gd += gda;
+      if (a->softplus) {
+        VR s, x = xs[k];
+        VSIGMOID(&s, &x);
+        gd = VSEL(x > (R)20, gd, gd * s);
+      }
+      dd[k] = gd;
+      dbacc += gd;
+    }
+    if (dBg)
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dBg[n * L + t0 + k] += VHSUM(&EB[k * N + n]);
+    if (dCg)
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dCg[n * L + t0 + k] += VHSUM(&EC[k * N + n]);
+    for (int l = 0; l < nl; l++) {
+      const int64_t row = (b * D + d0 + l) * L + t0;
+      for (int64_t k = 0; k < K; k++) {
+        ((R *)gr->du)[row + k] = du[k][l];
+        ((R *)gr->ddelta)[row + k] = dd[k][l];
+      }
+      if (a->deltaA)
+        for (int64_t k = 0; k < K; k++) ((R *)gr->ddeltaA)[row + k] = dla[k][l];
+      if (a->z)
+        for (int64_t k = 0; k < K; k++) ((R *)gr->dz)[row + k] = dz[k][l];
+    }
+  }
+  for (int l = 0; l < nl; l++) {
+    const int64_t o = (b * D + d0 + l) * N;
+    for (int64_t n = 0; n < N; n++) {
+      ((R *)gr->dh0)[o + n] = dh[n][l];
+      ((R *)gr->dA_p)[o + n] = dA[n][l];
+      if (!a->varB) ((R *)gr->dB)[o + n] = dBl[n][l];
+      if (!a->varC) ((R *)gr->dC)[o + n] = dCl[n][l];
+    }
+    if (gr->dD_p) ((R *)gr->dD_p)[b * D + d0 + l] = dDacc[l];
+    if (gr->dbias_p) ((R *)gr->dbias_p)[b * D + d0 + l] = dbacc[l];
+  }
+}
+
+static void SF(fast_fwd)(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
+  const int64_t per = SF(fast_per)(a), nb = (per + W - 1) / W, units = a->Bn * (a->D / per) * nb;
+  const size_t pt = SF(fast_ws)(a, false);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
+  for (int64_t i = 0; i < units; i++) {
+    const int64_t b = i / (units / a->Bn), r = i % (units / a->Bn), d0 = (r / nb) * per + (r % nb) * W;
+    const int nl = (int)(per - (r % nb) * W < W ? per - (r % nb) * W : W);
+    SF(fast_fwd_block)(a, b, d0, nl, (VR *)ws + (size_t)omp_get_thread_num() * pt, (R *)y, (T *)hL, (T *)ckpt);
+  }
+}
+
+/* Units own their outputs as in scan_bwd: (b, g) with a variable B or C (its blocks in order),
+ * (b, block) otherwise. */
+static void SF(fast_bwd)(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *gr, void *ws, int nt) {
+  const bool var = a->varB || a->varC;
+  const int64_t per = SF(fast_per)(a), nb = (per + W - 1) / W, ng = a->D / per, N = a->N, L = a->L;
+  const int64_t units = var ? a->Bn * ng : a->Bn * ng * nb;
+  const size_t pt = SF(fast_ws)(a, true);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
+  for (int64_t i = 0; i < units; i++) {
+    VR *w = (VR *)ws + (size_t)omp_get_thread_num() * pt;
+    const int64_t b = var ? i / ng : i / (ng * nb), r = var ? i % ng : i % (ng * nb);
+    const int64_t g = var ? r : r / nb, j0 = var ? 0 : r % nb, j1 = var ? nb : j0 + 1;
+    if (a->varB) memset((T *)gr->dB + (b * a->G + g) * N * L, 0, sizeof(T) * (size_t)(N * L));
+    if (a->varC) memset((T *)gr->dC + (b * a->G + g) * N * L, 0, sizeof(T) * (size_t)(N * L));
+    for (int64_t j = j0; j < j1; j++) {
+      const int nl = (int)(per - j * W < W ? per - j * W : W);
+      SF(fast_bwd_block)(a, gr, b, g * per + j * W, nl, (const T *)ckpt, w);
+    }
+  }
+}
+#endif
+
 static void SF(fwd_chan)(const lr_scan_in *a, int64_t b, int64_t d, T *h, R *y, T *hL, T *ckpt) {
   const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
   const int64_t row = (b * D + d) * L, g = d / (D / a->G);
@@ -64,6 +376,12 @@ static void SF(fwd_chan)(const lr_scan_in *a, int64_t b, int64_t d, T *h, R *y, 
 }
 
 static void SF(scan_fwd)(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
+#if FAST
+  if (SF(fast_ok)(a)) {
+    SF(fast_fwd)(a, y, hL, ckpt, ws, nt);
+    return;
+  }
+#endif
   const int64_t BD = a->Bn * a->D;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && BD > 1)
   for (int64_t i = 0; i < BD; i++) {
@@ -180,6 +498,12 @@ static void SF(bwd_chan)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b
  * per-(b, d) partials are summed over b by the op in a fixed order, so the result is bitwise
  * reproducible for any thread count. */
 static void SF(scan_bwd)(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *gr, void *ws, int nt) {
+#if FAST
+  if (SF(fast_ok)(a)) {
+    SF(fast_bwd)(a, ckpt, gr, ws, nt);
+    return;
+  }
+#endif
   const bool var = a->varB || a->varC;
   const int64_t Gu = var ? a->G : a->D, per = a->D / Gu, units = a->Bn * Gu, N = a->N, Tc = a->chunk, L = a->L;
   const size_t tw = (size_t)((Tc + 1) * N + 4 * N), rw = (size_t)(3 * Tc);
@@ -277,3 +601,12 @@ static void SF(dscan_bwd)(const lr_dscan_in *a, const T *h, const T *gh, const T
 #undef T
 #undef R
 #undef CPLX
+#undef FAST
+#undef VR
+#undef W
+#undef VEXP
+#undef VSOFTPLUS
+#undef VSIGMOID
+#undef VHSUM
+#undef VSEL
+#undef FCH
