@@ -228,8 +228,10 @@ size_t lr_kcpu_scan_ws_bytes(const lr_scan_in *a, int nthreads, bool backward) {
   size_t per = backward ? (size_t)((a->chunk + 1) * a->N + 4 * a->N) * w + (size_t)(3 * a->chunk) * r
                         : (size_t)a->N * w;
   if (!a->cplx && fast_ok_f(a)) { /* the fast path's lane vectors (32 bytes each) */
-    size_t f = 32 * (a->rdt == LR_DTYPE_F32 ? fast_ws_f(a, backward) : fast_ws_d(a, backward));
-    if (f > per) per = f;
+    const bool f32 = a->rdt == LR_DTYPE_F32;
+    size_t f = 32 * (f32 ? fast_ws_f(a, backward) : fast_ws_d(a, backward));
+    size_t sh = 32 * (f32 ? fast_shared_f(a) : fast_shared_d(a));
+    return (f > per ? f : per) * (size_t)(nthreads > 0 ? nthreads : 1) + sh + 64;
   }
   return per * (size_t)(nthreads > 0 ? nthreads : 1) + 64;
 }

@@ -91,25 +91,63 @@ static inline void SF(fast_weights)(const lr_scan_in *a, int64_t d0, int nl, VR 
     }
 }
 
-/* One timestep of the block: h[n] <- Ā h[n] (0 across a reset) + B̄u · B[n], Ā = exp(Δ_A A[n]);
- * returns Σ_n C[n] h[n] in order n = 0, 1, ... Shared by the forward and the backward's
- * recomputation (bitwise equal states); ab (N) receives Ā when not NULL. */
-static inline __attribute__((always_inline)) void SF(fast_step)(int64_t N, VR *h, const VR *hprev, VR *ab,
-                                                                 const VR *At, const VR *Bt, const VR *Ct,
-                                                                 const R *Bv, const R *Cv, int64_t L,
-                                                                 const VR *pdla, const VR *pbu, bool rst,
-                                                                 VR *pacc) {
-  const VR dlak = *pdla, buk = *pbu;
+/* The variable B and C transposed once per call to (B, G, L, N) in the shared workspace, so that a
+ * timestep's N values are contiguous (N rows L apart would share a handful of L1 sets) and every
+ * block of the group reads them from there. Tiles of 64 timesteps, parallel over (b, g, tile). */
+static void SF(fast_transpose_bc)(const lr_scan_in *a, R *BT, R *CT, int nt) {
+  const int64_t N = a->N, L = a->L, nbg = a->Bn * a->G, tiles = (L + 63) / 64;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && nbg * tiles > 1 && nbg * L * N > 32768)
+  for (int64_t i = 0; i < nbg * tiles; i++) {
+    const int64_t bg = i / tiles, t0 = (i % tiles) * 64, K = L - t0 < 64 ? L - t0 : 64;
+    for (int m = 0; m < 2; m++) {
+      const R *src = m ? (a->varC ? (const R *)a->Cm : NULL) : (a->varB ? (const R *)a->Bm : NULL);
+      R *dst = m ? CT : BT;
+      if (!src) continue;
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dst[(bg * L + t0 + k) * N + n] = src[(bg * N + n) * L + t0 + k];
+    }
+  }
+}
+
+/* Ā = exp(Δ_A A[n]) of timesteps [0, K) of a chunk into ab (K, N): independent exps, computed
+ * ahead of the recurrence so that their latency overlaps. */
+static inline __attribute__((always_inline)) void SF(fast_abar)(int64_t N, int64_t K, const VR *At, const VR *dla,
+                                                                 VR *ab) {
+  for (int64_t k = 0; k < K; k++) {
+    const VR dk = dla[k];
+    for (int64_t n = 0; n < N; n++) {
+      VR x = dk * At[n];
+      VEXP(&ab[k * N + n], &x);
+    }
+  }
+}
+
+/* One timestep of the block: h[n] <- Ā[n] h[n] (0 across a reset) + B̄u · B[n]; *pacc = Σ_n
+ * C[n] h[n] in order n = 0, 1, ... Shared by the forward and the backward's recomputation
+ * (bitwise equal states). */
+static inline __attribute__((always_inline)) void SF(fast_step)(int64_t N, VR *h, const VR *hprev, const VR *ab,
+                                                                 const VR *Bt, const VR *Ct, const R *Bv,
+                                                                 const R *Cv, const VR *pbu, bool rst, VR *pacc) {
+  const VR buk = *pbu;
   VR acc = (VR){};
-  for (int64_t n = 0; n < N; n++) {
-    VR x = dlak * At[n], av;
-    VEXP(&av, &x);
-    if (ab) ab[n] = av;
-    VR hp = rst ? (VR){} : hprev[n];
-    VR bn = Bv ? buk * Bv[n * L] : buk * Bt[n];
-    VR hv = av * hp + bn;
-    h[n] = hv;
-    acc += Cv ? Cv[n * L] * hv : Ct[n] * hv;
+  if (rst) {
+    for (int64_t n = 0; n < N; n++) {
+      VR hv = Bv ? buk * Bv[n] : buk * Bt[n];
+      h[n] = hv;
+      acc += Cv ? Cv[n] * hv : Ct[n] * hv;
+    }
+  } else if (Bv && Cv) {
+    for (int64_t n = 0; n < N; n++) {
+      VR hv = ab[n] * hprev[n] + buk * Bv[n];
+      h[n] = hv;
+      acc += Cv[n] * hv;
+    }
+  } else {
+    for (int64_t n = 0; n < N; n++) {
+      VR hv = ab[n] * hprev[n] + (Bv ? buk * Bv[n] : buk * Bt[n]);
+      h[n] = hv;
+      acc += Cv ? Cv[n] * hv : Ct[n] * hv;
+    }
   }
   *pacc = acc;
 }
@@ -132,17 +170,17 @@ static inline __attribute__((always_inline)) void SF(fast_lanes)(VR *r, const R 
     for (int l = 0; l < nl; l++) (*r)[l] = v[d0 + l];
 }
 
-LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, int64_t b, int64_t d0, int nl, VR *w, R *y, T *hL,
-                                          T *ckpt) {
+LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, const R *BT, const R *CT, int64_t b, int64_t d0,
+                                          int nl, VR *w, R *y, T *hL, T *ckpt) {
   const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
   const int64_t g = d0 / (a->D / a->G);
   VR *h = w, *At = h + N, *Bt = At + N, *Ct = Bt + N, *xs = Ct + N, *dl = xs + FCH, *dla = dl + FCH, *us = dla + FCH,
-     *bu = us + FCH, *zs = bu + FCH, *ys = zs + FCH;
+     *bu = us + FCH, *zs = bu + FCH, *ys = zs + FCH, *ab = ys + FCH;
   SF(fast_weights)(a, d0, nl, At, Bt, Ct);
   VR Dl;
   SF(fast_lanes)(&Dl, (const R *)a->Dv, d0, nl);
-  const R *Bg = a->varB ? (const R *)a->Bm + (b * a->G + g) * N * L : NULL;
-  const R *Cg = a->varC ? (const R *)a->Cm + (b * a->G + g) * N * L : NULL;
+  const R *Bg = BT ? BT + (b * a->G + g) * L * N : NULL; /* (L, N) */
+  const R *Cg = CT ? CT + (b * a->G + g) * L * N : NULL;
   const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
   const int64_t len = a->lengths ? a->lengths[b] : L;
   for (int64_t n = 0; n < N; n++) h[n] = (VR){};
@@ -152,12 +190,13 @@ LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, int64_t b, int64_t
   for (int64_t t0 = 0; t0 < len; t0 += FCH) {
     const int64_t K = len - t0 < FCH ? len - t0 : FCH;
     SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
+    SF(fast_abar)(N, K, At, dla, ab);
     for (int64_t k = 0; k < K; k++) {
       const int64_t t = t0 + k;
       if (ckpt && t % Tc == 0)
         for (int l = 0; l < nl; l++)
           for (int64_t n = 0; n < N; n++) ckpt[((b * D + d0 + l) * nch + t / Tc) * N + n] = h[n][l];
-      SF(fast_step)(N, h, h, NULL, At, Bt, Ct, Bg ? Bg + t : NULL, Cg ? Cg + t : NULL, L, &dla[k], &bu[k],
+      SF(fast_step)(N, h, h, ab + k * N, Bt, Ct, Bg ? Bg + t * N : NULL, Cg ? Cg + t * N : NULL, &bu[k],
                     rs && rs[t], &ys[k]);
       SF(fast_out)(a, &ys[k], &Dl, &us[k], &zs[k]);
     }
@@ -173,39 +212,43 @@ LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, int64_t b, int64_t
   }
 }
 
+#define BST(N) (7 * (N) + 3) /* lane vectors of a block's backward state */
+/* Blocks of a backward unit: a group's with a variable B or C, else 1. */
+static size_t SF(fast_per_blocks)(const lr_scan_in *a) {
+  return (a->varB || a->varC) ? (size_t)((SF(fast_per)(a) + W - 1) / W) : 1;
+}
+
 /* Lane vectors per thread in the forward / backward. */
 static size_t SF(fast_ws)(const lr_scan_in *a, bool backward) {
   const size_t N = (size_t)a->N, Tc = (size_t)a->chunk;
-  return backward ? (Tc + 1) * N + 3 * Tc * N + 7 * N + 12 * Tc : 4 * N + 7 * FCH;
+  return backward ? (Tc + 1) * N + 3 * Tc * N + 12 * Tc + SF(fast_per_blocks)(a) * BST(N)
+                  : 4 * N + 7 * FCH + FCH * N;
 }
 
-/* Backward of one block: chunks in reverse; a chunk's states (and Ā) are recomputed from the
- * checkpoints into hs ((Tc + 1) N) and ab (Tc N), then the adjoint runs backwards. With a
- * variable B (C) the per-lane contributions to dB (dC) go to EB (EC) and are summed over the
- * lanes (vhsum's fixed tree) into the group's row after the chunk. */
-LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b, int64_t d0, int nl,
-                                          const T *ckpt, VR *w) {
-  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
-  const int64_t g = d0 / (a->D / a->G);
-  VR *hs = w, *ab = hs + (Tc + 1) * N, *EB = ab + Tc * N, *EC = EB + Tc * N, *dh = EC + Tc * N, *dA = dh + N,
-     *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *xs = Ct + N, *dl = xs + Tc,
-     *dla = dl + Tc, *us = dla + Tc, *bu = us + Tc, *zs = bu + Tc, *gy = zs + Tc, *accs = gy + Tc, *go = accs + Tc,
-     *du = go + Tc, *dd = du + Tc, *dz = dd + Tc;
+/* Lane vectors shared by the threads: the transposed variable B and C. */
+static size_t SF(fast_shared)(const lr_scan_in *a) {
+  const size_t one = (size_t)(a->Bn * a->G * a->L * a->N) * sizeof(R);
+  return ((a->varB ? one : 0) + (a->varC ? one : 0) + 2 * sizeof(VR)) / sizeof(VR);
+}
+
+/* Backward. A unit (see fast_bwd) walks the chunks in reverse and, per chunk, its blocks in
+ * order. Per block, the chunk's states (and Ā) are recomputed from the checkpoints into hs
+ * ((Tc + 1) N) and ab (Tc N), then the adjoint runs backwards; the block's running adjoint and
+ * sums live in its state st (fast_bst lane vectors). With a variable B (C) the contributions to
+ * dB (dC) of all the unit's blocks are added lane-wise into EB (EC) in block order and summed
+ * over the lanes (vhsum's fixed tree) into the group's row once per chunk. */
+static inline void SF(fast_bwd_init)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b, int64_t d0, int nl,
+                                     VR *st) {
+  const int64_t D = a->D, L = a->L, N = a->N;
+  VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *sc = Ct + N;
   SF(fast_weights)(a, d0, nl, At, Bt, Ct);
-  VR Dl;
-  SF(fast_lanes)(&Dl, (const R *)a->Dv, d0, nl);
-  const R *Bg = a->varB ? (const R *)a->Bm + (b * a->G + g) * N * L : NULL;
-  const R *Cg = a->varC ? (const R *)a->Cm + (b * a->G + g) * N * L : NULL;
-  R *dBg = a->varB ? (R *)gr->dB + (b * a->G + g) * N * L : NULL;
-  R *dCg = a->varC ? (R *)gr->dC + (b * a->G + g) * N * L : NULL;
-  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  SF(fast_lanes)(&sc[0], (const R *)a->Dv, d0, nl);
+  sc[1] = sc[2] = (VR){}; /* Σ dD, Σ dbias */
   const int64_t len = a->lengths ? a->lengths[b] : L;
-  const bool mamba = a->disc == LR_DISC_MAMBA;
   for (int64_t n = 0; n < N; n++) dh[n] = dA[n] = dBl[n] = dCl[n] = (VR){};
   if (gr->ghL)
     for (int l = 0; l < nl; l++)
       for (int64_t n = 0; n < N; n++) dh[n][l] = ((const R *)gr->ghL)[(b * D + d0 + l) * N + n];
-  VR dDacc = (VR){}, dbacc = (VR){};
   for (int l = 0; l < nl; l++) {
     const int64_t row = (b * D + d0 + l) * L;
     for (int64_t t = len; t < L; t++) {
@@ -214,7 +257,41 @@ LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grad
       if (a->z) ((R *)gr->dz)[row + t] = 0;
     }
   }
-  for (int64_t c = (len + Tc - 1) / Tc - 1; c >= 0; c--) {
+}
+
+static inline void SF(fast_bwd_fini)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b, int64_t d0, int nl,
+                                     const VR *st) {
+  const int64_t D = a->D, N = a->N;
+  const VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *sc = dCl + 4 * N;
+  for (int l = 0; l < nl; l++) {
+    const int64_t o = (b * D + d0 + l) * N;
+    for (int64_t n = 0; n < N; n++) {
+      ((R *)gr->dh0)[o + n] = dh[n][l];
+      ((R *)gr->dA_p)[o + n] = dA[n][l];
+      if (!a->varB) ((R *)gr->dB)[o + n] = dBl[n][l];
+      if (!a->varC) ((R *)gr->dC)[o + n] = dCl[n][l];
+    }
+    if (gr->dD_p) ((R *)gr->dD_p)[b * D + d0 + l] = sc[1][l];
+    if (gr->dbias_p) ((R *)gr->dbias_p)[b * D + d0 + l] = sc[2][l];
+  }
+}
+
+/* Chunk c of one block; w: the thread's scratch. */
+static inline __attribute__((always_inline)) void SF(fast_bwd_chunk)(const lr_scan_in *a, const lr_scan_grads *gr,
+                                                                      const R *Bg, const R *Cg, int64_t b, int64_t d0,
+                                                                      int nl, int64_t c, const T *ckpt, VR *st,
+                                                                      VR *w) {
+  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
+  VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *sc = Ct + N;
+  VR *hs = w, *ab = hs + (Tc + 1) * N, *EB = ab + Tc * N, *EC = EB + Tc * N, *xs = EC + Tc * N, *dl = xs + Tc,
+     *dla = dl + Tc, *us = dla + Tc, *bu = us + Tc, *zs = bu + Tc, *gy = zs + Tc, *accs = gy + Tc, *go = accs + Tc,
+     *du = go + Tc, *dd = du + Tc, *dz = dd + Tc;
+  const VR Dl = sc[0];
+  VR dDacc = sc[1], dbacc = sc[2];
+  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  const bool mamba = a->disc == LR_DISC_MAMBA;
+  {
     const int64_t t0 = c * Tc, K = (t0 + Tc < len ? t0 + Tc : len) - t0;
     SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
     for (int64_t k = 0; k < K; k++) gy[k] = (VR){};
@@ -225,10 +302,11 @@ LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grad
     for (int64_t n = 0; n < N; n++) hs[n] = (VR){};
     for (int l = 0; l < nl; l++)
       for (int64_t n = 0; n < N; n++) hs[n][l] = ckpt[((b * D + d0 + l) * nch + c) * N + n];
+    SF(fast_abar)(N, K, At, dla, ab);
     for (int64_t k = 0; k < K; k++) {
       const int64_t t = t0 + k;
-      SF(fast_step)(N, hs + (k + 1) * N, hs + k * N, ab + k * N, At, Bt, Ct, Bg ? Bg + t : NULL,
-                    Cg ? Cg + t : NULL, L, &dla[k], &bu[k], rs && rs[t], &accs[k]);
+      SF(fast_step)(N, hs + (k + 1) * N, hs + k * N, ab + k * N, Bt, Ct, Bg ? Bg + t * N : NULL,
+                    Cg ? Cg + t * N : NULL, &bu[k], rs && rs[t], &accs[k]);
     }
     /* the output's chain: gradient into the scan (go), dz, the D terms (t descending as before) */
     for (int64_t k = K - 1; k >= 0; k--) {
@@ -251,12 +329,12 @@ LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grad
       const bool rst = rs && rs[t];
       const VR cf = go[k], dlk = dl[k], dlak = dla[k], uk = us[k];
       const VR *hcur = hs + (k + 1) * N, *hprev = hs + k * N, *abk = ab + k * N;
-      const R *Bv = Bg ? Bg + t : NULL, *Cv = Cg ? Cg + t : NULL;
+      const R *Bv = Bg ? Bg + t * N : NULL, *Cv = Cg ? Cg + t * N : NULL;
       VR duacc = du[k], gd = (VR){}, gda = (VR){};
       for (int64_t n = 0; n < N; n++) {
-        const VR Cn = Cv ? (VR){} + Cv[n * L] : Ct[n], Bn = Bv ? (VR){} + Bv[n * L] : Bt[n];
+        const VR Cn = Cv ? (VR){} + Cv[n] : Ct[n], Bn = Bv ? (VR){} + Bv[n] : Bt[n];
         const VR G = dh[n] + cf * Cn, dCc = cf * hcur[n];
-        if (Cv) EC[k * N + n] = dCc;
+        if (Cv) EC[k * N + n] += dCc;
         else dCl[n] += dCc;
         const VR hp = rst ? (VR){} : hprev[n], av = abk[n], gA = G * hp;
         dA[n] += gA * (av * dlak);
@@ -270,7 +348,7 @@ LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grad
           dBc = G * uk;
           duacc += G * Bn;
         }
-        if (Bv) EB[k * N + n] = dBc;
+        if (Bv) EB[k * N + n] += dBc;
         else dBl[n] += dBc;
         dh[n] = rst ? (VR){} : G * av;
       }
@@ -285,12 +363,6 @@ LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grad
       dd[k] = gd;
       dbacc += gd;
     }
-    if (dBg)
-      for (int64_t n = 0; n < N; n++)
-        for (int64_t k = 0; k < K; k++) dBg[n * L + t0 + k] += VHSUM(&EB[k * N + n]);
-    if (dCg)
-      for (int64_t n = 0; n < N; n++)
-        for (int64_t k = 0; k < K; k++) dCg[n * L + t0 + k] += VHSUM(&EC[k * N + n]);
     for (int l = 0; l < nl; l++) {
       const int64_t row = (b * D + d0 + l) * L + t0;
       for (int64_t k = 0; k < K; k++) {
@@ -303,27 +375,62 @@ LR_CLONES static void SF(fast_bwd_block)(const lr_scan_in *a, const lr_scan_grad
         for (int64_t k = 0; k < K; k++) ((R *)gr->dz)[row + k] = dz[k][l];
     }
   }
-  for (int l = 0; l < nl; l++) {
-    const int64_t o = (b * D + d0 + l) * N;
-    for (int64_t n = 0; n < N; n++) {
-      ((R *)gr->dh0)[o + n] = dh[n][l];
-      ((R *)gr->dA_p)[o + n] = dA[n][l];
-      if (!a->varB) ((R *)gr->dB)[o + n] = dBl[n][l];
-      if (!a->varC) ((R *)gr->dC)[o + n] = dCl[n][l];
+  sc[1] = dDacc;
+  sc[2] = dbacc;
+}
+
+/* Units own their outputs as in scan_bwd: (b, g) with a variable B or C (its blocks in order),
+ * (b, block) otherwise. ws: the shared transposed B, C, then per thread the scratch and the
+ * states of the unit's blocks. */
+LR_CLONES static void SF(fast_bwd_unit)(const lr_scan_in *a, const lr_scan_grads *gr, const R *BT, const R *CT,
+                                         int64_t b, int64_t g, int64_t j0, int64_t j1, const T *ckpt, VR *w) {
+  const int64_t L = a->L, N = a->N, Tc = a->chunk, per = SF(fast_per)(a);
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  VR *st = w + SF(fast_ws)(a, true) - (size_t)(SF(fast_per_blocks)(a)) * BST(N), *EB = w + (Tc + 1) * N + Tc * N,
+     *EC = EB + Tc * N;
+  const R *Bg = BT ? BT + (b * a->G + g) * L * N : NULL; /* (L, N) */
+  const R *Cg = CT ? CT + (b * a->G + g) * L * N : NULL;
+  R *dBg = a->varB ? (R *)gr->dB + (b * a->G + g) * N * L : NULL;
+  R *dCg = a->varC ? (R *)gr->dC + (b * a->G + g) * N * L : NULL;
+  if (dBg) memset(dBg, 0, sizeof(R) * (size_t)(N * L));
+  if (dCg) memset(dCg, 0, sizeof(R) * (size_t)(N * L));
+  for (int64_t j = j0; j < j1; j++) {
+    const int nl = (int)(per - j * W < W ? per - j * W : W);
+    SF(fast_bwd_init)(a, gr, b, g * per + j * W, nl, st + (j - j0) * BST(N));
+  }
+  for (int64_t c = (len + Tc - 1) / Tc - 1; c >= 0; c--) {
+    const int64_t t0 = c * Tc, K = (t0 + Tc < len ? t0 + Tc : len) - t0;
+    if (Bg || Cg)
+      for (int64_t i = 0; i < K * N; i++) EB[i] = EC[i] = (VR){};
+    for (int64_t j = j0; j < j1; j++) {
+      const int nl = (int)(per - j * W < W ? per - j * W : W);
+      SF(fast_bwd_chunk)(a, gr, Bg, Cg, b, g * per + j * W, nl, c, ckpt, st + (j - j0) * BST(N), w);
     }
-    if (gr->dD_p) ((R *)gr->dD_p)[b * D + d0 + l] = dDacc[l];
-    if (gr->dbias_p) ((R *)gr->dbias_p)[b * D + d0 + l] = dbacc[l];
+    if (dBg)
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dBg[n * L + t0 + k] = VHSUM(&EB[k * N + n]);
+    if (dCg)
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dCg[n * L + t0 + k] = VHSUM(&EC[k * N + n]);
+  }
+  for (int64_t j = j0; j < j1; j++) {
+    const int nl = (int)(per - j * W < W ? per - j * W : W);
+    SF(fast_bwd_fini)(a, gr, b, g * per + j * W, nl, st + (j - j0) * BST(N));
   }
 }
 
 static void SF(fast_fwd)(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
   const int64_t per = SF(fast_per)(a), nb = (per + W - 1) / W, units = a->Bn * (a->D / per) * nb;
-  const size_t pt = SF(fast_ws)(a, false);
+  const size_t pt = SF(fast_ws)(a, false), sh = SF(fast_shared)(a);
+  const size_t one = (size_t)(a->Bn * a->G * a->L * a->N);
+  R *BT = a->varB ? (R *)ws : NULL, *CT = a->varC ? (R *)ws + (a->varB ? one : 0) : NULL;
+  if (BT || CT) SF(fast_transpose_bc)(a, BT, CT, nt);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
   for (int64_t i = 0; i < units; i++) {
     const int64_t b = i / (units / a->Bn), r = i % (units / a->Bn), d0 = (r / nb) * per + (r % nb) * W;
     const int nl = (int)(per - (r % nb) * W < W ? per - (r % nb) * W : W);
-    SF(fast_fwd_block)(a, b, d0, nl, (VR *)ws + (size_t)omp_get_thread_num() * pt, (R *)y, (T *)hL, (T *)ckpt);
+    SF(fast_fwd_block)(a, BT, CT, b, d0, nl, (VR *)ws + sh + (size_t)omp_get_thread_num() * pt, (R *)y, (T *)hL,
+                       (T *)ckpt);
   }
 }
 
@@ -331,20 +438,18 @@ static void SF(fast_fwd)(const lr_scan_in *a, void *y, void *hL, void *ckpt, voi
  * (b, block) otherwise. */
 static void SF(fast_bwd)(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *gr, void *ws, int nt) {
   const bool var = a->varB || a->varC;
-  const int64_t per = SF(fast_per)(a), nb = (per + W - 1) / W, ng = a->D / per, N = a->N, L = a->L;
+  const int64_t per = SF(fast_per)(a), nb = (per + W - 1) / W, ng = a->D / per;
   const int64_t units = var ? a->Bn * ng : a->Bn * ng * nb;
-  const size_t pt = SF(fast_ws)(a, true);
+  const size_t pt = SF(fast_ws)(a, true), sh = SF(fast_shared)(a);
+  const size_t one = (size_t)(a->Bn * a->G * a->L * a->N);
+  R *BT = a->varB ? (R *)ws : NULL, *CT = a->varC ? (R *)ws + (a->varB ? one : 0) : NULL;
+  if (BT || CT) SF(fast_transpose_bc)(a, BT, CT, nt);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
   for (int64_t i = 0; i < units; i++) {
-    VR *w = (VR *)ws + (size_t)omp_get_thread_num() * pt;
+    VR *w = (VR *)ws + sh + (size_t)omp_get_thread_num() * pt;
     const int64_t b = var ? i / ng : i / (ng * nb), r = var ? i % ng : i % (ng * nb);
     const int64_t g = var ? r : r / nb, j0 = var ? 0 : r % nb, j1 = var ? nb : j0 + 1;
-    if (a->varB) memset((T *)gr->dB + (b * a->G + g) * N * L, 0, sizeof(T) * (size_t)(N * L));
-    if (a->varC) memset((T *)gr->dC + (b * a->G + g) * N * L, 0, sizeof(T) * (size_t)(N * L));
-    for (int64_t j = j0; j < j1; j++) {
-      const int nl = (int)(per - j * W < W ? per - j * W : W);
-      SF(fast_bwd_block)(a, gr, b, g * per + j * W, nl, (const T *)ckpt, w);
-    }
+    SF(fast_bwd_unit)(a, gr, BT, CT, b, g, j0, j1, (const T *)ckpt, w);
   }
 }
 #endif
@@ -610,3 +715,4 @@ static void SF(dscan_bwd)(const lr_dscan_in *a, const T *h, const T *gh, const T
 #undef VHSUM
 #undef VSEL
 #undef FCH
+#undef BST
