@@ -1,14 +1,22 @@
 /* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n]`: forward and
  * backward time of the scan kernels per variant, their effective bandwidth against a copy measured
- * in the same run, and on the CPU the speed-up over the same kernel on one thread.
+ * in the same run, and on the CPU the same kernel on one thread ("1-thr ms", "thr x" = thread
+ * scaling) and a plain single-threaded loop ("plain ms", "vs plain" = kernel speed-up over it,
+ * "rel diff" = max |kernel - plain| / max |plain| of y (forward) or ddelta (backward, diag: h
+ * and ddelta)).
  *
  * Variants (f32; the kernels of ops/scan.c, called directly on prepared buffers so that the table
  * shows the kernels, not the op's gradient accumulation into leaves):
- *   real mamba   real A (D, N), variable B, C (B, 1, N, L), D, z, delta_bias, softplus, Ā = exp(ΔA), B̄ = Δ
- *   real zoh     real A, fixed B, C (D, N), D
- *   complex zoh  complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
- *                exp / expm1 rate (sincosf + expf per state and step), not memory
- *   diag (S5)    lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
+ *   real mamba var  real A (D, N), variable B, C (B, 1, N, L), D, z, delta_bias, softplus,
+ *                   Ā = exp(ΔA), B̄ = Δ (the CPU's vectorised path)
+ *   real mamba fix  the same with fixed B, C (D, N) and no z
+ *   real zoh        real A, fixed B, C (D, N), D (the CPU's scalar path: expm1 per state)
+ *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
+ *                   exp / expm1 rate (sincosf + expf per state and step), not memory
+ *   diag (S5)       lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
+ * The plain loops (below) are what a user would write: for each (b, d), t, n: discretize with
+ * libm (expf, expm1f, cexpf, log1pf), h = Ā h + B̄ B u, y += C h; the backward recomputes the
+ * channel's states into an (L, N) buffer and walks back. Same flags as the library, no threads.
  * Bytes that must move (each counted once): forward reads u, delta (z, variable B and C) and
  * writes y; backward reads u, delta (z, B, C) and dy and writes du, ddelta (dz, dB, dC). The diag
  * scan's forward reads x and writes h; its backward reads x, h, dh and writes dx, ddelta. The
@@ -16,7 +24,8 @@
  * GB/s = bytes / time; "% copy" compares with a device-to-device copy (cudaMemcpy) or, on the CPU,
  * an OpenMP memcpy, of one (B, D, L) f32 array, read + write, timed in the same run.
  * Timing: cudaEvents on the context's stream (GPU), a monotonic clock (CPU); 1 warm-up, then the
- * median of --reps. Defaults: B=8 D=2048 L=4096 N=16 on CUDA, B=8 D=256 L=2048 N=16 on the CPU.
+ * median of --reps (one run for the 1-thread and plain columns). Defaults: B=8 D=2048 L=4096
+ * N=16 on CUDA, B=2 D=256 L=2048 N=16 on the CPU (threads: OMP_NUM_THREADS or all cores).
  */
 #include <complex.h>
 #include <math.h>
