@@ -193,6 +193,23 @@ LR_VI double vhsum_d(const vd4 *pv) {
   return a[0] + a[1];
 }
 
+/* o[j][i] = v[i][j] for an 8x8 block of floats (unpack / shuffle network; pointers, not values:
+ * -Wpsabi). */
+LR_VI void tr8_f(vf8 *o, const vf8 *v) {
+  vf8 t0 = __builtin_shufflevector(v[0], v[1], 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(v[0], v[1], 2, 10, 3, 11, 6, 14, 7, 15);
+  vf8 t2 = __builtin_shufflevector(v[2], v[3], 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(v[2], v[3], 2, 10, 3, 11, 6, 14, 7, 15);
+  vf8 t4 = __builtin_shufflevector(v[4], v[5], 0, 8, 1, 9, 4, 12, 5, 13), t5 = __builtin_shufflevector(v[4], v[5], 2, 10, 3, 11, 6, 14, 7, 15);
+  vf8 t6 = __builtin_shufflevector(v[6], v[7], 0, 8, 1, 9, 4, 12, 5, 13), t7 = __builtin_shufflevector(v[6], v[7], 2, 10, 3, 11, 6, 14, 7, 15);
+  vf8 s0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), s1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+  vf8 s2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), s3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+  vf8 s4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), s5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+  vf8 s6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), s7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+  o[0] = __builtin_shufflevector(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11); o[4] = __builtin_shufflevector(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);
+  o[1] = __builtin_shufflevector(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11); o[5] = __builtin_shufflevector(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);
+  o[2] = __builtin_shufflevector(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11); o[6] = __builtin_shufflevector(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);
+  o[3] = __builtin_shufflevector(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11); o[7] = __builtin_shufflevector(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 /* The fast path's block functions are compiled twice, for AVX2 and for the x86-64 baseline, and
  * the loader picks one (GCC function multiversioning). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -212,6 +229,8 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VSIGMOID vsigmoid_f
 #define VHSUM vhsum_f
 #define VSEL vsel_f
+#define VTR_OK 1
+#define VTR tr8_f
 #define T float
 #define R float
 #define CPLX 0
@@ -225,6 +244,7 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VSIGMOID vsigmoid_d
 #define VHSUM vhsum_d
 #define VSEL vsel_d
+#define VTR_OK 0
 #define T double
 #define R double
 #define CPLX 0

@@ -52,23 +52,63 @@ static inline bool SF(fast_ok)(const lr_scan_in *a) {
 /* Channels of a group (the lanes of a block never straddle two groups). */
 static inline int64_t SF(fast_per)(const lr_scan_in *a) { return (a->varB || a->varC) ? a->D / a->G : a->D; }
 
+static inline __attribute__((always_inline)) void SF(fast_lanes)(VR *r, const R *v, int64_t d0, int nl) {
+  *r = (VR){};
+  if (v)
+    for (int l = 0; l < nl; l++) (*r)[l] = v[d0 + l];
+}
+
+/* dst[k][l] = src[l L + k] for k < K, lanes l < nl (0 beyond); full f32 blocks go 8 timesteps
+ * at a time through an 8x8 register transpose. */
+static inline __attribute__((always_inline)) void SF(fast_gather)(VR *dst, const R *src, int64_t L, int nl,
+                                                                   int64_t K) {
+  int64_t k = 0;
+#if VTR_OK
+  if (nl == W)
+    for (; k + W <= K; k += W) {
+      VR v[W];
+      for (int l = 0; l < W; l++) memcpy(&v[l], src + l * L + k, sizeof(VR));
+      VTR(dst + k, v);
+    }
+#endif
+  for (; k < K; k++) {
+    dst[k] = (VR){};
+    for (int l = 0; l < nl; l++) dst[k][l] = src[l * L + k];
+  }
+}
+
+/* dst[l L + k] = src[k][l] for k < K, l < nl (the inverse of fast_gather). */
+static inline __attribute__((always_inline)) void SF(fast_scatter)(R *dst, const VR *src, int64_t L, int nl,
+                                                                    int64_t K) {
+  int64_t k = 0;
+#if VTR_OK
+  if (nl == W)
+    for (; k + W <= K; k += W) {
+      VR v[W];
+      VTR(v, src + k);
+      for (int l = 0; l < W; l++) memcpy(dst + l * L + k, &v[l], sizeof(VR));
+    }
+#endif
+  for (; k < K; k++)
+    for (int l = 0; l < nl; l++) dst[l * L + k] = src[k][l];
+}
+
 /* Lane vectors of the per-timestep inputs of timesteps [t0, t0 + K) of the block: x = delta +
  * bias (before softplus), Δ, Δ_A, u, B̄u and z. */
 static inline __attribute__((always_inline)) void SF(fast_load)(const lr_scan_in *a, int64_t b, int64_t d0, int nl,
                                                                  int64_t t0, int64_t K, VR *xs, VR *dl, VR *dla,
                                                                  VR *us, VR *bu, VR *zs) {
-  const int64_t D = a->D, L = a->L;
-  for (int64_t k = 0; k < K; k++) xs[k] = us[k] = dla[k] = zs[k] = (VR){};
-  for (int l = 0; l < nl; l++) {
-    const int64_t row = (b * D + d0 + l) * L + t0;
-    const R *dp = (const R *)a->delta + row, *up = (const R *)a->u + row;
-    const R bias = a->dbias ? ((const R *)a->dbias)[d0 + l] : (R)0;
-    for (int64_t k = 0; k < K; k++) xs[k][l] = dp[k] + bias;
-    for (int64_t k = 0; k < K; k++) us[k][l] = up[k];
-    if (a->deltaA)
-      for (int64_t k = 0; k < K; k++) dla[k][l] = ((const R *)a->deltaA)[row + k];
-    if (a->z)
-      for (int64_t k = 0; k < K; k++) zs[k][l] = ((const R *)a->z)[row + k];
+  const int64_t D = a->D, L = a->L, row = (b * D + d0) * L + t0;
+  SF(fast_gather)(xs, (const R *)a->delta + row, L, nl, K);
+  SF(fast_gather)(us, (const R *)a->u + row, L, nl, K);
+  if (a->deltaA) SF(fast_gather)(dla, (const R *)a->deltaA + row, L, nl, K);
+  if (a->z) SF(fast_gather)(zs, (const R *)a->z + row, L, nl, K);
+  else
+    for (int64_t k = 0; k < K; k++) zs[k] = (VR){};
+  if (a->dbias) {
+    VR bias;
+    SF(fast_lanes)(&bias, (const R *)a->dbias, d0, nl);
+    for (int64_t k = 0; k < K; k++) xs[k] += bias;
   }
   const bool mamba = a->disc == LR_DISC_MAMBA;
   for (int64_t k = 0; k < K; k++) {
@@ -164,11 +204,6 @@ static inline __attribute__((always_inline)) void SF(fast_out)(const lr_scan_in 
   *out = o;
 }
 
-static inline __attribute__((always_inline)) void SF(fast_lanes)(VR *r, const R *v, int64_t d0, int nl) {
-  *r = (VR){};
-  if (v)
-    for (int l = 0; l < nl; l++) (*r)[l] = v[d0 + l];
-}
 
 LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, const R *BT, const R *CT, int64_t b, int64_t d0,
                                           int nl, VR *w, R *y, T *hL, T *ckpt) {
@@ -200,10 +235,7 @@ LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, const R *BT, const
                     rs && rs[t], &ys[k]);
       SF(fast_out)(a, &ys[k], &Dl, &us[k], &zs[k]);
     }
-    for (int l = 0; l < nl; l++) {
-      R *yr = y + (b * D + d0 + l) * L + t0;
-      for (int64_t k = 0; k < K; k++) yr[k] = ys[k][l];
-    }
+    SF(fast_scatter)(y + (b * D + d0) * L + t0, ys, L, nl, K);
   }
   for (int l = 0; l < nl; l++) {
     R *yr = y + (b * D + d0 + l) * L;
@@ -294,11 +326,7 @@ static inline __attribute__((always_inline)) void SF(fast_bwd_chunk)(const lr_sc
   {
     const int64_t t0 = c * Tc, K = (t0 + Tc < len ? t0 + Tc : len) - t0;
     SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
-    for (int64_t k = 0; k < K; k++) gy[k] = (VR){};
-    for (int l = 0; l < nl; l++) {
-      const R *gp = (const R *)gr->gy + (b * D + d0 + l) * L + t0;
-      for (int64_t k = 0; k < K; k++) gy[k][l] = gp[k];
-    }
+    SF(fast_gather)(gy, (const R *)gr->gy + (b * D + d0) * L + t0, L, nl, K);
     for (int64_t n = 0; n < N; n++) hs[n] = (VR){};
     for (int l = 0; l < nl; l++)
       for (int64_t n = 0; n < N; n++) hs[n][l] = ckpt[((b * D + d0 + l) * nch + c) * N + n];
@@ -363,17 +391,11 @@ static inline __attribute__((always_inline)) void SF(fast_bwd_chunk)(const lr_sc
       dd[k] = gd;
       dbacc += gd;
     }
-    for (int l = 0; l < nl; l++) {
-      const int64_t row = (b * D + d0 + l) * L + t0;
-      for (int64_t k = 0; k < K; k++) {
-        ((R *)gr->du)[row + k] = du[k][l];
-        ((R *)gr->ddelta)[row + k] = dd[k][l];
-      }
-      if (a->deltaA)
-        for (int64_t k = 0; k < K; k++) ((R *)gr->ddeltaA)[row + k] = dla[k][l];
-      if (a->z)
-        for (int64_t k = 0; k < K; k++) ((R *)gr->dz)[row + k] = dz[k][l];
-    }
+    const int64_t row = (b * D + d0) * L + t0;
+    SF(fast_scatter)((R *)gr->du + row, du, L, nl, K);
+    SF(fast_scatter)((R *)gr->ddelta + row, dd, L, nl, K);
+    if (a->deltaA) SF(fast_scatter)((R *)gr->ddeltaA + row, dla, L, nl, K);
+    if (a->z) SF(fast_scatter)((R *)gr->dz + row, dz, L, nl, K);
   }
   sc[1] = dDacc;
   sc[2] = dbacc;
@@ -721,4 +743,6 @@ static void SF(dscan_bwd)(const lr_dscan_in *a, const T *h, const T *gh, const T
 #undef VHSUM
 #undef VSEL
 #undef FCH
+#undef VTR
+#undef VTR_OK
 #undef BST
