@@ -1,14 +1,22 @@
-/* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n]`: forward and
+/* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n] [--stat min|median]`: forward and
  * backward time of the scan kernels per variant, their effective bandwidth against a copy measured
- * in the same run, and on the CPU the speed-up over the same kernel on one thread.
+ * in the same run, and on the CPU the same kernel on one thread ("1-thr ms", "thr x" = thread
+ * scaling) and a plain single-threaded loop ("plain ms", "vs plain" = kernel speed-up over it,
+ * "rel diff" = max |kernel - plain| / max |plain| of y (forward) or ddelta (backward, diag: h
+ * and ddelta)).
  *
  * Variants (f32; the kernels of ops/scan.c, called directly on prepared buffers so that the table
  * shows the kernels, not the op's gradient accumulation into leaves):
- *   real mamba   real A (D, N), variable B, C (B, 1, N, L), D, z, delta_bias, softplus, Ā = exp(ΔA), B̄ = Δ
- *   real zoh     real A, fixed B, C (D, N), D
- *   complex zoh  complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
- *                exp / expm1 rate (sincosf + expf per state and step), not memory
- *   diag (S5)    lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
+ *   real mamba var  real A (D, N), variable B, C (B, 1, N, L), D, z, delta_bias, softplus,
+ *                   Ā = exp(ΔA), B̄ = Δ (the CPU's vectorised path)
+ *   real mamba fix  the same with fixed B, C (D, N) and no z
+ *   real zoh        real A, fixed B, C (D, N), D (the CPU's scalar path: expm1 per state)
+ *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
+ *                   exp / expm1 rate (sincosf + expf per state and step), not memory
+ *   diag (S5)       lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
+ * The plain loops (below) are what a user would write: for each (b, d), t, n: discretize with
+ * libm (expf, expm1f, cexpf, log1pf), h = Ā h + B̄ B u, y += C h; the backward recomputes the
+ * channel's states into an (L, N) buffer and walks back. Same flags as the library, no threads.
  * Bytes that must move (each counted once): forward reads u, delta (z, variable B and C) and
  * writes y; backward reads u, delta (z, B, C) and dy and writes du, ddelta (dz, dB, dC). The diag
  * scan's forward reads x and writes h; its backward reads x, h, dh and writes dx, ddelta. The
@@ -16,8 +24,11 @@
  * GB/s = bytes / time; "% copy" compares with a device-to-device copy (cudaMemcpy) or, on the CPU,
  * an OpenMP memcpy, of one (B, D, L) f32 array, read + write, timed in the same run.
  * Timing: cudaEvents on the context's stream (GPU), a monotonic clock (CPU); 1 warm-up, then the
- * median of --reps. Defaults: B=8 D=2048 L=4096 N=16 on CUDA, B=8 D=256 L=2048 N=16 on the CPU.
+ * median of --reps (one run for the 1-thread and plain columns); --stat min: the fastest of --reps
+ * (of min(reps, 3) for those columns), the figure to quote on a machine shared with other work. Defaults: B=8 D=2048 L=4096
+ * N=16 on CUDA, B=2 D=256 L=2048 N=16 on the CPU (threads: OMP_NUM_THREADS or all cores).
  */
+#include <complex.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -34,6 +45,7 @@
 typedef struct {
   lr_device dev;
   int reps, nt; /* nt: CPU threads for the timed kernel */
+  bool use_min;  /* --stat min: the fastest rep instead of the median */
   double *times;
 #ifdef LR_CUDA
   lr_cuda_timer *tm;
@@ -74,7 +86,7 @@ static lr_status timed(bctx *b, kfn fn, void *arg, double *median) {
   }
   qsort(b->times, (size_t)b->reps, sizeof(double), cmp_d);
   int n = b->reps;
-  *median = n % 2 ? b->times[n / 2] : 0.5 * (b->times[n / 2 - 1] + b->times[n / 2]);
+  *median = b->use_min ? b->times[0] : n % 2 ? b->times[n / 2] : 0.5 * (b->times[n / 2 - 1] + b->times[n / 2]);
   return LR_OK;
 }
 
@@ -119,13 +131,265 @@ static lr_status k_copy(bctx *b, void *p) {
   return LR_OK;
 }
 
+/* ---- the plain single-threaded loops (the speed-up reference) ----
+ * What a user would write: for each (b, d), for each t, for each n, discretize with libm (expf,
+ * expm1f, cexpf), update the state and accumulate y; the backward recomputes the channel's states
+ * into a (L, N) buffer and walks back with the adjoint. f32 / float complex, no threads, no SIMD
+ * intrinsics, compiled with the library's flags. They write the same outputs as the kernels, so
+ * the table also reports how far apart the two are (max |kernel - plain| / max |plain|). */
+typedef struct {
+  float complex *hs; /* (L + 1) N states of one channel */
+  float *acc;        /* L: Σ C h of one channel */
+} plain_ws;
+
+static float softplus_f(float x) { return x <= 20.0f ? log1pf(expf(x)) : x; }
+static float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* Real selective scan: mamba (B̄ = Δ) or zoh (B̄ = expm1(ΔA)/A), fixed or variable B and C. */
+static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
+  const int64_t D = a->D, L = a->L, N = a->N;
+  const float *u = a->u, *delta = a->delta, *A = a->A, *Bm = a->Bm, *Cm = a->Cm, *Dv = a->Dv, *z = a->z,
+              *bias = a->dbias;
+  float *h = (float *)w->hs;
+  for (int64_t b = 0; b < a->Bn; b++)
+    for (int64_t d = 0; d < D; d++) {
+      for (int64_t n = 0; n < N; n++) h[n] = 0;
+      for (int64_t t = 0; t < L; t++) {
+        const int64_t i = (b * D + d) * L + t;
+        float dl = delta[i] + (bias ? bias[d] : 0.0f);
+        if (a->softplus) dl = softplus_f(dl);
+        float yt = 0;
+        for (int64_t n = 0; n < N; n++) {
+          const float An = A[d * N + n];
+          const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
+          const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
+          const float ab = expf(dl * An);
+          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : dl;
+          h[n] = ab * h[n] + bb * Bn * u[i];
+          yt += Cn * h[n];
+        }
+        if (Dv) yt += Dv[d] * u[i];
+        if (z) yt *= z[i] * sigmoid_f(z[i]);
+        y[i] = yt;
+      }
+    }
+}
+
+static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws *w) {
+  const int64_t D = a->D, L = a->L, N = a->N;
+  const float *u = a->u, *delta = a->delta, *A = a->A, *Bm = a->Bm, *Cm = a->Cm, *Dv = a->Dv, *z = a->z,
+              *bias = a->dbias, *gy = g->gy;
+  float *hs = (float *)w->hs, *acc = w->acc, *du = g->du, *ddl = g->ddelta, *dz = g->dz, *dA = g->dA_p;
+  float *dB = g->dB, *dC = g->dC;
+  if (a->varB) memset(dB, 0, sizeof(float) * (size_t)(a->Bn * N * L));
+  if (a->varC) memset(dC, 0, sizeof(float) * (size_t)(a->Bn * N * L));
+  for (int64_t b = 0; b < a->Bn; b++)
+    for (int64_t d = 0; d < D; d++) {
+      const int64_t o = (b * D + d) * N;
+      for (int64_t n = 0; n < N; n++) hs[n] = 0;
+      for (int64_t t = 0; t < L; t++) { /* recompute the states */
+        const int64_t i = (b * D + d) * L + t;
+        float dl = delta[i] + (bias ? bias[d] : 0.0f);
+        if (a->softplus) dl = softplus_f(dl);
+        float yt = 0;
+        for (int64_t n = 0; n < N; n++) {
+          const float An = A[d * N + n];
+          const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
+          const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
+          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : dl;
+          hs[(t + 1) * N + n] = expf(dl * An) * hs[t * N + n] + bb * Bn * u[i];
+          yt += Cn * hs[(t + 1) * N + n];
+        }
+        acc[t] = yt;
+      }
+      float *dh = (float *)w->hs + (L + 1) * N, dDd = 0, dbd = 0;
+      for (int64_t n = 0; n < N; n++) dh[n] = dA[o + n] = 0;
+      if (!a->varB)
+        for (int64_t n = 0; n < N; n++) dB[o + n] = 0;
+      if (!a->varC)
+        for (int64_t n = 0; n < N; n++) dC[o + n] = 0;
+      for (int64_t t = L - 1; t >= 0; t--) {
+        const int64_t i = (b * D + d) * L + t;
+        const float x = delta[i] + (bias ? bias[d] : 0.0f), dl = a->softplus ? softplus_f(x) : x;
+        float gt = gy[i];
+        if (z) {
+          const float out = acc[t] + (Dv ? Dv[d] * u[i] : 0.0f), s = sigmoid_f(z[i]);
+          dz[i] = gt * out * s * (1 + z[i] * (1 - s));
+          gt *= z[i] * s;
+        }
+        float dut = 0, gd = 0;
+        if (Dv) {
+          dDd += gt * u[i];
+          dut = gt * Dv[d];
+        }
+        for (int64_t n = 0; n < N; n++) {
+          const float An = A[d * N + n];
+          const int64_t bi = a->varB ? (b * N + n) * L + t : o + n, ci = a->varC ? (b * N + n) * L + t : o + n;
+          const float Bn = a->varB ? Bm[bi] : Bm[d * N + n], Cn = a->varC ? Cm[ci] : Cm[d * N + n];
+          const float ab = expf(dl * An), hp = hs[t * N + n];
+          float bb = dl, dbb_dl = 1, dbb_dA = 0;
+          if (a->disc == LR_DISC_ZOH) {
+            bb = expm1f(dl * An) / An;
+            dbb_dl = ab;
+            dbb_dA = (dl * An * ab - expm1f(dl * An)) / (An * An);
+          }
+          const float G = dh[n] + gt * Cn;
+          dC[ci] += gt * hs[(t + 1) * N + n];
+          dA[o + n] += G * hp * ab * dl + G * Bn * u[i] * dbb_dA;
+          gd += G * hp * ab * An + G * Bn * u[i] * dbb_dl;
+          dB[bi] += G * bb * u[i];
+          dut += G * bb * Bn;
+          dh[n] = G * ab;
+        }
+        du[i] = dut;
+        if (a->softplus && x <= 20) gd *= sigmoid_f(x);
+        ddl[i] = gd;
+        dbd += gd;
+      }
+      for (int64_t n = 0; n < N; n++) ((float *)g->dh0)[o + n] = dh[n];
+      if (g->dD_p) ((float *)g->dD_p)[b * D + d] = dDd;
+      if (g->dbias_p) ((float *)g->dbias_p)[b * D + d] = dbd;
+    }
+}
+
+/* Complex zoh, fixed B and C: y = 2 Re Σ C h + D u. */
+static void plain_cplx_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
+  const int64_t D = a->D, L = a->L, N = a->N;
+  const float *u = a->u, *delta = a->delta, *Dv = a->Dv;
+  const float complex *A = a->A, *Bm = a->Bm, *Cm = a->Cm;
+  float complex *h = w->hs;
+  for (int64_t b = 0; b < a->Bn; b++)
+    for (int64_t d = 0; d < D; d++) {
+      for (int64_t n = 0; n < N; n++) h[n] = 0;
+      for (int64_t t = 0; t < L; t++) {
+        const int64_t i = (b * D + d) * L + t;
+        const float dl = delta[i];
+        float yt = 0;
+        for (int64_t n = 0; n < N; n++) {
+          const float complex An = A[d * N + n], ab = cexpf(dl * An), bb = (ab - 1.0f) / An;
+          h[n] = ab * h[n] + bb * Bm[d * N + n] * u[i];
+          yt += 2 * crealf(Cm[d * N + n] * h[n]);
+        }
+        y[i] = yt + (Dv ? Dv[d] * u[i] : 0.0f);
+      }
+    }
+}
+
+static void plain_cplx_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws *w) {
+  const int64_t D = a->D, L = a->L, N = a->N;
+  const float *u = a->u, *delta = a->delta, *Dv = a->Dv, *gy = g->gy;
+  const float complex *A = a->A, *Bm = a->Bm, *Cm = a->Cm;
+  float complex *hs = w->hs, *dh = w->hs + (L + 1) * N, *dA = g->dA_p, *dB = g->dB, *dC = g->dC;
+  for (int64_t b = 0; b < a->Bn; b++)
+    for (int64_t d = 0; d < D; d++) {
+      const int64_t o = (b * D + d) * N;
+      for (int64_t n = 0; n < N; n++) hs[n] = 0;
+      for (int64_t t = 0; t < L; t++) {
+        const int64_t i = (b * D + d) * L + t;
+        for (int64_t n = 0; n < N; n++) {
+          const float complex An = A[d * N + n], ab = cexpf(delta[i] * An), bb = (ab - 1.0f) / An;
+          hs[(t + 1) * N + n] = ab * hs[t * N + n] + bb * Bm[d * N + n] * u[i];
+        }
+      }
+      float dDd = 0;
+      for (int64_t n = 0; n < N; n++) dh[n] = dA[o + n] = dB[o + n] = dC[o + n] = 0;
+      for (int64_t t = L - 1; t >= 0; t--) {
+        const int64_t i = (b * D + d) * L + t;
+        const float dl = delta[i], gt = gy[i];
+        float dut = Dv ? gt * Dv[d] : 0.0f, gd = 0;
+        if (Dv) dDd += gt * u[i];
+        for (int64_t n = 0; n < N; n++) {
+          const float complex An = A[d * N + n], Bn = Bm[d * N + n], ab = cexpf(dl * An), bb = (ab - 1.0f) / An;
+          const float complex G = dh[n] + 2 * gt * conjf(Cm[d * N + n]);
+          dC[o + n] += 2 * gt * conjf(hs[(t + 1) * N + n]);
+          const float complex gA = G * conjf(hs[t * N + n]), gB = G * conjf(Bn * u[i]);
+          const float complex dbb_dA = (dl * An * ab - (ab - 1.0f)) / (An * An);
+          dA[o + n] += gA * conjf(dl * ab) + gB * conjf(dbb_dA);
+          gd += crealf(gA * conjf(An * ab)) + crealf(gB * conjf(ab));
+          dB[o + n] += G * conjf(bb) * u[i];
+          dut += crealf(G * conjf(bb * Bn));
+          dh[n] = G * conjf(ab);
+        }
+        ((float *)g->du)[i] = dut;
+        ((float *)g->ddelta)[i] = gd;
+      }
+      for (int64_t n = 0; n < N; n++) ((float complex *)g->dh0)[o + n] = dh[n];
+      if (g->dD_p) ((float *)g->dD_p)[b * D + d] = dDd;
+    }
+}
+
+/* Diagonal scan, zoh, Δ per state: h_t = e^{Δλ} h_{t-1} + (e^{Δλ} - 1)/λ x_t, every state out. */
+static void plain_diag_fwd(const lr_dscan_in *a, float complex *h, float complex *hL) {
+  const float complex *x = a->x, *lam = a->lam;
+  const float *dl = a->delta;
+  for (int64_t b = 0; b < a->Bn; b++)
+    for (int64_t p = 0; p < a->P; p++) {
+      const int64_t r = (b * a->P + p) * a->L;
+      float complex s = 0;
+      for (int64_t t = 0; t < a->L; t++) {
+        const float complex ab = cexpf(dl[p] * lam[p]), bb = (ab - 1.0f) / lam[p];
+        s = ab * s + bb * x[r + t];
+        h[r + t] = s;
+      }
+      hL[b * a->P + p] = s;
+    }
+}
+
+static void plain_diag_bwd(const lr_dscan_in *a, const float complex *h, const float complex *gh, float complex *dx,
+                           float complex *dlam, float *ddl, float complex *dh0) {
+  const float complex *x = a->x, *lam = a->lam;
+  const float *dl = a->delta;
+  for (int64_t b = 0; b < a->Bn; b++)
+    for (int64_t p = 0; p < a->P; p++) {
+      const int64_t r = (b * a->P + p) * a->L;
+      float complex G = 0, dlp = 0;
+      for (int64_t t = a->L - 1; t >= 0; t--) {
+        const float complex lp = lam[p], ab = cexpf(dl[p] * lp), bb = (ab - 1.0f) / lp;
+        G += gh[r + t];
+        const float complex hp = t ? h[r + t - 1] : 0, gA = G * conjf(hp), gB = G * conjf(x[r + t]);
+        dx[r + t] = G * conjf(bb);
+        dlp += gA * conjf(dl[p] * ab) + gB * conjf((dl[p] * lp * ab - (ab - 1.0f)) / (lp * lp));
+        ddl[r + t] = crealf(gA * conjf(lp * ab)) + crealf(gB * conjf(ab));
+        G *= conjf(ab);
+      }
+      dlam[b * a->P + p] = dlp;
+      dh0[b * a->P + p] = G;
+    }
+}
+
 /* ---- selective scan ---- */
 typedef struct {
   lr_scan_in a;
   lr_scan_grads g;
   void *y, *hL, *ckpt, *ws, *dAs;
   size_t ws_bytes;
+  plain_ws pw;
 } sel_arg;
+
+static lr_status k_sel_plain_fwd(bctx *b, void *p) {
+  sel_arg *s = p;
+  (void)b;
+  if (s->a.cplx) plain_cplx_fwd(&s->a, s->y, &s->pw);
+  else plain_real_fwd(&s->a, s->y, &s->pw);
+  return LR_OK;
+}
+
+/* As k_sel_bwd: the backward, then the batch sum of the dA partials. */
+static lr_status k_sel_plain_bwd(bctx *b, void *p) {
+  sel_arg *s = p;
+  (void)b;
+  if (s->a.cplx) plain_cplx_bwd(&s->a, &s->g, &s->pw);
+  else plain_real_bwd(&s->a, &s->g, &s->pw);
+  const int64_t M = s->a.D * s->a.N * (s->a.cplx ? 2 : 1);
+  const float *src = s->g.dA_p;
+  float *dst = s->dAs;
+  for (int64_t m = 0; m < M; m++) {
+    float acc = 0;
+    for (int64_t i = 0; i < s->a.Bn; i++) acc += src[i * M + m];
+    dst[m] = acc;
+  }
+  return LR_OK;
+}
 
 static lr_status k_sel_fwd(bctx *b, void *p) {
   sel_arg *s = p;
@@ -151,7 +415,7 @@ static lr_status k_sel_bwd(bctx *b, void *p) {
   return LR_OK;
 }
 
-typedef enum { V_MAMBA, V_ZOH, V_CZOH } sel_variant;
+typedef enum { V_MAMBA, V_MAMBA_FIX, V_ZOH, V_CZOH, V_NSEL } sel_variant;
 
 static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_t L, int64_t N, sel_arg *s,
                            double *fwd_bytes, double *bwd_bytes) {
@@ -162,13 +426,14 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   a->disc = v == V_MAMBA ? LR_DISC_MAMBA : LR_DISC_ZOH;
   a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = 1;
   a->varB = a->varC = v == V_MAMBA;
-  a->softplus = v == V_MAMBA;
+  a->softplus = v == V_MAMBA || v == V_MAMBA_FIX;
+  if (v == V_MAMBA_FIX) a->disc = LR_DISC_MAMBA;
   a->chunk = 64;
   lr_dtype wdt = a->cplx ? LR_DTYPE_C64 : LR_DTYPE_F32;
   lr_tensor *t;
   LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -1, 1, 1, &t));
   a->u = t->data;
-  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), v == V_MAMBA ? -3 : 0.001, v == V_MAMBA ? 0 : 0.1, 2, &t));
+  LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), a->softplus ? -3 : 0.001, a->softplus ? 0 : 0.1, 2, &t));
   a->delta = t->data;
   LR_TRY(filled(b, wdt, LR_SHAPE(D, N), -2, -0.1, 3, &t));
   a->A = t->data;
@@ -183,6 +448,8 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   if (v == V_MAMBA) {
     LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -2, 2, 7, &t));
     a->z = t->data;
+  }
+  if (a->softplus) {
     LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(D), -0.5, 0.5, 8, &t));
     a->dbias = t->data;
   }
@@ -229,6 +496,12 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
     s->ws_bytes = lr_kcpu_scan_ws_bytes(a, omp_get_max_threads(), true);
   LR_TRY(lr_empty_on(LR_DTYPE_F64, b->dev, LR_SHAPE((int64_t)(s->ws_bytes + 7) / 8), &t));
   s->ws = t->data;
+  if (b->dev == LR_DEVICE_CPU) { /* the plain loops' buffers: (L + 2) N states, L sums */
+    LR_TRY(lr_empty(LR_DTYPE_C64, LR_SHAPE((L + 2) * N), &t));
+    s->pw.hs = t->data;
+    LR_TRY(lr_empty(LR_DTYPE_F32, LR_SHAPE(L), &t));
+    s->pw.acc = t->data;
+  }
   const double bdl = (double)(Bn * D * L) * 4, var = (double)(Bn * N * L) * (a->cplx ? 8 : 4);
   int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
   *fwd_bytes = bdl * (3 + (a->z ? 1 : 0)) + var * nbc;
@@ -267,6 +540,20 @@ static lr_status k_ds_bwd(bctx *b, void *p) {
   return LR_OK;
 }
 
+static lr_status k_ds_plain_fwd(bctx *b, void *p) {
+  ds_arg *s = p;
+  (void)b;
+  plain_diag_fwd(&s->a, s->h, s->hL);
+  return LR_OK;
+}
+
+static lr_status k_ds_plain_bwd(bctx *b, void *p) {
+  ds_arg *s = p;
+  (void)b;
+  plain_diag_bwd(&s->a, s->h, s->gh, s->dx, s->dlp, s->ddl, s->dh0);
+  return LR_OK;
+}
+
 static lr_status ds_setup(bctx *b, int64_t Bn, int64_t P, int64_t L, ds_arg *s, double *fb, double *bb) {
   memset(s, 0, sizeof *s);
   lr_dscan_in *a = &s->a;
@@ -297,11 +584,46 @@ static lr_status ds_setup(bctx *b, int64_t Bn, int64_t P, int64_t L, ds_arg *s, 
 }
 
 /* ---- the table ---- */
-static void row(FILE *out, bctx *b, const char *name, const char *pass, double ms, double bytes, double copy_gbs,
-                double ms1) {
-  double gbs = bytes / (ms * 1e6);
-  fprintf(out, "%-12s %-4s %10.3f %9.1f %7.1f%%", name, pass, ms, gbs, 100 * gbs / copy_gbs);
-  if (b->dev == LR_DEVICE_CPU) fprintf(out, " %11.3f %8.2fx", ms1, ms1 / ms);
+/* One timed pass on the CPU: the kernel on every thread and on one, the plain loop, and the
+ * difference of a result (n floats at res) between the kernel and the plain loop. */
+typedef struct {
+  double ms, ms1, plain, diff;
+} pass_t;
+
+static double max_abs(const float *x, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
+  return m;
+}
+
+static lr_status time_pass(bctx *b, kfn kern, kfn plain, void *arg, const float *res, int64_t n, float *save,
+                           pass_t *o) {
+  LR_TRY(timed(b, kern, arg, &o->ms));
+  o->ms1 = o->plain = o->diff = 0;
+  if (b->dev != LR_DEVICE_CPU) return LR_OK;
+  int nt = b->nt, reps = b->reps;
+  b->nt = 1;
+  b->reps = b->use_min && reps > 1 ? (reps < 3 ? reps : 3) : 1;
+  lr_status st = timed(b, kern, arg, &o->ms1);
+  if (st == LR_OK) {
+    memcpy(save, res, sizeof(float) * (size_t)n);
+    st = timed(b, plain, arg, &o->plain);
+  }
+  b->nt = nt;
+  b->reps = reps;
+  LR_TRY(st);
+  double m = max_abs(res, n), e = 0;
+  for (int64_t i = 0; i < n; i++) e = fmax(e, fabs((double)save[i] - (double)res[i]));
+  o->diff = m > 0 ? e / m : e;
+  return LR_OK;
+}
+
+static void row(FILE *out, bctx *b, const char *name, const char *pass, const pass_t *p, double bytes,
+                double copy_gbs) {
+  double gbs = bytes / (p->ms * 1e6);
+  fprintf(out, "%-16s %-4s %9.3f %8.2f %7.1f%%", name, pass, p->ms, gbs, 100 * gbs / copy_gbs);
+  if (b->dev == LR_DEVICE_CPU)
+    fprintf(out, " %9.3f %6.2fx %10.3f %8.1fx %9.1e", p->ms1, p->ms1 / p->ms, p->plain, p->plain / p->ms, p->diff);
   fputc('\n', out);
 }
 
@@ -314,73 +636,62 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
   b->nt = omp_get_max_threads();
   LR_TRY(timed(b, k_copy, &ca, &cms));
   double copy_gbs = 2.0 * (double)lr_nbytes(src) / (cms * 1e6);
-  fprintf(out, "scan kernels on %s: B=%lld D=%lld L=%lld N=%lld (f32 / c64), median of %d\n",
-          b->dev == LR_DEVICE_CUDA ? "cuda" : "cpu", (long long)Bn, (long long)D, (long long)L, (long long)N, b->reps);
-  fprintf(out, "copy: %.3f ms, %.1f GB/s (read + write of %.0f MB)\n\n", cms, copy_gbs, lr_nbytes(src) / 1e6);
-  fprintf(out, "%-12s %-4s %10s %9s %8s", "variant", "pass", "ms", "GB/s", "% copy");
-  if (b->dev == LR_DEVICE_CPU) fprintf(out, " %11s %9s", "1-thread ms", "speed-up");
+  const bool cpu = b->dev == LR_DEVICE_CPU;
+  fprintf(out, "scan kernels on %s: B=%lld D=%lld L=%lld N=%lld (f32 / c64), %s of %d", cpu ? "cpu" : "cuda",
+          (long long)Bn, (long long)D, (long long)L, (long long)N, b->use_min ? "min" : "median", b->reps);
+  if (cpu) fprintf(out, ", %d threads", b->nt);
+  fprintf(out, "\ncopy: %.3f ms, %.1f GB/s (read + write of %.0f MB)\n\n", cms, copy_gbs, lr_nbytes(src) / 1e6);
+  fprintf(out, "%-16s %-4s %9s %8s %8s", "variant", "pass", "ms", "GB/s", "% copy");
+  if (cpu) fprintf(out, " %9s %7s %10s %9s %9s", "1-thr ms", "thr x", "plain ms", "vs plain", "rel diff");
   fputc('\n', out);
-  static const char *names[3] = {"real mamba", "real zoh", "complex zoh"};
-  for (int v = 0; v < 3; v++) {
+  /* the kernel's results are saved here before the plain loop overwrites them */
+  float *save = cpu ? malloc(sizeof(float) * (size_t)(2 * Bn * D * L)) : NULL;
+  if (cpu && !save) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
+  static const char *names[V_NSEL] = {"real mamba var", "real mamba fix", "real zoh", "complex zoh"};
+  for (int v = 0; v < V_NSEL; v++) {
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);
     sel_arg s;
-    double fb, bb, fms, bms, f1 = 0, b1 = 0;
+    double fb, bb;
+    pass_t pf, pb;
+    const int64_t n = Bn * D * L;
     lr_status st = sel_setup(b, (sel_variant)v, Bn, D, L, N, &s, &fb, &bb);
-    if (st == LR_OK) st = timed(b, k_sel_fwd, &s, &fms);
-    if (st == LR_OK) st = timed(b, k_sel_bwd, &s, &bms);
-    if (st == LR_OK && b->dev == LR_DEVICE_CPU) {
-      int nt = b->nt, reps = b->reps;
-      b->nt = 1;
-      b->reps = 1;
-      st = timed(b, k_sel_fwd, &s, &f1);
-      if (st == LR_OK) st = timed(b, k_sel_bwd, &s, &b1);
-      b->nt = nt;
-      b->reps = reps;
-    }
+    if (st == LR_OK) st = time_pass(b, k_sel_fwd, k_sel_plain_fwd, &s, s.y, n, save, &pf);
+    /* the backward needs the kernel's checkpoints: run the forward again after the plain one */
+    if (st == LR_OK && cpu) st = k_sel_fwd(b, &s);
+    if (st == LR_OK) st = time_pass(b, k_sel_bwd, k_sel_plain_bwd, &s, s.g.ddelta, n, save, &pb);
     lr_arena_rewind(ar, m);
     if (st != LR_OK) {
-      fprintf(out, "%-12s error: %s\n", names[v], lr_last_error());
+      fprintf(out, "%-16s error: %s\n", names[v], lr_last_error());
       continue;
     }
-    row(out, b, names[v], "fwd", fms, fb, copy_gbs, f1);
-    row(out, b, names[v], "bwd", bms, bb, copy_gbs, b1);
+    row(out, b, names[v], "fwd", &pf, fb, copy_gbs);
+    row(out, b, names[v], "bwd", &pb, bb, copy_gbs);
   }
   {
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);
     ds_arg s;
-    double fb, bb, fms, bms, f1 = 0, b1 = 0;
+    double fb, bb;
+    pass_t pf, pb;
+    const int64_t n = Bn * D * L;
     lr_status st = ds_setup(b, Bn, D, L, &s, &fb, &bb);
-    if (st == LR_OK) st = timed(b, k_ds_fwd, &s, &fms);
-    if (st == LR_OK) st = timed(b, k_ds_bwd, &s, &bms);
-    if (st == LR_OK && b->dev == LR_DEVICE_CPU) {
-      int nt = b->nt, reps = b->reps;
-      b->nt = 1;
-      b->reps = 1;
-      st = timed(b, k_ds_fwd, &s, &f1);
-      if (st == LR_OK) st = timed(b, k_ds_bwd, &s, &b1);
-      b->nt = nt;
-      b->reps = reps;
-    }
+    if (st == LR_OK) st = time_pass(b, k_ds_fwd, k_ds_plain_fwd, &s, s.h, 2 * n, save, &pf);
+    if (st == LR_OK) st = time_pass(b, k_ds_bwd, k_ds_plain_bwd, &s, s.ddl, n, save, &pb);
     lr_arena_rewind(ar, m);
     if (st != LR_OK) {
-      fprintf(out, "%-12s error: %s\n", "diag (S5)", lr_last_error());
+      fprintf(out, "%-16s error: %s\n", "diag (S5)", lr_last_error());
     } else {
-      row(out, b, "diag (S5)", "fwd", fms, fb, copy_gbs, f1);
-      row(out, b, "diag (S5)", "bwd", bms, bb, copy_gbs, b1);
+      row(out, b, "diag (S5)", "fwd", &pf, fb, copy_gbs);
+      row(out, b, "diag (S5)", "bwd", &pb, bb, copy_gbs);
     }
   }
+  free(save);
   return LR_OK;
 }
 
 int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err) {
-  bctx b = {LR_DEVICE_CPU, 5, 1, NULL
-#ifdef LR_CUDA
-            ,
-            NULL
-#endif
-  };
+  bctx b = {.dev = LR_DEVICE_CPU, .reps = 5, .nt = 1};
   long Bn = -1, D = -1, L = -1, N = 16;
   for (int i = 2; i < argc; i++) {
     const char *o = argv[i];
@@ -391,6 +702,14 @@ int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err) {
     const char *v = argv[++i];
     char *end;
     long x = strtol(v, &end, 10);
+    if (!strcmp(o, "--stat")) {
+      if (!strcmp(v, "min") || !strcmp(v, "median")) b.use_min = !strcmp(v, "min");
+      else {
+        fprintf(err, "lrnnx bench scan: --stat is \"%s\", expected min or median\n", v);
+        return 2;
+      }
+      continue;
+    }
     if (!strcmp(o, "--device")) {
       if (!strcmp(v, "cpu")) b.dev = LR_DEVICE_CPU;
       else if (!strcmp(v, "cuda")) b.dev = LR_DEVICE_CUDA;
@@ -415,7 +734,7 @@ int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err) {
     }
   }
   bool gpu = b.dev == LR_DEVICE_CUDA;
-  if (Bn < 0) Bn = 8;
+  if (Bn < 0) Bn = gpu ? 8 : 2;
   if (D < 0) D = gpu ? 2048 : 256;
   if (L < 0) L = gpu ? 4096 : 2048;
 #ifndef LR_CUDA

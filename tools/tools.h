@@ -19,7 +19,7 @@ int lr_tool_bench(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx bench ops [--device cpu|cuda] [--n N] [--sizes ...] [--reps N]`: GB/s of elementwise ops and
  * reductions against a copy, TFLOP/s of lr_matmul against bare BLAS (tools/bench_ops.c). */
 int lr_tool_bench_ops(int argc, char **argv, FILE *out, FILE *err);
-/* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n]`: scan kernels' time and
+/* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n] [--stat min|median]`: scan kernels' time and
  * bandwidth against a copy, per variant (tools/bench_scan.c). */
 int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err);
 /* `lrnnx bench models [--device cpu|cuda] [--grid small|lrnnx|all] [--shape B,L,H[,N]] [--models LIST]

@@ -37,6 +37,445 @@ static inline R SF(sel_out)(R acc, const R *Dv, int64_t d, R u, const R *z) {
   return out;
 }
 
+#if FAST
+/* ---- fast path: real A, mamba or dirac (see the file comment) ----
+ * A block is W consecutive channels d0 .. d0 + nl - 1 of one batch row b (and of one group when
+ * B or C is variable); lane l is channel d0 + l, lanes >= nl are padding (all inputs 0: they stay
+ * finite and are never written out). Per-timestep inputs are transposed into lane vectors one
+ * chunk at a time; the state is h[n] (N lane vectors). */
+#define FCH 64 /* forward chunk (timesteps transposed at a time) */
+
+static inline bool SF(fast_ok)(const lr_scan_in *a) {
+  return a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_DIRAC;
+}
+
+/* Channels of a group (the lanes of a block never straddle two groups). */
+static inline int64_t SF(fast_per)(const lr_scan_in *a) { return (a->varB || a->varC) ? a->D / a->G : a->D; }
+
+static inline __attribute__((always_inline)) void SF(fast_lanes)(VR *r, const R *v, int64_t d0, int nl) {
+  *r = (VR){};
+  if (v)
+    for (int l = 0; l < nl; l++) (*r)[l] = v[d0 + l];
+}
+
+/* dst[k][l] = src[l L + k] for k < K, lanes l < nl (0 beyond); full f32 blocks go 8 timesteps
+ * at a time through an 8x8 register transpose. */
+static inline __attribute__((always_inline)) void SF(fast_gather)(VR *dst, const R *src, int64_t L, int nl,
+                                                                   int64_t K) {
+  int64_t k = 0;
+#if VTR_OK
+  if (nl == W)
+    for (; k + W <= K; k += W) {
+      VR v[W];
+      for (int l = 0; l < W; l++) memcpy(&v[l], src + l * L + k, sizeof(VR));
+      VTR(dst + k, v);
+    }
+#endif
+  for (; k < K; k++) {
+    dst[k] = (VR){};
+    for (int l = 0; l < nl; l++) dst[k][l] = src[l * L + k];
+  }
+}
+
+/* dst[l L + k] = src[k][l] for k < K, l < nl (the inverse of fast_gather). */
+static inline __attribute__((always_inline)) void SF(fast_scatter)(R *dst, const VR *src, int64_t L, int nl,
+                                                                    int64_t K) {
+  int64_t k = 0;
+#if VTR_OK
+  if (nl == W)
+    for (; k + W <= K; k += W) {
+      VR v[W];
+      VTR(v, src + k);
+      for (int l = 0; l < W; l++) memcpy(dst + l * L + k, &v[l], sizeof(VR));
+    }
+#endif
+  for (; k < K; k++)
+    for (int l = 0; l < nl; l++) dst[l * L + k] = src[k][l];
+}
+
+/* Lane vectors of the per-timestep inputs of timesteps [t0, t0 + K) of the block: x = delta +
+ * bias (before softplus), Δ, Δ_A, u, B̄u and z. */
+static inline __attribute__((always_inline)) void SF(fast_load)(const lr_scan_in *a, int64_t b, int64_t d0, int nl,
+                                                                 int64_t t0, int64_t K, VR *xs, VR *dl, VR *dla,
+                                                                 VR *us, VR *bu, VR *zs) {
+  const int64_t D = a->D, L = a->L, row = (b * D + d0) * L + t0;
+  SF(fast_gather)(xs, (const R *)a->delta + row, L, nl, K);
+  SF(fast_gather)(us, (const R *)a->u + row, L, nl, K);
+  if (a->deltaA) SF(fast_gather)(dla, (const R *)a->deltaA + row, L, nl, K);
+  if (a->z) SF(fast_gather)(zs, (const R *)a->z + row, L, nl, K);
+  else
+    for (int64_t k = 0; k < K; k++) zs[k] = (VR){};
+  if (a->dbias) {
+    VR bias;
+    SF(fast_lanes)(&bias, (const R *)a->dbias, d0, nl);
+    for (int64_t k = 0; k < K; k++) xs[k] += bias;
+  }
+  const bool mamba = a->disc == LR_DISC_MAMBA;
+  for (int64_t k = 0; k < K; k++) {
+    if (a->softplus) VSOFTPLUS(&dl[k], &xs[k]);
+    else dl[k] = xs[k];
+    if (!a->deltaA) dla[k] = dl[k];
+    bu[k] = mamba ? dl[k] * us[k] : us[k];
+  }
+}
+
+/* A (and the fixed B, C) of the block as lane vectors. */
+static inline void SF(fast_weights)(const lr_scan_in *a, int64_t d0, int nl, VR *At, VR *Bt, VR *Ct) {
+  const int64_t N = a->N;
+  for (int64_t n = 0; n < N; n++) At[n] = Bt[n] = Ct[n] = (VR){};
+  for (int l = 0; l < nl; l++)
+    for (int64_t n = 0; n < N; n++) {
+      At[n][l] = ((const R *)a->A)[(d0 + l) * N + n];
+      if (!a->varB) Bt[n][l] = ((const R *)a->Bm)[(d0 + l) * N + n];
+      if (!a->varC) Ct[n][l] = ((const R *)a->Cm)[(d0 + l) * N + n];
+    }
+}
+
+/* The variable B and C transposed once per call to (B, G, L, N) in the shared workspace, so that a
+ * timestep's N values are contiguous (N rows L apart would share a handful of L1 sets) and every
+ * block of the group reads them from there. Tiles of 64 timesteps, parallel over (b, g, tile). */
+static void SF(fast_transpose_bc)(const lr_scan_in *a, R *BT, R *CT, int nt) {
+  const int64_t N = a->N, L = a->L, nbg = a->Bn * a->G, tiles = (L + 63) / 64;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && nbg * tiles > 1 && nbg * L * N > 32768)
+  for (int64_t i = 0; i < nbg * tiles; i++) {
+    const int64_t bg = i / tiles, t0 = (i % tiles) * 64, K = L - t0 < 64 ? L - t0 : 64;
+    for (int m = 0; m < 2; m++) {
+      const R *src = m ? (a->varC ? (const R *)a->Cm : NULL) : (a->varB ? (const R *)a->Bm : NULL);
+      R *dst = m ? CT : BT;
+      if (!src) continue;
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dst[(bg * L + t0 + k) * N + n] = src[(bg * N + n) * L + t0 + k];
+    }
+  }
+}
+
+/* Ā = exp(Δ_A A[n]) of timesteps [0, K) of a chunk into ab (K, N): independent exps, computed
+ * ahead of the recurrence so that their latency overlaps. */
+static inline __attribute__((always_inline)) void SF(fast_abar)(int64_t N, int64_t K, const VR *At, const VR *dla,
+                                                                 VR *ab) {
+  for (int64_t k = 0; k < K; k++) {
+    const VR dk = dla[k];
+    for (int64_t n = 0; n < N; n++) {
+      VR x = dk * At[n];
+      VEXP(&ab[k * N + n], &x);
+    }
+  }
+}
+
+/* One timestep of the block: h[n] <- Ā[n] h[n] (0 across a reset) + B̄u · B[n]; *pacc = Σ_n
+ * C[n] h[n] in order n = 0, 1, ... Shared by the forward and the backward's recomputation
+ * (bitwise equal states). */
+static inline __attribute__((always_inline)) void SF(fast_step)(int64_t N, VR *h, const VR *hprev, const VR *ab,
+                                                                 const VR *Bt, const VR *Ct, const R *Bv,
+                                                                 const R *Cv, const VR *pbu, bool rst, VR *pacc) {
+  const VR buk = *pbu;
+  VR acc = (VR){};
+  if (rst) {
+    for (int64_t n = 0; n < N; n++) {
+      VR hv = Bv ? buk * Bv[n] : buk * Bt[n];
+      h[n] = hv;
+      acc += Cv ? Cv[n] * hv : Ct[n] * hv;
+    }
+  } else if (Bv && Cv) {
+    for (int64_t n = 0; n < N; n++) {
+      VR hv = ab[n] * hprev[n] + buk * Bv[n];
+      h[n] = hv;
+      acc += Cv[n] * hv;
+    }
+  } else {
+    for (int64_t n = 0; n < N; n++) {
+      VR hv = ab[n] * hprev[n] + (Bv ? buk * Bv[n] : buk * Bt[n]);
+      h[n] = hv;
+      acc += Cv ? Cv[n] * hv : Ct[n] * hv;
+    }
+  }
+  *pacc = acc;
+}
+
+/* out = acc + D u, then · silu(z) (z / (1 + e^-z)). Vectors travel by pointer (-Wpsabi). */
+static inline __attribute__((always_inline)) void SF(fast_out)(const lr_scan_in *a, VR *out, const VR *Dl,
+                                                                const VR *uk, const VR *zk) {
+  VR o = a->Dv ? *out + *Dl * *uk : *out;
+  if (a->z) {
+    VR s;
+    VSIGMOID(&s, zk);
+    o = o * (*zk * s);
+  }
+  *out = o;
+}
+
+
+LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, const R *BT, const R *CT, int64_t b, int64_t d0,
+                                          int nl, VR *w, R *y, T *hL, T *ckpt) {
+  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
+  const int64_t g = d0 / (a->D / a->G);
+  VR *h = w, *At = h + N, *Bt = At + N, *Ct = Bt + N, *xs = Ct + N, *dl = xs + FCH, *dla = dl + FCH, *us = dla + FCH,
+     *bu = us + FCH, *zs = bu + FCH, *ys = zs + FCH, *ab = ys + FCH;
+  SF(fast_weights)(a, d0, nl, At, Bt, Ct);
+  VR Dl;
+  SF(fast_lanes)(&Dl, (const R *)a->Dv, d0, nl);
+  const R *Bg = BT ? BT + (b * a->G + g) * L * N : NULL; /* (L, N) */
+  const R *Cg = CT ? CT + (b * a->G + g) * L * N : NULL;
+  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  for (int64_t n = 0; n < N; n++) h[n] = (VR){};
+  if (a->h0)
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) h[n][l] = ((const R *)a->h0)[(b * D + d0 + l) * N + n];
+  for (int64_t t0 = 0; t0 < len; t0 += FCH) {
+    const int64_t K = len - t0 < FCH ? len - t0 : FCH;
+    SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
+    SF(fast_abar)(N, K, At, dla, ab);
+    for (int64_t k = 0; k < K; k++) {
+      const int64_t t = t0 + k;
+      if (ckpt && t % Tc == 0)
+        for (int l = 0; l < nl; l++)
+          for (int64_t n = 0; n < N; n++) ckpt[((b * D + d0 + l) * nch + t / Tc) * N + n] = h[n][l];
+      SF(fast_step)(N, h, h, ab + k * N, Bt, Ct, Bg ? Bg + t * N : NULL, Cg ? Cg + t * N : NULL, &bu[k],
+                    rs && rs[t], &ys[k]);
+      SF(fast_out)(a, &ys[k], &Dl, &us[k], &zs[k]);
+    }
+    SF(fast_scatter)(y + (b * D + d0) * L + t0, ys, L, nl, K);
+  }
+  for (int l = 0; l < nl; l++) {
+    R *yr = y + (b * D + d0 + l) * L;
+    for (int64_t t = len; t < L; t++) yr[t] = 0;
+    for (int64_t n = 0; n < N; n++) hL[(b * D + d0 + l) * N + n] = h[n][l];
+  }
+}
+
+#define BST(N) (7 * (N) + 3) /* lane vectors of a block's backward state */
+/* Blocks of a backward unit: a group's with a variable B or C, else 1. */
+static size_t SF(fast_per_blocks)(const lr_scan_in *a) {
+  return (a->varB || a->varC) ? (size_t)((SF(fast_per)(a) + W - 1) / W) : 1;
+}
+
+/* Lane vectors per thread in the forward / backward. */
+static size_t SF(fast_ws)(const lr_scan_in *a, bool backward) {
+  const size_t N = (size_t)a->N, Tc = (size_t)a->chunk;
+  return backward ? (Tc + 1) * N + 3 * Tc * N + 12 * Tc + SF(fast_per_blocks)(a) * BST(N)
+                  : 4 * N + 7 * FCH + FCH * N;
+}
+
+/* Lane vectors shared by the threads: the transposed variable B and C. */
+static size_t SF(fast_shared)(const lr_scan_in *a) {
+  const size_t one = (size_t)(a->Bn * a->G * a->L * a->N) * sizeof(R);
+  return ((a->varB ? one : 0) + (a->varC ? one : 0) + 2 * sizeof(VR)) / sizeof(VR);
+}
+
+/* Backward. A unit (see fast_bwd) walks the chunks in reverse and, per chunk, its blocks in
+ * order. Per block, the chunk's states (and Ā) are recomputed from the checkpoints into hs
+ * ((Tc + 1) N) and ab (Tc N), then the adjoint runs backwards; the block's running adjoint and
+ * sums live in its state st (fast_bst lane vectors). With a variable B (C) the contributions to
+ * dB (dC) of all the unit's blocks are added lane-wise into EB (EC) in block order and summed
+ * over the lanes (vhsum's fixed tree) into the group's row once per chunk. */
+static inline void SF(fast_bwd_init)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b, int64_t d0, int nl,
+                                     VR *st) {
+  const int64_t D = a->D, L = a->L, N = a->N;
+  VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *sc = Ct + N;
+  SF(fast_weights)(a, d0, nl, At, Bt, Ct);
+  SF(fast_lanes)(&sc[0], (const R *)a->Dv, d0, nl);
+  sc[1] = sc[2] = (VR){}; /* Σ dD, Σ dbias */
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  for (int64_t n = 0; n < N; n++) dh[n] = dA[n] = dBl[n] = dCl[n] = (VR){};
+  if (gr->ghL)
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) dh[n][l] = ((const R *)gr->ghL)[(b * D + d0 + l) * N + n];
+  for (int l = 0; l < nl; l++) {
+    const int64_t row = (b * D + d0 + l) * L;
+    for (int64_t t = len; t < L; t++) {
+      ((R *)gr->du)[row + t] = ((R *)gr->ddelta)[row + t] = 0;
+      if (a->deltaA) ((R *)gr->ddeltaA)[row + t] = 0;
+      if (a->z) ((R *)gr->dz)[row + t] = 0;
+    }
+  }
+}
+
+static inline void SF(fast_bwd_fini)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b, int64_t d0, int nl,
+                                     const VR *st) {
+  const int64_t D = a->D, N = a->N;
+  const VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *sc = dCl + 4 * N;
+  for (int l = 0; l < nl; l++) {
+    const int64_t o = (b * D + d0 + l) * N;
+    for (int64_t n = 0; n < N; n++) {
+      ((R *)gr->dh0)[o + n] = dh[n][l];
+      ((R *)gr->dA_p)[o + n] = dA[n][l];
+      if (!a->varB) ((R *)gr->dB)[o + n] = dBl[n][l];
+      if (!a->varC) ((R *)gr->dC)[o + n] = dCl[n][l];
+    }
+    if (gr->dD_p) ((R *)gr->dD_p)[b * D + d0 + l] = sc[1][l];
+    if (gr->dbias_p) ((R *)gr->dbias_p)[b * D + d0 + l] = sc[2][l];
+  }
+}
+
+/* Chunk c of one block; w: the thread's scratch. */
+static inline __attribute__((always_inline)) void SF(fast_bwd_chunk)(const lr_scan_in *a, const lr_scan_grads *gr,
+                                                                      const R *Bg, const R *Cg, int64_t b, int64_t d0,
+                                                                      int nl, int64_t c, const T *ckpt, VR *st,
+                                                                      VR *w) {
+  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
+  VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *sc = Ct + N;
+  VR *hs = w, *ab = hs + (Tc + 1) * N, *EB = ab + Tc * N, *EC = EB + Tc * N, *xs = EC + Tc * N, *dl = xs + Tc,
+     *dla = dl + Tc, *us = dla + Tc, *bu = us + Tc, *zs = bu + Tc, *gy = zs + Tc, *accs = gy + Tc, *go = accs + Tc,
+     *du = go + Tc, *dd = du + Tc, *dz = dd + Tc;
+  const VR Dl = sc[0];
+  VR dDacc = sc[1], dbacc = sc[2];
+  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  const bool mamba = a->disc == LR_DISC_MAMBA;
+  {
+    const int64_t t0 = c * Tc, K = (t0 + Tc < len ? t0 + Tc : len) - t0;
+    SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
+    SF(fast_gather)(gy, (const R *)gr->gy + (b * D + d0) * L + t0, L, nl, K);
+    for (int64_t n = 0; n < N; n++) hs[n] = (VR){};
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) hs[n][l] = ckpt[((b * D + d0 + l) * nch + c) * N + n];
+    SF(fast_abar)(N, K, At, dla, ab);
+    for (int64_t k = 0; k < K; k++) {
+      const int64_t t = t0 + k;
+      SF(fast_step)(N, hs + (k + 1) * N, hs + k * N, ab + k * N, Bt, Ct, Bg ? Bg + t * N : NULL,
+                    Cg ? Cg + t * N : NULL, &bu[k], rs && rs[t], &accs[k]);
+    }
+    /* the output's chain: gradient into the scan (go), dz, the D terms (t descending as before) */
+    for (int64_t k = K - 1; k >= 0; k--) {
+      VR gk = gy[k], uk = us[k];
+      if (a->z) {
+        VR out = a->Dv ? accs[k] + Dl * uk : accs[k], zk = zs[k], s;
+        VSIGMOID(&s, &zk);
+        dz[k] = gk * out * s * ((R)1 + zk * ((R)1 - s));
+        gk = gk * (zk * s);
+      }
+      du[k] = (VR){};
+      if (a->Dv) {
+        dDacc += gk * uk;
+        du[k] = gk * Dl;
+      }
+      go[k] = gk;
+    }
+    for (int64_t k = K - 1; k >= 0; k--) {
+      const int64_t t = t0 + k;
+      const bool rst = rs && rs[t];
+      const VR cf = go[k], dlk = dl[k], dlak = dla[k], uk = us[k];
+      const VR *hcur = hs + (k + 1) * N, *hprev = hs + k * N, *abk = ab + k * N;
+      const R *Bv = Bg ? Bg + t * N : NULL, *Cv = Cg ? Cg + t * N : NULL;
+      VR duacc = du[k], gd = (VR){}, gda = (VR){};
+      for (int64_t n = 0; n < N; n++) {
+        const VR Cn = Cv ? (VR){} + Cv[n] : Ct[n], Bn = Bv ? (VR){} + Bv[n] : Bt[n];
+        const VR G = dh[n] + cf * Cn, dCc = cf * hcur[n];
+        if (Cv) EC[k * N + n] += dCc;
+        else dCl[n] += dCc;
+        const VR hp = rst ? (VR){} : hprev[n], av = abk[n], gA = G * hp;
+        dA[n] += gA * (av * dlak);
+        gda += gA * (At[n] * av);
+        VR dBc;
+        if (mamba) {
+          gd += G * (Bn * uk);
+          dBc = (G * dlk) * uk;
+          duacc += G * (dlk * Bn);
+        } else {
+          dBc = G * uk;
+          duacc += G * Bn;
+        }
+        if (Bv) EB[k * N + n] += dBc;
+        else dBl[n] += dBc;
+        dh[n] = rst ? (VR){} : G * av;
+      }
+      du[k] = duacc;
+      if (a->deltaA) dla[k] = gda; /* dla is free now: ddeltaA */
+      else gd += gda;
+      if (a->softplus) {
+        VR s, x = xs[k];
+        VSIGMOID(&s, &x);
+        gd = VSEL(x > (R)20, gd, gd * s);
+      }
+      dd[k] = gd;
+      dbacc += gd;
+    }
+    const int64_t row = (b * D + d0) * L + t0;
+    SF(fast_scatter)((R *)gr->du + row, du, L, nl, K);
+    SF(fast_scatter)((R *)gr->ddelta + row, dd, L, nl, K);
+    if (a->deltaA) SF(fast_scatter)((R *)gr->ddeltaA + row, dla, L, nl, K);
+    if (a->z) SF(fast_scatter)((R *)gr->dz + row, dz, L, nl, K);
+  }
+  sc[1] = dDacc;
+  sc[2] = dbacc;
+}
+
+/* Units own their outputs as in scan_bwd: (b, g) with a variable B or C (its blocks in order),
+ * (b, block) otherwise. ws: the shared transposed B, C, then per thread the scratch and the
+ * states of the unit's blocks. */
+LR_CLONES static void SF(fast_bwd_unit)(const lr_scan_in *a, const lr_scan_grads *gr, const R *BT, const R *CT,
+                                         int64_t b, int64_t g, int64_t j0, int64_t j1, const T *ckpt, VR *w) {
+  const int64_t L = a->L, N = a->N, Tc = a->chunk, per = SF(fast_per)(a);
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  VR *st = w + SF(fast_ws)(a, true) - (size_t)(SF(fast_per_blocks)(a)) * BST(N), *EB = w + (Tc + 1) * N + Tc * N,
+     *EC = EB + Tc * N;
+  const R *Bg = BT ? BT + (b * a->G + g) * L * N : NULL; /* (L, N) */
+  const R *Cg = CT ? CT + (b * a->G + g) * L * N : NULL;
+  R *dBg = a->varB ? (R *)gr->dB + (b * a->G + g) * N * L : NULL;
+  R *dCg = a->varC ? (R *)gr->dC + (b * a->G + g) * N * L : NULL;
+  if (dBg) memset(dBg, 0, sizeof(R) * (size_t)(N * L));
+  if (dCg) memset(dCg, 0, sizeof(R) * (size_t)(N * L));
+  for (int64_t j = j0; j < j1; j++) {
+    const int nl = (int)(per - j * W < W ? per - j * W : W);
+    SF(fast_bwd_init)(a, gr, b, g * per + j * W, nl, st + (j - j0) * BST(N));
+  }
+  for (int64_t c = (len + Tc - 1) / Tc - 1; c >= 0; c--) {
+    const int64_t t0 = c * Tc, K = (t0 + Tc < len ? t0 + Tc : len) - t0;
+    if (Bg || Cg)
+      for (int64_t i = 0; i < K * N; i++) EB[i] = EC[i] = (VR){};
+    for (int64_t j = j0; j < j1; j++) {
+      const int nl = (int)(per - j * W < W ? per - j * W : W);
+      SF(fast_bwd_chunk)(a, gr, Bg, Cg, b, g * per + j * W, nl, c, ckpt, st + (j - j0) * BST(N), w);
+    }
+    if (dBg)
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dBg[n * L + t0 + k] = VHSUM(&EB[k * N + n]);
+    if (dCg)
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++) dCg[n * L + t0 + k] = VHSUM(&EC[k * N + n]);
+  }
+  for (int64_t j = j0; j < j1; j++) {
+    const int nl = (int)(per - j * W < W ? per - j * W : W);
+    SF(fast_bwd_fini)(a, gr, b, g * per + j * W, nl, st + (j - j0) * BST(N));
+  }
+}
+
+static void SF(fast_fwd)(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
+  const int64_t per = SF(fast_per)(a), nb = (per + W - 1) / W, units = a->Bn * (a->D / per) * nb;
+  const size_t pt = SF(fast_ws)(a, false), sh = SF(fast_shared)(a);
+  const size_t one = (size_t)(a->Bn * a->G * a->L * a->N);
+  R *BT = a->varB ? (R *)ws : NULL, *CT = a->varC ? (R *)ws + (a->varB ? one : 0) : NULL;
+  if (BT || CT) SF(fast_transpose_bc)(a, BT, CT, nt);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
+  for (int64_t i = 0; i < units; i++) {
+    const int64_t b = i / (units / a->Bn), r = i % (units / a->Bn), d0 = (r / nb) * per + (r % nb) * W;
+    const int nl = (int)(per - (r % nb) * W < W ? per - (r % nb) * W : W);
+    SF(fast_fwd_block)(a, BT, CT, b, d0, nl, (VR *)ws + sh + (size_t)omp_get_thread_num() * pt, (R *)y, (T *)hL,
+                       (T *)ckpt);
+  }
+}
+
+/* Units own their outputs as in scan_bwd: (b, g) with a variable B or C (its blocks in order),
+ * (b, block) otherwise. */
+static void SF(fast_bwd)(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *gr, void *ws, int nt) {
+  const bool var = a->varB || a->varC;
+  const int64_t per = SF(fast_per)(a), nb = (per + W - 1) / W, ng = a->D / per;
+  const int64_t units = var ? a->Bn * ng : a->Bn * ng * nb;
+  const size_t pt = SF(fast_ws)(a, true), sh = SF(fast_shared)(a);
+  const size_t one = (size_t)(a->Bn * a->G * a->L * a->N);
+  R *BT = a->varB ? (R *)ws : NULL, *CT = a->varC ? (R *)ws + (a->varB ? one : 0) : NULL;
+  if (BT || CT) SF(fast_transpose_bc)(a, BT, CT, nt);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
+  for (int64_t i = 0; i < units; i++) {
+    VR *w = (VR *)ws + sh + (size_t)omp_get_thread_num() * pt;
+    const int64_t b = var ? i / ng : i / (ng * nb), r = var ? i % ng : i % (ng * nb);
+    const int64_t g = var ? r : r / nb, j0 = var ? 0 : r % nb, j1 = var ? nb : j0 + 1;
+    SF(fast_bwd_unit)(a, gr, BT, CT, b, g, j0, j1, (const T *)ckpt, w);
+  }
+}
+#endif
+
 static void SF(fwd_chan)(const lr_scan_in *a, int64_t b, int64_t d, T *h, R *y, T *hL, T *ckpt) {
   const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
   const int64_t row = (b * D + d) * L, g = d / (D / a->G);
@@ -64,6 +503,12 @@ static void SF(fwd_chan)(const lr_scan_in *a, int64_t b, int64_t d, T *h, R *y, 
 }
 
 static void SF(scan_fwd)(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
+#if FAST
+  if (SF(fast_ok)(a)) {
+    SF(fast_fwd)(a, y, hL, ckpt, ws, nt);
+    return;
+  }
+#endif
   const int64_t BD = a->Bn * a->D;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && BD > 1)
   for (int64_t i = 0; i < BD; i++) {
@@ -180,6 +625,12 @@ static void SF(bwd_chan)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b
  * per-(b, d) partials are summed over b by the op in a fixed order, so the result is bitwise
  * reproducible for any thread count. */
 static void SF(scan_bwd)(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *gr, void *ws, int nt) {
+#if FAST
+  if (SF(fast_ok)(a)) {
+    SF(fast_bwd)(a, ckpt, gr, ws, nt);
+    return;
+  }
+#endif
   const bool var = a->varB || a->varC;
   const int64_t Gu = var ? a->G : a->D, per = a->D / Gu, units = a->Bn * Gu, N = a->N, Tc = a->chunk, L = a->L;
   const size_t tw = (size_t)((Tc + 1) * N + 4 * N), rw = (size_t)(3 * Tc);
@@ -214,10 +665,14 @@ static void SF(dscan_fwd)(const lr_dscan_in *a, T *h, T *hL) {
     int64_t len = a->lengths ? a->lengths[b] : L;
     T s = a->h0 ? ((const T *)a->h0)[i] : X(r)((R)0);
     T *hr = h + i * L;
+    /* Δ (and Δ_A) broadcast over time: Ā, B̄ are the same at every t, evaluated once (the same
+     * call with the same arguments as per step, so the same bits). */
+    const bool hoist = ds == 0 && (!dla || das == 0);
+    T ab, bb;
+    if (hoist) SF(lr_disc_eval)(a->disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb);
     for (int64_t t = 0; t < len; t++) {
-      T ab, bb;
       R d = dl[t * ds];
-      SF(lr_disc_eval)(a->disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
+      if (!hoist) SF(lr_disc_eval)(a->disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
       s = X(add)(X(mul)(ab, (rs && rs[t]) ? X(r)((R)0) : s), X(mul)(bb, x[t]));
       hr[t] = s;
     }
@@ -247,11 +702,13 @@ static void SF(dscan_bwd)(const lr_dscan_in *a, const T *h, const T *gh, const T
       ddl[i * L + t] = 0;
       if (ddla) ddla[i * L + t] = 0;
     }
+    const bool hoist = ds == 0 && (!dla || das == 0); /* as in dscan_fwd */
+    T ab, bb, pp[6];
+    if (hoist) SF(lr_disc_deriv)(a->disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb, pp);
     for (int64_t t = len - 1; t >= 0; t--) {
       if (gh) G = X(add)(G, gh[i * L + t]);
-      T ab, bb, pp[6];
       R d = dl[t * ds], da = dla ? dla[t * das] : d;
-      SF(lr_disc_deriv)(a->disc, lam, da, d, &ab, &bb, pp);
+      if (!hoist) SF(lr_disc_deriv)(a->disc, lam, da, d, &ab, &bb, pp);
       const bool rst = rs && rs[t];
       T hp = rst ? zero : (t ? hr[t - 1] : h0);
       T gA = X(mul)(G, X(conj)(hp)), gB = X(mul)(G, X(conj)(x[t]));
@@ -277,3 +734,15 @@ static void SF(dscan_bwd)(const lr_dscan_in *a, const T *h, const T *gh, const T
 #undef T
 #undef R
 #undef CPLX
+#undef FAST
+#undef VR
+#undef W
+#undef VEXP
+#undef VSOFTPLUS
+#undef VSIGMOID
+#undef VHSUM
+#undef VSEL
+#undef FCH
+#undef VTR
+#undef VTR_OK
+#undef BST
