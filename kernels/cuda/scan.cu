@@ -47,13 +47,14 @@
  * partial (B, G, nslice, N, L) (straight into dB/dC when a group is one slice), which a second
  * kernel sums in slice order.
  * Channels per warp (CPW): with B and C both variable (F32/C64 mamba or zoh, no deltaA: the
- * specialised instantiations) the forward by default runs fast_fwd_m, a warp per 4 consecutive
+ * specialised instantiations) the forward can run fast_fwd_m, a warp per 4 consecutive
  * channels of one (b, group): per tile and n it loads the lane's B_n, C_n items once (registers;
  * shared memory in C64) and runs the 4 channels on them in turn, so the B/C rows are read
  * B·D·N·L / 4 times instead of B·D·N·L. Per channel every operation and its order are fast_fwd's:
  * y, hL and the checkpoints are bitwise the same with either. The environment variable
- * LRNNX_SCAN_CPW = 1 or 4, read once at the first forward, selects fast_fwd (1) or fast_fwd_m (4,
- * the default; also for any other value); lr_kcuda_scan_set_cpw overrides it (tests, benches).
+ * LRNNX_SCAN_CPW = 1 or 4, read once at the first forward, selects fast_fwd (1, the default:
+ * on an H200 fast_fwd_m's 8 warps per SM lose more than the saved B/C reads gain, 7.2 against
+ * 4.9 ms at B8 D2048 L4096 N16) or fast_fwd_m (4); lr_kcuda_scan_set_cpw overrides it (tests, benches).
  * When 4 channels' carries do not fit in shared memory fast_fwd runs (same results).
  * Specialisations: F32/C64 mamba and zoh without deltaA with B and C both fixed or both variable
  * have their own instantiations (fewer live registers, the discretization folded); everything
@@ -608,7 +609,7 @@ lr_status ffwd_m_t(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStrea
 
 /* Channels per warp of the variable-B/C forward: LRNNX_SCAN_CPW (1 or 4) read once, else
  * kCpwDefault; lr_kcuda_scan_set_cpw overrides it (tests). */
-const int kCpwDefault = 4;
+const int kCpwDefault = 1; /* H200, B8 D2048 L4096 N16: CPW 1 forward 4.9 ms, CPW 4 7.2 ms */
 int g_cpw = 0;
 int scan_cpw() {
   if (!g_cpw) {
