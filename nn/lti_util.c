@@ -9,6 +9,7 @@
 
 #include "ops/complex.h"
 #include "ops/elementwise.h"
+#include "ops/fft_conv.h"
 #include "ops/linalg.h"
 #include "ops/shape.h"
 #include "ops/view.h"
@@ -138,4 +139,55 @@ lr_status lr_lti_cache_step(const char *fn, lr_lti_cache *c, lr_tensor *x_t, lr_
   lr_status s = step(c, x_t, y);
   lr_set_grad_enabled(prev);
   return s;
+}
+
+lr_status lr_lti_s4_head(lr_linear_module *ol, lr_tensor *y, lr_tensor **out) {
+  lr_tensor *g1, *g2, *l;
+  LR_TRY(lr_gelu(y, LR_GELU_ERF, &g1));
+  LR_TRY(lr_gelu(g1, LR_GELU_ERF, &g2));
+  if (!ol) {
+    *out = g2;
+    return LR_OK;
+  }
+  LR_TRY(lr_linear_forward(ol, g2, &l));
+  return lr_gelu(l, LR_GELU_ERF, out);
+}
+
+lr_status lr_lti_s4_forward(const char *fn, void *model, lr_lti_kernel_fn kernel, int64_t H, int64_t ch,
+                            bool transposed, lr_dtype dt, lr_tensor *D, lr_linear_module *ol, lr_tensor *x,
+                            lr_tensor *lengths, lr_tensor **y) {
+  if (transposed) {
+    char b[64];
+    if (x->ndim != 3 || x->shape[1] != H)
+      return lr_fail(LR_ERR_SHAPE, "%s: x is %s, expected (B, %lld, L) (transposed)", fn,
+                     lr_shape_str(x->ndim, x->shape, b, sizeof b), (long long)H);
+    LR_TRY(lr_transpose(x, 1, 2, &x));
+  }
+  LR_TRY(lr_lti_check_x(fn, x, H, dt));
+  int64_t Bn = x->shape[0], L = x->shape[1];
+  if (L < 1) return lr_fail(LR_ERR_SHAPE, "%s: x has length 0", fn);
+  lr_tensor *mask = NULL, *K, *K2, *xr, *yc, *Df, *xd, *ys, *out;
+  if (lengths) {
+    LR_TRY(lr_lti_length_mask(fn, lengths, Bn, L, x->dtype, x->device, &mask));
+    LR_TRY(lr_mul(x, mask, &x));
+  }
+  LR_TRY(kernel(model, L, &K));
+  LR_TRY(lr_reshape(K, LR_SHAPE(ch * H, K->shape[2]), &K2));
+  if (ch == 1) {
+    LR_TRY(lr_contiguous(x, &xr));
+  } else {
+    lr_tensor *x4, *xe;
+    LR_TRY(lr_unsqueeze(x, 2, &x4));
+    LR_TRY(lr_expand(x4, LR_SHAPE(Bn, L, ch, H), &xe));
+    LR_TRY(lr_reshape(xe, LR_SHAPE(Bn, L, ch * H), &xr));
+  }
+  LR_TRY(lr_fft_conv(xr, K2, &yc));       /* (B, L, ch H), (c h) order */
+  LR_TRY(lr_reshape(D, LR_SHAPE(ch * H), &Df));
+  LR_TRY(lr_mul(xr, Df, &xd));
+  LR_TRY(lr_add(yc, xd, &ys));
+  LR_TRY(lr_lti_s4_head(ol, ys, &out));
+  if (mask) LR_TRY(lr_mul(out, mask, &out));
+  if (transposed) LR_TRY(lr_transpose(out, 1, 2, &out));
+  *y = out;
+  return LR_OK;
 }

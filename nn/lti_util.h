@@ -7,6 +7,7 @@
 #define LR_NN_LTI_UTIL_H
 
 #include "autograd/autograd.h"
+#include "nn/linear.h"
 
 /* mask (B, L, 1) of dtype dt on device dev: 1 where t < lengths[b], else 0. lengths (B,) I64 or
  * I32 with 0 <= lengths[b] <= L; fn names the caller in messages. lengths may live on any device
@@ -39,5 +40,17 @@ void lr_lti_cache_free(lr_lti_cache *c);
 /* One step: state <- Abar ⊙ state + x_t Bbar^T; *y = Re(state C^T) (batch, Hout) in the arena.
  * x_t (batch, H) real of Bbar's real dtype. Runs with grad mode off (inference). */
 lr_status lr_lti_cache_step(const char *fn, lr_lti_cache *c, lr_tensor *x_t, lr_tensor **y);
+
+/* lrnnx's FFTConvS4 block, shared by S4 and S4D. The head: GELU(GELU(y)) (conv_activation,
+ * mult_activation), then output_linear (Linear + GELU) when ol is not NULL. */
+lr_status lr_lti_s4_head(lr_linear_module *ol, lr_tensor *y, lr_tensor **out);
+/* The kernel of length L of an S4-family model: K (ch, H, Lk). */
+typedef lr_status (*lr_lti_kernel_fn)(void *model, int64_t L, lr_tensor **K);
+/* The block's forward: x (B, L, H) of dtype dt ((B, H, L) when transposed), masked by lengths
+ * (B,) or NULL; y = head(fft_conv(x repeated ch times, K) + D x) on (B, L, ch H), D (ch, H),
+ * masked again, in x's layout. fn names the caller in messages. */
+lr_status lr_lti_s4_forward(const char *fn, void *model, lr_lti_kernel_fn kernel, int64_t H, int64_t ch,
+                            bool transposed, lr_dtype dt, lr_tensor *D, lr_linear_module *ol, lr_tensor *x,
+                            lr_tensor *lengths, lr_tensor **y);
 
 #endif

@@ -868,57 +868,13 @@ lr_status lr_s4_compute_kernel(lr_s4 *m, int64_t L, lr_tensor **K) {
   return LR_OK;
 }
 
-/* conv_activation, mult_activation, output_linear (Linear + GELU) on y (..., ch H). */
-static lr_status head(lr_s4 *m, lr_tensor *y, lr_tensor **out) {
-  lr_tensor *g1, *g2, *l;
-  LR_TRY(lr_gelu(y, LR_GELU_ERF, &g1));
-  LR_TRY(lr_gelu(g1, LR_GELU_ERF, &g2));
-  if (!m->output_linear) {
-    *out = g2;
-    return LR_OK;
-  }
-  LR_TRY(lr_linear_forward(m->output_linear, g2, &l));
-  return lr_gelu(l, LR_GELU_ERF, out);
-}
+static lr_status kernel_of(void *m, int64_t L, lr_tensor **K) { return lr_s4_compute_kernel((lr_s4 *)m, L, K); }
 
 lr_status lr_s4_forward(lr_s4 *m, lr_tensor *x, lr_tensor *lengths, lr_tensor **y) {
   const char *fn = "lr_s4_forward";
   if (!m || !y || !x) return lr_fail(LR_ERR_ARG, "%s: NULL argument", fn);
-  int64_t H = m->cfg.d_model, ch = m->cfg.channels;
-  if (m->cfg.transposed) {
-    char b[64];
-    if (x->ndim != 3 || x->shape[1] != H)
-      return lr_fail(LR_ERR_SHAPE, "%s: x is %s, expected (B, %lld, L) (transposed)", fn,
-                     lr_shape_str(x->ndim, x->shape, b, sizeof b), (long long)H);
-    LR_TRY(lr_transpose(x, 1, 2, &x));
-  }
-  LR_TRY(lr_lti_check_x(fn, x, H, m->cfg.dtype));
-  int64_t Bn = x->shape[0], L = x->shape[1];
-  if (L < 1) return lr_fail(LR_ERR_SHAPE, "%s: x has length 0", fn);
-  lr_tensor *mask = NULL, *K, *K2, *xr, *yc, *Df, *xd, *ys, *out;
-  if (lengths) {
-    LR_TRY(lr_lti_length_mask(fn, lengths, Bn, L, x->dtype, x->device, &mask));
-    LR_TRY(lr_mul(x, mask, &x));
-  }
-  LR_TRY(lr_s4_compute_kernel(m, L, &K));
-  LR_TRY(lr_reshape(K, LR_SHAPE(ch * H, K->shape[2]), &K2));
-  if (ch == 1) {
-    LR_TRY(lr_contiguous(x, &xr));
-  } else {
-    lr_tensor *x4, *xe;
-    LR_TRY(lr_unsqueeze(x, 2, &x4));
-    LR_TRY(lr_expand(x4, LR_SHAPE(Bn, L, ch, H), &xe));
-    LR_TRY(lr_reshape(xe, LR_SHAPE(Bn, L, ch * H), &xr));
-  }
-  LR_TRY(lr_fft_conv(xr, K2, &yc)); /* (B, L, ch H), (c h) order */
-  LR_TRY(lr_reshape(m->D, LR_SHAPE(ch * H), &Df));
-  LR_TRY(lr_mul(xr, Df, &xd));
-  LR_TRY(lr_add(yc, xd, &ys));
-  LR_TRY(head(m, ys, &out));
-  if (mask) LR_TRY(lr_mul(out, mask, &out));
-  if (m->cfg.transposed) LR_TRY(lr_transpose(out, 1, 2, &out));
-  *y = out;
-  return LR_OK;
+  return lr_lti_s4_forward(fn, m, kernel_of, m->cfg.d_model, m->cfg.channels, m->cfg.transposed, m->cfg.dtype, m->D,
+                           m->output_linear, x, lengths, y);
 }
 
 /* ---- step ---- */
@@ -1148,7 +1104,7 @@ static lr_status step(lr_s4 *m, lr_s4_cache *c, lr_tensor *x_t, lr_tensor **y_t)
   LR_TRY(lr_mul(x3, m->D, &xd));
   LR_TRY(lr_add(re, xd, &yd));
   LR_TRY(lr_reshape(yd, LR_SHAPE(Bn, ch * H), &yf));
-  return head(m, yf, y_t);
+  return lr_lti_s4_head(m->output_linear, yf, y_t);
 }
 
 lr_status lr_s4_step(lr_s4 *m, lr_s4_cache *c, lr_tensor *x_t, lr_tensor **y_t) {
