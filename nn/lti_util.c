@@ -5,7 +5,9 @@
  */
 #include "nn/lti_util.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/complex.h"
 #include "ops/elementwise.h"
@@ -191,3 +193,63 @@ lr_status lr_lti_s4_forward(const char *fn, void *model, lr_lti_kernel_fn kernel
   *y = out;
   return LR_OK;
 }
+
+/* ---- shared by S4 and S4D (state-spaces conventions) ---- */
+
+const char *const lr_lti_transforms[] = {"none", "exp", "relu", "sigmoid", "softplus", NULL};
+
+int lr_lti_transform_find(const char *s) {
+  for (int i = 0; s && lr_lti_transforms[i]; i++)
+    if (!strcmp(s, lr_lti_transforms[i])) return i;
+  return -1;
+}
+
+/* inv_transform (state-spaces): the stored value of a positive quantity p. */
+double lr_lti_inv_transform(int t, double p) {
+  p = fmax(p, 1e-4);
+  switch (t) {
+    case 1: return log(p);
+    case 3: return log(p / (1 - p));
+    case 4: return log(expm1(p));
+    default: return p; /* none, relu */
+  }
+}
+
+/* param_transform as ops. */
+lr_status lr_lti_transform(int t, lr_tensor *x, lr_tensor **out) {
+  lr_tensor *r;
+  switch (t) {
+    case 1: return lr_exp(x, out);
+    case 2: LR_TRY(lr_relu(x, &r)); return lr_affine(r, 1.0, 1e-4, out);
+    case 3: return lr_sigmoid(x, out);
+    case 4: return lr_softplus(x, 1.0, 20.0, out);
+    default: *out = x; return LR_OK;
+  }
+}
+
+/* rows of t (n_ssm, ...) tiled to H rows along dim `dim` ("t n -> (v t) n") */
+lr_status lr_lti_tile_rows(lr_tensor *t, int dim, int64_t H, lr_tensor **out) {
+  int64_t n = t->shape[dim];
+  if (n == H) {
+    *out = t;
+    return LR_OK;
+  }
+  lr_tensor *u, *e;
+  int64_t sh[LR_MAX_DIMS];
+  LR_TRY(lr_unsqueeze(t, dim, &u));
+  memcpy(sh, u->shape, sizeof(int64_t) * (size_t)u->ndim);
+  sh[dim] = H / n;
+  LR_TRY(lr_expand(u, u->ndim, sh, &e));
+  int64_t rs[LR_MAX_DIMS];
+  int nd = 0;
+  for (int i = 0; i < t->ndim; i++) rs[nd++] = i == dim ? H : t->shape[i];
+  return lr_reshape(e, nd, rs, out);
+}
+
+/* The entry of names equal to s (a static string to keep), or NULL. */
+const char *lr_lti_static_name(const char *s, const char *const *names) {
+  for (int i = 0; names[i]; i++)
+    if (!strcmp(s, names[i])) return names[i];
+  return NULL;
+}
+

@@ -53,4 +53,16 @@ lr_status lr_lti_s4_forward(const char *fn, void *model, lr_lti_kernel_fn kernel
                             bool transposed, lr_dtype dt, lr_tensor *D, lr_linear_module *ol, lr_tensor *x,
                             lr_tensor *lengths, lr_tensor **y);
 
+/* state-spaces' parameter transforms (S4, S4D): "none", "exp", "relu", "sigmoid", "softplus" ->
+ * 0..4, -1 for any other name; the stored value of a positive p (inv_transform); the transform as
+ * ops (param_transform). */
+extern const char *const lr_lti_transforms[]; /* the names, NULL-terminated */
+int lr_lti_transform_find(const char *name);
+double lr_lti_inv_transform(int t, double p);
+lr_status lr_lti_transform(int t, lr_tensor *x, lr_tensor **out);
+/* Rows of t (n_ssm, ...) tiled to H rows along dim ("t n -> (v t) n"); t itself when n == H. */
+lr_status lr_lti_tile_rows(lr_tensor *t, int dim, int64_t H, lr_tensor **out);
+/* The entry of names (NULL-terminated) equal to s, or NULL: a static copy of a JSON string. */
+const char *lr_lti_static_name(const char *s, const char *const *names);
+
 #endif

@@ -45,8 +45,6 @@
 
 typedef double complex cplx;
 
-static const char *const transforms[] = {"none", "exp", "relu", "sigmoid", "softplus", NULL};
-
 lr_s4_config lr_s4_config_default(int64_t d_model) {
   lr_s4_config c;
   memset(&c, 0, sizeof c);
@@ -68,23 +66,6 @@ lr_s4_config lr_s4_config_default(int64_t d_model) {
   return c;
 }
 
-static int find_transform(const char *s) {
-  for (int i = 0; s && transforms[i]; i++)
-    if (!strcmp(s, transforms[i])) return i;
-  return -1;
-}
-
-/* inv_transform (state-spaces): the stored value of a positive quantity p. */
-static double inv_tr(int t, double p) {
-  p = fmax(p, 1e-4);
-  switch (t) {
-    case 1: return log(p);
-    case 3: return log(p / (1 - p));
-    case 4: return log(expm1(p));
-    default: return p; /* none, relu */
-  }
-}
-
 /* param_transform on a host value. */
 static double host_tr(int t, double x) {
   switch (t) {
@@ -93,18 +74,6 @@ static double host_tr(int t, double x) {
     case 3: return 1.0 / (1.0 + exp(-x));
     case 4: return x > 20.0 ? x : log1p(exp(x));
     default: return x;
-  }
-}
-
-/* param_transform as ops. */
-static lr_status fwd_tr(int t, lr_tensor *x, lr_tensor **out) {
-  lr_tensor *r;
-  switch (t) {
-    case 1: return lr_exp(x, out);
-    case 2: LR_TRY(lr_relu(x, &r)); return lr_affine(r, 1.0, 1e-4, out);
-    case 3: return lr_sigmoid(x, out);
-    case 4: return lr_softplus(x, 1.0, 20.0, out);
-    default: *out = x; return LR_OK;
   }
 }
 
@@ -312,8 +281,8 @@ static lr_status init_APB(lr_s4 *m, lr_rng *rng) {
     for (int64_t t = k * per; t < (k + 1) * per; t++) {
       for (int64_t n = 0; n < N2; n++) {
         int64_t i = t * N2 + n;
-        lr_tensor_set(m->A_real, i, inv_tr(m->tr_re, -creal(A[n])), 0);
-        lr_tensor_set(m->A_imag, i, inv_tr(m->tr_im, -cimag(A[n])), 0);
+        lr_tensor_set(m->A_real, i, lr_lti_inv_transform(m->tr_re, -creal(A[n])), 0);
+        lr_tensor_set(m->A_imag, i, lr_lti_inv_transform(m->tr_im, -cimag(A[n])), 0);
         lr_tensor_set(m->B, 2 * i, creal(B[n]), 0);
         lr_tensor_set(m->B, 2 * i + 1, cimag(B[n]), 0);
       }
@@ -349,7 +318,7 @@ static lr_status s4_init(lr_s4 *m, lr_rng *rng) {
   LR_TRY(lr_rand_uniform_(m->inv_dt, log(c->dt_min), log(c->dt_max), rng));
   for (int64_t i = 0; i < lr_numel(m->inv_dt); i++) {
     double v = lr_tensor_get(m->inv_dt, i);
-    if (m->tr_dt != 1) v = inv_tr(m->tr_dt, exp(v));
+    if (m->tr_dt != 1) v = lr_lti_inv_transform(m->tr_dt, exp(v));
     if (c->dt_fast) v = asinh(v);
     lr_tensor_set(m->inv_dt, i, v, 0);
   }
@@ -371,9 +340,9 @@ static lr_status check_config(const lr_s4_config *c, int *tdt, int *tre, int *ti
     return lr_fail(LR_ERR_ARG, "%s: n_ssm %lld must divide d_model %lld", fn, (long long)n_ssm, (long long)c->d_model);
   if (!(c->dt_min > 0 && c->dt_min <= c->dt_max))
     return lr_fail(LR_ERR_ARG, "%s: dt_min %g, dt_max %g: expected 0 < dt_min <= dt_max", fn, c->dt_min, c->dt_max);
-  *tdt = find_transform(c->dt_transform);
-  *tre = find_transform(c->real_transform);
-  *tim = find_transform(c->imag_transform);
+  *tdt = lr_lti_transform_find(c->dt_transform);
+  *tre = lr_lti_transform_find(c->real_transform);
+  *tim = lr_lti_transform_find(c->imag_transform);
   if (*tdt < 0 || *tre < 0 || *tim < 0)
     return lr_fail(LR_ERR_ARG, "%s: transform \"%s\", expected none, exp, relu, sigmoid or softplus", fn,
                    *tdt < 0 ? (c->dt_transform ? c->dt_transform : "(null)")
@@ -718,25 +687,6 @@ lr_status lr_s4_setup_C(lr_s4 *m, int64_t L) {
 
 /* ---- kernel ---- */
 
-/* rows of t (n_ssm, ...) tiled to H rows along dim `dim` ("t n -> (v t) n") */
-static lr_status tile_rows(lr_tensor *t, int dim, int64_t H, lr_tensor **out) {
-  int64_t n = t->shape[dim];
-  if (n == H) {
-    *out = t;
-    return LR_OK;
-  }
-  lr_tensor *u, *e;
-  int64_t sh[LR_MAX_DIMS];
-  LR_TRY(lr_unsqueeze(t, dim, &u));
-  memcpy(sh, u->shape, sizeof(int64_t) * (size_t)u->ndim);
-  sh[dim] = H / n;
-  LR_TRY(lr_expand(u, u->ndim, sh, &e));
-  int64_t rs[LR_MAX_DIMS];
-  int nd = 0;
-  for (int i = 0; i < t->ndim; i++) rs[nd++] = i == dim ? H : t->shape[i];
-  return lr_reshape(e, nd, rs, out);
-}
-
 /* dt (H, 1|N') real, A (H, N'), B (1, H, N'), C (ch, H, N'), P (r, H, N') complex. */
 static lr_status process_params(lr_s4 *m, lr_tensor **dt, lr_tensor **A, lr_tensor **B, lr_tensor **C,
                                 lr_tensor **P) {
@@ -750,17 +700,17 @@ static lr_status process_params(lr_s4 *m, lr_tensor **dt, lr_tensor **A, lr_tens
     LR_TRY(lr_sub(e1, e2, &df));
     LR_TRY(lr_affine(df, 0.5, 0.0, &idt));
   }
-  LR_TRY(fwd_tr(m->tr_dt, idt, &d));
-  LR_TRY(fwd_tr(m->tr_re, m->A_real, &re));
-  LR_TRY(fwd_tr(m->tr_im, m->A_imag, &im));
+  LR_TRY(lr_lti_transform(m->tr_dt, idt, &d));
+  LR_TRY(lr_lti_transform(m->tr_re, m->A_real, &re));
+  LR_TRY(lr_lti_transform(m->tr_im, m->A_imag, &im));
   LR_TRY(lr_neg(re, &nre));
   LR_TRY(lr_neg(im, &nim));
   LR_TRY(lr_complex(nre, nim, &a));
-  LR_TRY(tile_rows(a, 0, H, A));
+  LR_TRY(lr_lti_tile_rows(a, 0, H, A));
   LR_TRY(lr_view_as_complex(m->B, &b)); /* (1, n_ssm, N') */
-  LR_TRY(tile_rows(b, 1, H, B));
+  LR_TRY(lr_lti_tile_rows(b, 1, H, B));
   LR_TRY(lr_view_as_complex(m->P, &p)); /* (r, n_ssm, N') */
-  LR_TRY(tile_rows(p, 1, H, P));
+  LR_TRY(lr_lti_tile_rows(p, 1, H, P));
   LR_TRY(lr_view_as_complex(m->C, C));
   *dt = d;
   return LR_OK;
@@ -1133,12 +1083,6 @@ lr_status lr_s4_step(lr_s4 *m, lr_s4_cache *c, lr_tensor *x_t, lr_tensor **y_t) 
  * dtype="float32" ("float64"), seed=0. final_act null is lrnnx's None (no output_linear); postact
  * is the deprecated spelling and needs final_act null. The step mode of `lrnnx layer --mode step`
  * is lrnnx's allocate_inference_cache's: dense. */
-static const char *static_name(const char *s, const char *const *names) {
-  for (int i = 0; names[i]; i++)
-    if (!strcmp(s, names[i])) return names[i];
-  return NULL;
-}
-
 static lr_status s4_create(const cJSON *args, lr_module **out) {
   static const char *const known[] = {
       "d_model", "bottleneck", "gate", "final_act", "postact", "dropout", "tie_dropout", "transposed", "l_max",
@@ -1184,15 +1128,15 @@ static lr_status s4_create(const cJSON *args, lr_module **out) {
   LR_TRY(lr_args_string(args, M, "kernel", NULL, &s));
   if (s) return lr_fail(LR_ERR_UNSUPPORTED, "S4: argument 'kernel' is \"%.80s\": S4 builds its own kernel", s);
   int k;
-  LR_TRY(lr_args_choice(args, M, "dt_transform", transforms, 1, &k));
-  c.dt_transform = transforms[k];
-  LR_TRY(lr_args_choice(args, M, "real_transform", transforms, 1, &k));
-  c.real_transform = transforms[k];
-  LR_TRY(lr_args_choice(args, M, "imag_transform", transforms, 0, &k));
-  c.imag_transform = transforms[k];
+  LR_TRY(lr_args_choice(args, M, "dt_transform", lr_lti_transforms, 1, &k));
+  c.dt_transform = lr_lti_transforms[k];
+  LR_TRY(lr_args_choice(args, M, "real_transform", lr_lti_transforms, 1, &k));
+  c.real_transform = lr_lti_transforms[k];
+  LR_TRY(lr_args_choice(args, M, "imag_transform", lr_lti_transforms, 0, &k));
+  c.imag_transform = lr_lti_transforms[k];
   const char *init;
   LR_TRY(lr_args_string(args, M, "init", "legs", &init));
-  c.init = static_name(init, inits);
+  c.init = lr_lti_static_name(init, inits);
   if (!c.init) return lr_fail(LR_ERR_UNSUPPORTED, "S4: argument 'init' is \"%.80s\", which this port does not implement", init);
   const cJSON *fa = cJSON_IsObject(args) ? cJSON_GetObjectItemCaseSensitive(args, "final_act") : NULL;
   LR_TRY(lr_args_string(args, M, "final_act", NULL, &s));

@@ -36,8 +36,6 @@
 #include "ops/view.h"
 #include "tensor/arena.h"
 
-static const char *const transforms[] = {"none", "exp", "relu", "sigmoid", "softplus", NULL};
-
 lr_s4d_config lr_s4d_config_default(int64_t d_model) {
   lr_s4d_config c;
   memset(&c, 0, sizeof c);
@@ -57,35 +55,6 @@ lr_s4d_config lr_s4d_config_default(int64_t d_model) {
   c.lr = -1;
   c.dtype = LR_DTYPE_F32;
   return c;
-}
-
-static int find_transform(const char *s) {
-  for (int i = 0; s && transforms[i]; i++)
-    if (!strcmp(s, transforms[i])) return i;
-  return -1;
-}
-
-/* inv_transform (state-spaces): the stored value of a positive quantity p. */
-static double inv_tr(int t, double p) {
-  p = fmax(p, 1e-4);
-  switch (t) {
-    case 1: return log(p);
-    case 3: return log(p / (1 - p));
-    case 4: return log(expm1(p));
-    default: return p; /* none, relu */
-  }
-}
-
-/* param_transform as ops. */
-static lr_status fwd_tr(int t, lr_tensor *x, lr_tensor **out) {
-  lr_tensor *r;
-  switch (t) {
-    case 1: return lr_exp(x, out);
-    case 2: LR_TRY(lr_relu(x, &r)); return lr_affine(r, 1.0, 1e-4, out);
-    case 3: return lr_sigmoid(x, out);
-    case 4: return lr_softplus(x, 1.0, 20.0, out);
-    default: *out = x; return LR_OK;
-  }
 }
 
 /* ---- initialisation of A and B ---- */
@@ -190,8 +159,8 @@ static lr_status init_AB(const lr_s4d_config *c, lr_s4d *m) {
     for (int64_t r = k * per; r < (k + 1) * per; r++)
       for (int64_t n = 0; n < N2; n++) {
         int64_t i = r * N2 + n;
-        lr_tensor_set(m->A_real, i, inv_tr(m->tr_re, -creal(A[n])), 0);
-        lr_tensor_set(m->A_imag, i, inv_tr(m->tr_im, -cimag(A[n])), 0);
+        lr_tensor_set(m->A_real, i, lr_lti_inv_transform(m->tr_re, -creal(A[n])), 0);
+        lr_tensor_set(m->A_imag, i, lr_lti_inv_transform(m->tr_im, -cimag(A[n])), 0);
         lr_tensor_set(m->B, 2 * i, creal(B[n]), 0);
         lr_tensor_set(m->B, 2 * i + 1, cimag(B[n]), 0);
       }
@@ -206,7 +175,7 @@ static lr_status s4d_init(lr_s4d *m, lr_rng *rng) {
   LR_TRY(lr_rand_uniform_(m->inv_dt, log(c->dt_min), log(c->dt_max), rng));
   for (int64_t i = 0; i < lr_numel(m->inv_dt); i++) {
     double v = lr_tensor_get(m->inv_dt, i);
-    if (m->tr_dt != 1) v = inv_tr(m->tr_dt, exp(v));
+    if (m->tr_dt != 1) v = lr_lti_inv_transform(m->tr_dt, exp(v));
     if (c->dt_fast) v = asinh(v);
     lr_tensor_set(m->inv_dt, i, v, 0);
   }
@@ -230,9 +199,9 @@ static lr_status check_config(const lr_s4d_config *c, int *disc, int *tdt, int *
   if (!c->disc || (strcmp(c->disc, "zoh") && strcmp(c->disc, "bilinear")))
     return lr_fail(LR_ERR_ARG, "%s: disc \"%s\", expected zoh or bilinear", fn, c->disc ? c->disc : "(null)");
   *disc = strcmp(c->disc, "zoh") ? 1 : 0;
-  *tdt = find_transform(c->dt_transform);
-  *tre = find_transform(c->real_transform);
-  *tim = find_transform(c->imag_transform);
+  *tdt = lr_lti_transform_find(c->dt_transform);
+  *tre = lr_lti_transform_find(c->real_transform);
+  *tim = lr_lti_transform_find(c->imag_transform);
   if (*tdt < 0 || *tre < 0 || *tim < 0)
     return lr_fail(LR_ERR_ARG, "%s: transform \"%s\", expected none, exp, relu, sigmoid or softplus", fn,
                    *tdt < 0 ? (c->dt_transform ? c->dt_transform : "(null)")
@@ -304,25 +273,6 @@ lr_status lr_s4d_new(lr_module *parent, const char *name, const lr_s4d_config *c
 
 /* ---- kernel ---- */
 
-/* rows of t (n_ssm, ...) tiled to H rows along dim `dim` ("t n -> (v t) n") */
-static lr_status tile_rows(lr_tensor *t, int dim, int64_t H, lr_tensor **out) {
-  int64_t n = t->shape[dim];
-  if (n == H) {
-    *out = t;
-    return LR_OK;
-  }
-  lr_tensor *u, *e;
-  int64_t sh[LR_MAX_DIMS];
-  LR_TRY(lr_unsqueeze(t, dim, &u));
-  memcpy(sh, u->shape, sizeof(int64_t) * (size_t)u->ndim);
-  sh[dim] = H / n;
-  LR_TRY(lr_expand(u, u->ndim, sh, &e));
-  int64_t rs[LR_MAX_DIMS];
-  int nd = 0;
-  for (int i = 0; i < t->ndim; i++) rs[nd++] = i == dim ? H : t->shape[i];
-  return lr_reshape(e, nd, rs, out);
-}
-
 /* dt (H, 1|N') real, A (H, N') complex, B (H, N') complex, C (ch, H, N') complex. */
 static lr_status process_params(lr_s4d *m, lr_tensor **dt, lr_tensor **A, lr_tensor **B, lr_tensor **C) {
   int64_t H = m->cfg.d_model;
@@ -335,16 +285,16 @@ static lr_status process_params(lr_s4d *m, lr_tensor **dt, lr_tensor **A, lr_ten
     LR_TRY(lr_sub(e1, e2, &df));
     LR_TRY(lr_affine(df, 0.5, 0.0, &idt));
   }
-  LR_TRY(fwd_tr(m->tr_dt, idt, &d));
-  LR_TRY(fwd_tr(m->tr_re, m->A_real, &re));
-  LR_TRY(fwd_tr(m->tr_im, m->A_imag, &im));
+  LR_TRY(lr_lti_transform(m->tr_dt, idt, &d));
+  LR_TRY(lr_lti_transform(m->tr_re, m->A_real, &re));
+  LR_TRY(lr_lti_transform(m->tr_im, m->A_imag, &im));
   LR_TRY(lr_neg(re, &nre));
   LR_TRY(lr_neg(im, &nim));
   LR_TRY(lr_complex(nre, nim, &a));
-  LR_TRY(tile_rows(a, 0, H, A));
+  LR_TRY(lr_lti_tile_rows(a, 0, H, A));
   LR_TRY(lr_view_as_complex(m->B, &b)); /* (1, n_ssm, N') */
   LR_TRY(lr_reshape(b, LR_SHAPE(b->shape[1], m->N2), &b2));
-  LR_TRY(tile_rows(b2, 0, H, B));
+  LR_TRY(lr_lti_tile_rows(b2, 0, H, B));
   LR_TRY(lr_view_as_complex(m->C, C));
   *dt = d;
   return LR_OK;
@@ -501,12 +451,6 @@ lr_status lr_s4d_step(lr_s4d *m, lr_s4d_cache *c, lr_tensor *x_t, lr_tensor **y_
  * printing, no dropout) and are accepted for compatibility. Strings are mapped onto static copies:
  * the module keeps its config after the JSON is gone. integration_timesteps is ignored, as in lrnnx
  * (S4D.forward absorbs extra keywords). */
-static const char *static_name(const char *s, const char *const *names) {
-  for (int i = 0; names[i]; i++)
-    if (!strcmp(s, names[i])) return names[i];
-  return NULL;
-}
-
 /* A nullable integer argument: JSON null or absent -> 0 (None). */
 static lr_status s4d_opt_int(const cJSON *args, const char *key, int64_t *out) {
   return lr_args_int(args, "S4D", key, 0, out);
@@ -552,17 +496,17 @@ static lr_status s4d_create(const cJSON *args, lr_module **out) {
   LR_TRY(lr_args_bool(args, M, "is_real", false, &c.is_real));
   LR_TRY(lr_args_bool(args, M, "swap_channels", false, &c.swap_channels));
   int k;
-  LR_TRY(lr_args_choice(args, M, "dt_transform", transforms, 1, &k));
-  c.dt_transform = transforms[k];
-  LR_TRY(lr_args_choice(args, M, "real_transform", transforms, 1, &k));
-  c.real_transform = transforms[k];
-  LR_TRY(lr_args_choice(args, M, "imag_transform", transforms, 0, &k));
-  c.imag_transform = transforms[k];
+  LR_TRY(lr_args_choice(args, M, "dt_transform", lr_lti_transforms, 1, &k));
+  c.dt_transform = lr_lti_transforms[k];
+  LR_TRY(lr_args_choice(args, M, "real_transform", lr_lti_transforms, 1, &k));
+  c.real_transform = lr_lti_transforms[k];
+  LR_TRY(lr_args_choice(args, M, "imag_transform", lr_lti_transforms, 0, &k));
+  c.imag_transform = lr_lti_transforms[k];
   LR_TRY(lr_args_choice(args, M, "disc", discs, 0, &k));
   c.disc = discs[k];
   const char *init;
   LR_TRY(lr_args_string(args, M, "init", "legs", &init));
-  c.init = static_name(init, inits);
+  c.init = lr_lti_static_name(init, inits);
   if (!c.init) return lr_fail(LR_ERR_UNSUPPORTED, "S4D: argument 'init' is \"%.80s\", which this port does not implement", init);
   /* final_act: absent -> "glu" (head); JSON null -> None (no head); postact only with final_act null */
   const cJSON *fa = cJSON_IsObject(args) ? cJSON_GetObjectItemCaseSensitive(args, "final_act") : NULL;
