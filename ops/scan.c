@@ -209,15 +209,17 @@ static lr_status sscan_prep(const char *op, lr_tensor *u, lr_tensor *delta, lr_t
   a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = G;
   a->varB = var[0], a->varC = var[1], a->softplus = o->delta_softplus;
   a->chunk = o->chunk ? o->chunk : 64;
-#ifdef LR_CUDA
-  /* The CUDA backward's tiles start at checkpoints: at most this far apart, and by default exactly. */
-  if (ON_GPU(u) && (!o->chunk || a->chunk > LR_KCUDA_SCAN_MAX_CHUNK)) a->chunk = LR_KCUDA_SCAN_MAX_CHUNK;
-#endif
   a->u = c[0]->data, a->delta = c[1]->data, a->A = c[2]->data, a->Bm = c[3]->data, a->Cm = c[4]->data;
   a->Dv = c[5] ? c[5]->data : NULL, a->z = c[6] ? c[6]->data : NULL, a->dbias = c[7] ? c[7]->data : NULL;
   a->deltaA = c[8] ? c[8]->data : NULL, a->h0 = c[9] ? c[9]->data : NULL;
   a->lengths = lc ? lc->data : NULL;
   a->reset = rc ? rc->data : NULL;
+#ifdef LR_CUDA
+  /* The CUDA backward's tiles start at checkpoints: at most this far apart, and by default what
+   * the kernel picks (32 for the sequential backward, the tile length otherwise). */
+  if (ON_GPU(u) && !o->chunk) a->chunk = lr_kcuda_scan_chunk(a);
+  if (ON_GPU(u) && a->chunk > LR_KCUDA_SCAN_MAX_CHUNK) a->chunk = LR_KCUDA_SCAN_MAX_CHUNK;
+#endif
   return LR_OK;
 }
 

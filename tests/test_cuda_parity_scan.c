@@ -269,6 +269,16 @@ static void sel_case(const scfg *c, uint64_t seed) {
   lr_arena_rewind(ar, m);
 }
 
+/* Runs a case table with the GPU's selective-scan kernels forced: 0 auto, 1 the channel-sequential
+ * kernels (scan_seq.cu) wherever they can run, 2 the time-parallel tile kernels (scan.cu). Under 1
+ * the tables' long sequences with few channels, the chunks above 32 (the tile backward after the
+ * sequential forward) and N > 128 (tile fallback) mix the two. */
+static void on_path(int path, void (*cases)(void)) {
+  const int prev = lr_kcuda_scan_set_path(path);
+  cases();
+  lr_kcuda_scan_set_path(prev);
+}
+
 static const int k_discs[] = {LR_DISC_MAMBA, LR_DISC_ZOH, LR_DISC_BILINEAR, LR_DISC_DIRAC,
                               LR_DISC_ASYNC, LR_DISC_NONE, LR_DISC_S7,       LR_DISC_RGLRU};
 
@@ -288,11 +298,17 @@ static void every_disc(lr_dtype rdt) {
     }
 }
 
-Test(cuda_parity_scan, selective_every_disc_f32, .init = on_gpu) { every_disc(LR_DTYPE_F32); }
-Test(cuda_parity_scan, selective_every_disc_f64, .init = on_gpu) { every_disc(LR_DTYPE_F64); }
+static void every_disc_f32(void) { every_disc(LR_DTYPE_F32); }
+static void every_disc_f64(void) { every_disc(LR_DTYPE_F64); }
+Test(cuda_parity_scan, selective_every_disc_f32, .init = on_gpu) { on_path(0, every_disc_f32); }
+Test(cuda_parity_scan, selective_every_disc_f64, .init = on_gpu) { on_path(0, every_disc_f64); }
+Test(cuda_parity_scan, selective_every_disc_f32_seq, .init = on_gpu) { on_path(1, every_disc_f32); }
+Test(cuda_parity_scan, selective_every_disc_f64_seq, .init = on_gpu) { on_path(1, every_disc_f64); }
+Test(cuda_parity_scan, selective_every_disc_f32_tile, .init = on_gpu) { on_path(2, every_disc_f32); }
+Test(cuda_parity_scan, selective_every_disc_f64_tile, .init = on_gpu) { on_path(2, every_disc_f64); }
 
 /* Variable B/C (both, B only, C only), groups, tiles, the N and L grid. */
-Test(cuda_parity_scan, selective_variable_grid, .init = on_gpu) {
+static void selective_variable_grid_cases(void) {
   static const struct {
     int64_t L, N, G, D;
     bool varB, varC;
@@ -316,26 +332,38 @@ Test(cuda_parity_scan, selective_variable_grid, .init = on_gpu) {
     sel_case(&c, 100 + i);
   }
 }
+Test(cuda_parity_scan, selective_variable_grid, .init = on_gpu) { on_path(0, selective_variable_grid_cases); }
+Test(cuda_parity_scan, selective_variable_grid_seq, .init = on_gpu) { on_path(1, selective_variable_grid_cases); }
+Test(cuda_parity_scan, selective_variable_grid_tile, .init = on_gpu) { on_path(2, selective_variable_grid_cases); }
 
-Test(cuda_parity_scan, selective_variable_f64, .init = on_gpu) {
+static void selective_variable_f64_cases(void) {
   scfg a = {LR_DTYPE_F64, false, LR_DISC_MAMBA, 2, 48, 200, 16, 3, true, true, O_ALL, 0};
   sel_case(&a, 7);
   scfg b = {LR_DTYPE_F64, true, LR_DISC_ZOH, 2, 20, 150, 64, 1, true, true, O_H0 | O_RST | O_D, 16};
   sel_case(&b, 8);
 }
+Test(cuda_parity_scan, selective_variable_f64, .init = on_gpu) { on_path(0, selective_variable_f64_cases); }
+Test(cuda_parity_scan, selective_variable_f64_seq, .init = on_gpu) { on_path(1, selective_variable_f64_cases); }
+Test(cuda_parity_scan, selective_variable_f64_tile, .init = on_gpu) { on_path(2, selective_variable_f64_cases); }
 
-Test(cuda_parity_scan, selective_long_mamba, .init = on_gpu) {
+static void selective_long_mamba_cases(void) {
   scfg c = {LR_DTYPE_F32, false, LR_DISC_MAMBA, 2, 64, 5000, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0};
   sel_case(&c, 11);
 }
+Test(cuda_parity_scan, selective_long_mamba, .init = on_gpu) { on_path(0, selective_long_mamba_cases); }
+Test(cuda_parity_scan, selective_long_mamba_seq, .init = on_gpu) { on_path(1, selective_long_mamba_cases); }
+Test(cuda_parity_scan, selective_long_mamba_tile, .init = on_gpu) { on_path(2, selective_long_mamba_cases); }
 
 /* A user chunk above the CUDA limit (clamped) and a small one (many checkpoints). */
-Test(cuda_parity_scan, selective_chunks, .init = on_gpu) {
+static void selective_chunks_cases(void) {
   scfg a = {LR_DTYPE_F32, false, LR_DISC_ZOH, 2, 16, 300, 16, 1, false, false, O_H0, 256};
   sel_case(&a, 21);
   scfg b = {LR_DTYPE_F32, true, LR_DISC_ZOH, 2, 16, 77, 4, 1, true, true, O_H0 | O_LEN, 3};
   sel_case(&b, 22);
 }
+Test(cuda_parity_scan, selective_chunks, .init = on_gpu) { on_path(0, selective_chunks_cases); }
+Test(cuda_parity_scan, selective_chunks_seq, .init = on_gpu) { on_path(1, selective_chunks_cases); }
+Test(cuda_parity_scan, selective_chunks_tile, .init = on_gpu) { on_path(2, selective_chunks_cases); }
 
 /* The time-parallel kernels' edges: a lane holds IT consecutive steps, a warp a tile of 32·IT
  * (forward: 512 steps in F32/C64, 256 in F64, 128 in C128; backward: 256 in F32/C64, 128 in
@@ -345,7 +373,7 @@ Test(cuda_parity_scan, selective_chunks, .init = on_gpu) {
  * generic one (other discretizations, deltaA, mixed fixed/variable B and C, F64, C128); N = 1, 300
  * and 2048 (large carries in shared memory); checkpoints every step (chunk 1) and at an odd
  * spacing (chunk 37). */
-Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) {
+static void selective_fast_tiles_cases(void) {
   static const struct {
     lr_dtype rdt;
     bool cx;
@@ -385,6 +413,9 @@ Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) {
     sel_case(&c, 700 + i);
   }
 }
+Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) { on_path(0, selective_fast_tiles_cases); }
+Test(cuda_parity_scan, selective_fast_tiles_seq, .init = on_gpu) { on_path(1, selective_fast_tiles_cases); }
+Test(cuda_parity_scan, selective_fast_tiles_tile, .init = on_gpu) { on_path(2, selective_fast_tiles_cases); }
 
 /* The GPU scan against steps at a length spanning several lanes and tiles: the scan composes the
  * maps of earlier lanes in a tree, the step walks time, so they agree to rounding (tol_of), not
@@ -427,8 +458,13 @@ Test(cuda_parity_scan, step_vs_long_scan, .init = on_gpu) {
 }
 
 /* The GPU backward twice on the same inputs: the same bits for every gradient. */
-Test(cuda_parity_scan, selective_backward_deterministic, .init = on_gpu) {
-  scfg c = {LR_DTYPE_F32, true, LR_DISC_ZOH, 3, 96, 500, 16, 2, true, true, O_ALL & ~O_DA, 0};
+static void backward_deterministic_cases(void) {
+  static const scfg cs[] = {
+      {LR_DTYPE_F32, true, LR_DISC_ZOH, 3, 96, 500, 16, 2, true, true, O_ALL & ~O_DA, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_ALL & ~O_DA, 0},
+  };
+  for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+  const scfg c = cs[ci];
   lr_tensor *g1[NIN] = {0};
   for (int rep = 0; rep < 2; rep++) {
     sinputs s;
@@ -446,7 +482,11 @@ Test(cuda_parity_scan, selective_backward_deterministic, .init = on_gpu) {
       else check_bits("selective scan gradient", g1[i], s.in[i].g->grad);
     }
   }
+  }
 }
+Test(cuda_parity_scan, selective_backward_deterministic, .init = on_gpu) { on_path(0, backward_deterministic_cases); }
+Test(cuda_parity_scan, selective_backward_deterministic_seq, .init = on_gpu) { on_path(1, backward_deterministic_cases); }
+Test(cuda_parity_scan, selective_backward_deterministic_tile, .init = on_gpu) { on_path(2, backward_deterministic_cases); }
 
 /* lr_selective_scan_step on the GPU, L times, equals the GPU scan bitwise (the step runs the scan
  * kernel with L = 1), for every discretization, real and complex, fixed and variable B/C. */

@@ -1,4 +1,5 @@
-/* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n] [--stat min|median]`: forward and
+/* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n] [--stat min|median]
+ * [--path auto|seq|tile]`: forward and
  * backward time of the scan kernels per variant, their effective bandwidth against a copy measured
  * in the same run, and on the CPU the same kernel on one thread ("1-thr ms", "thr x" = thread
  * scaling) and a plain single-threaded loop ("plain ms", "vs plain" = kernel speed-up over it,
@@ -23,6 +24,9 @@
  * checkpoints (B·D·N·L/64 states) and per-batch partials are not counted.
  * GB/s = bytes / time; "% copy" compares with a device-to-device copy (cudaMemcpy) or, on the CPU,
  * an OpenMP memcpy, of one (B, D, L) f32 array, read + write, timed in the same run.
+ * --path (CUDA): which selective-scan kernels run (lr_kcuda_scan_set_path): auto, the channel-
+ * sequential ones (seq) or the time-parallel tile ones (tile). Checkpoints every
+ * lr_kcuda_scan_chunk steps on the GPU (the op's default), 64 on the CPU.
  * Timing: cudaEvents on the context's stream (GPU), a monotonic clock (CPU); 1 warm-up, then the
  * median of --reps (one run for the 1-thread and plain columns); --stat min: the fastest of --reps
  * (of min(reps, 3) for those columns), the figure to quote on a machine shared with other work. Defaults: B=8 D=2048 L=4096
@@ -453,6 +457,9 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
     LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(D), -0.5, 0.5, 8, &t));
     a->dbias = t->data;
   }
+#ifdef LR_CUDA
+  if (b->dev == LR_DEVICE_CUDA) a->chunk = lr_kcuda_scan_chunk(a); /* the op's default on the GPU */
+#endif
   const int64_t nch = (L + a->chunk - 1) / a->chunk;
   LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &t));
   s->y = t->data;
@@ -708,6 +715,17 @@ int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err) {
         fprintf(err, "lrnnx bench scan: --stat is \"%s\", expected min or median\n", v);
         return 2;
       }
+      continue;
+    }
+    if (!strcmp(o, "--path")) {
+      int p = !strcmp(v, "auto") ? 0 : !strcmp(v, "seq") ? 1 : !strcmp(v, "tile") ? 2 : -1;
+      if (p < 0) {
+        fprintf(err, "lrnnx bench scan: --path is \"%s\", expected auto, seq or tile\n", v);
+        return 2;
+      }
+#ifdef LR_CUDA
+      lr_kcuda_scan_set_path(p);
+#endif
       continue;
     }
     if (!strcmp(o, "--device")) {

@@ -451,6 +451,15 @@ lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, 
  * previous setting. The default comes from the environment variable LRNNX_SCAN_CPW (1 or 4), read
  * once, else 4. Results are bitwise the same for both (top of scan.cu); for tests and benches. */
 int lr_kcuda_scan_set_cpw(int cpw);
+/* Which selective-scan kernels run: 0 auto (the channel-sequential kernels of scan_seq.cu when
+ * there are channels enough to fill the device or the sequence is short, else the time-parallel
+ * tile kernels), 1 the sequential ones wherever they can, 2 always the tile kernels. The default
+ * comes from LRNNX_SCAN_PATH (auto, seq, tile), read once. Returns the previous setting; for tests
+ * and benches (results agree to rounding, each is deterministic). */
+int lr_kcuda_scan_set_path(int path);
+/* The checkpoint spacing the GPU backward wants for this problem (32 where the sequential
+ * backward runs, LR_KCUDA_SCAN_MAX_CHUNK otherwise); reads shapes and flags only. */
+int64_t lr_kcuda_scan_chunk(const lr_scan_in *a);
 /* Device scratch bytes lr_kcuda_scan_bwd needs. */
 size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a);
 /* As lr_kcpu_scan_bwd: every gradient in g fully written (dB/dC per-batch partials when fixed). */

@@ -59,7 +59,8 @@
  * Specialisations: F32/C64 mamba and zoh without deltaA with B and C both fixed or both variable
  * have their own instantiations (fewer live registers, the discretization folded); everything
  * else runs one generic instantiation per dtype. Limits: the forward's carries (N per warp) must
- * fit in shared memory; chunk <= LR_KCUDA_SCAN_MAX_CHUNK. There is no other (fallback) kernel.
+ * fit in shared memory; chunk <= LR_KCUDA_SCAN_MAX_CHUNK. The channel-sequential kernels of
+ * scan_seq.cu share the checkpoint layout and take over where they are faster (see there).
  *
  * ---- diagonal scan ---- h[b,p,t] = Ā h[b,p,t-1] + B̄ x[b,p,t]: one thread per (b, p) walking
  * time (forward and reverse), every state written out; its backward reads h_{t-1} from that
@@ -68,80 +69,12 @@
  * thread per (b, h) summing over t in order.
  * ---- discretize ---- one thread per output element, strides in elements (broadcast = 0).
  */
-#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/scan_k.cuh"
+
+using namespace lr_scank;
 
 namespace {
 
-/* ---- per-dtype arithmetic over the shared LR_HD discretization math ---- */
-template <typename T> struct Tr;
-#define LR_SCAN_TRAITS(S, TT, RR, CX)                                                                          \
-  template <> struct Tr<TT> {                                                                                 \
-    typedef RR R;                                                                                             \
-    static constexpr bool C = CX;                                                                             \
-    __device__ static TT mul(TT a, TT b) { return dm_mul_##S(a, b); }                                         \
-    __device__ static TT add(TT a, TT b) { return dm_add_##S(a, b); }                                         \
-    __device__ static TT scale(TT a, RR s) { return dm_scale_##S(a, s); }                                     \
-    __device__ static TT conj(TT a) { return dm_conj_##S(a); }                                                \
-    __device__ static TT r(RR x) { return dm_r_##S(x); }                                                      \
-    __device__ static RR redot(TT a, TT b) { return dm_redot_##S(a, b); }                                     \
-    __host__ __device__ static void eval(int k, TT lam, RR dA, RR d, TT *a, TT *b) {                          \
-      lr_disc_eval_##S(k, lam, dA, d, a, b);                                                                  \
-    }                                                                                                         \
-    __host__ __device__ static void deriv(int k, TT lam, RR dA, RR d, TT *a, TT *b, TT *p) {                  \
-      lr_disc_deriv_##S(k, lam, dA, d, a, b, p);                                                              \
-    }                                                                                                         \
-  };
-LR_SCAN_TRAITS(f, float, float, false)
-LR_SCAN_TRAITS(d, double, double, false)
-LR_SCAN_TRAITS(cf, lr_c64, float, true)
-LR_SCAN_TRAITS(cd, lr_c128, double, true)
-
-/* exp and log1p in the precision of R (the CPU evaluates these in double and rounds; in F32 the
- * GPU's float versions differ from that by an ulp or two, far cheaper than FP64 per element). */
-__device__ __forceinline__ float ex_(float x) { return expf(x); }
-__device__ __forceinline__ double ex_(double x) { return exp(x); }
-__device__ __forceinline__ float l1p_(float x) { return log1pf(x); }
-__device__ __forceinline__ double l1p_(double x) { return log1p(x); }
-
-/* Δ after softplus (lrnnx: log1p(exp(x)) for x <= 20). */
-template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) {
-  if (!softplus || x > (R)20) return x;
-  return l1p_(ex_(x));
-}
-
-/* 1 + e^-z: silu(z) = z / this, σ(z) = 1 / this. */
-template <typename R> __device__ __forceinline__ R sig_den(R z) { return (R)1 + ex_(-z); }
-
-/* Dynamic shared memory a block may use: the device's opt-in limit (227 KiB on H100/H200, 163 KiB
- * on A100), at most 200 KiB. */
-size_t smem_max() {
-  static size_t v = 0;
-  if (!v) {
-    int dev = 0, optin = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || optin <= 0)
-      optin = 48 * 1024;
-    v = (size_t)optin < 200 * 1024 ? (size_t)optin : 200 * 1024;
-  }
-  return v;
-}
-
-/* dst[o, m] = Σ_k src[o, k, m] for k < K in order (reals; complex as 2 reals). */
-template <typename R>
-__global__ void sum_mid(const R *__restrict__ src, R *__restrict__ dst, int64_t O_, int64_t K, int64_t M) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < O_ * M; i += (int64_t)blockDim.x * gridDim.x) {
-    int64_t o = i / M, m = i % M;
-    R acc = 0;
-    for (int64_t k = 0; k < K; k++) acc += src[(o * K + k) * M + m];
-    dst[i] = acc;
-  }
-}
-
-template <typename R> lr_status launch_sum_mid(const void *src, void *dst, int64_t O_, int64_t K, int64_t M, cudaStream_t s) {
-  if (O_ * M == 0) return LR_OK;
-  sum_mid<R><<<lr_cuda_blocks(O_ * M, 256), 256, 0, s>>>((const R *)src, (R *)dst, O_, K, M);
-  return lr_cuda_check_launch("lr_kcuda_scan");
-}
 
 /* ================= time-parallel selective scan (the fast path) =================
  * One warp per (b, channel); a block is `nw` warps on consecutive channels of one (b, group), so
@@ -167,22 +100,6 @@ template <> struct FCfg<lr_c128> { static constexpr int F = 4, B = 4, MB = 2, MB
 
 const int kFW = 4; /* warps (channels) per block, forward */
 
-__device__ __forceinline__ float shup(float v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
-__device__ __forceinline__ double shup(double v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
-__device__ __forceinline__ lr_c64 shup(lr_c64 v, int d) { return lr_c64_make(shup(v.re, d), shup(v.im, d)); }
-__device__ __forceinline__ lr_c128 shup(lr_c128 v, int d) { return lr_c128_make(shup(v.re, d), shup(v.im, d)); }
-__device__ __forceinline__ float shdn(float v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
-__device__ __forceinline__ double shdn(double v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
-__device__ __forceinline__ lr_c64 shdn(lr_c64 v, int d) { return lr_c64_make(shdn(v.re, d), shdn(v.im, d)); }
-__device__ __forceinline__ lr_c128 shdn(lr_c128 v, int d) { return lr_c128_make(shdn(v.re, d), shdn(v.im, d)); }
-__device__ __forceinline__ float shix(float v, int l) { return __shfl_sync(0xffffffffu, v, l); }
-__device__ __forceinline__ double shix(double v, int l) { return __shfl_sync(0xffffffffu, v, l); }
-__device__ __forceinline__ lr_c64 shix(lr_c64 v, int l) { return lr_c64_make(shix(v.re, l), shix(v.im, l)); }
-__device__ __forceinline__ lr_c128 shix(lr_c128 v, int l) { return lr_c128_make(shix(v.re, l), shix(v.im, l)); }
-__device__ __forceinline__ float shxor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
-__device__ __forceinline__ double shxor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
-__device__ __forceinline__ lr_c64 shxor(lr_c64 v, int m) { return lr_c64_make(shxor(v.re, m), shxor(v.im, m)); }
-__device__ __forceinline__ lr_c128 shxor(lr_c128 v, int m) { return lr_c128_make(shxor(v.re, m), shxor(v.im, m)); }
 
 /* 16 bytes from a 16-byte aligned p into o[0 .. 16/sizeof(T)). */
 __device__ __forceinline__ void ld16(const float *p, float *o) {
@@ -949,16 +866,6 @@ struct BGeom {
   size_t smem, part; /* part: elements of one partial buffer (0: none, written in place) */
 };
 
-int sm_count() {
-  static int v = 0;
-  if (!v) {
-    int dev = 0, c = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || c <= 0)
-      c = 132;
-    v = c;
-  }
-  return v;
-}
 
 template <typename T> BGeom fbwd_geom(const lr_scan_in *a) {
   typedef typename Tr<T>::R R;
@@ -1207,6 +1114,7 @@ lr_status check_supported(const lr_scan_in *a, const char *fn) {
 
 extern "C" size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a) {
   size_t part, w;
+  const size_t sq = seq_ws_elems(a);
   if (a->rdt == LR_DTYPE_F32) {
     part = a->cplx ? fbwd_geom<lr_c64>(a).part : fbwd_geom<float>(a).part;
     w = a->cplx ? 8 : 4;
@@ -1214,6 +1122,7 @@ extern "C" size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a) {
     part = a->cplx ? fbwd_geom<lr_c128>(a).part : fbwd_geom<double>(a).part;
     w = a->cplx ? 16 : 8;
   }
+  if (sq > part) part = sq;
   return part * w * ((a->varB ? 1 : 0) + (a->varC ? 1 : 0)) + 256;
 }
 
@@ -1223,10 +1132,26 @@ extern "C" int lr_kcuda_scan_set_cpw(int cpw) {
   return prev;
 }
 
+extern "C" int lr_kcuda_scan_set_path(int path) {
+  lr_scan_in probe = {};
+  probe.chunk = 1;
+  seq_fwd_ok(&probe); /* reads LRNNX_SCAN_PATH once */
+  const int prev = g_scan_path;
+  if (path >= 0 && path <= 2) g_scan_path = path;
+  return prev;
+}
+
+extern "C" int64_t lr_kcuda_scan_chunk(const lr_scan_in *a) {
+  lr_scan_in b = *a;
+  b.chunk = seq_chunk();
+  return seq_bwd_ok(&b) ? seq_chunk() : LR_KCUDA_SCAN_MAX_CHUNK;
+}
+
 extern "C" lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, lr_cuda_stream_t stream) {
   LR_TRY(check_supported(a, "lr_kcuda_scan_fwd"));
   if (a->Bn * a->D == 0) return LR_OK;
   cudaStream_t s = lr_cuda_pick_stream(stream);
+  if (seq_fwd_ok(a)) return seq_fwd(a, y, hL, ckpt, s);
   if (a->rdt == LR_DTYPE_F32) return a->cplx ? ffwd_d<lr_c64>(a, y, hL, ckpt, s) : ffwd_d<float>(a, y, hL, ckpt, s);
   return a->cplx ? ffwd_d<lr_c128>(a, y, hL, ckpt, s) : ffwd_d<double>(a, y, hL, ckpt, s);
 }
@@ -1236,6 +1161,7 @@ extern "C" lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, co
   LR_TRY(check_supported(a, "lr_kcuda_scan_bwd"));
   if (a->Bn * a->D == 0) return LR_OK;
   cudaStream_t s = lr_cuda_pick_stream(stream);
+  if (seq_bwd_ok(a)) return seq_bwd(a, ckpt, g, ws, s);
   if (a->rdt == LR_DTYPE_F32) return a->cplx ? fbwd_d<lr_c64>(a, ckpt, g, ws, s) : fbwd_d<float>(a, ckpt, g, ws, s);
   return a->cplx ? fbwd_d<lr_c128>(a, ckpt, g, ws, s) : fbwd_d<double>(a, ckpt, g, ws, s);
 }
