@@ -22,14 +22,20 @@
  * h_{t-1} always comes from the recomputed scan, never from a division by Ā (inventory §13.20).
  * Reductions over batch and time are deterministic (see scan_bwd in scan_impl.h).
  *
- * Fast path (real A with the mamba or dirac discretization, f32 and f64; every option: h0,
- * lengths, resets, deltaA, z, D, delta_bias, softplus, fixed or variable B/C). A block is W
+ * Fast path (real A, every discretization, f32 and f64; every option: h0, lengths, resets,
+ * deltaA, z, D, delta_bias, softplus, fixed or variable B/C; lr_scan_in.scalar turns it off for
+ * tests). A block is W
  * consecutive channels of one (b, group) (W = 8 f32 / 4 f64, GCC vector extensions of 32 bytes),
  * one channel per SIMD lane; lanes past the group's end are padding (zero inputs, never written).
  * Per chunk of timesteps the per-(d, t) inputs are transposed into lane vectors, Δ = softplus(x)
- * is evaluated on whole vectors, then all Ā = exp(Δ_A A_n) of the chunk (the only per-(d, t, n)
- * special function: B̄ = Δ or 1 needs none), then the recurrence h_n = Ā h_n + (B̄u) B_n with
- * y = Σ_n C_n h_n accumulated lane-wise in n order. A variable B/C is transposed once per call to
+ * is evaluated on whole vectors, then all Ā = exp(Δ_A A_n) of the chunk (mamba / dirac: the only
+ * per-(d, t, n) special function, B̄ = Δ or 1 is per (d, t)), then the recurrence h_n = Ā h_n +
+ * (B̄u) B_n with y = Σ_n C_n h_n accumulated lane-wise in n order. The other kinds evaluate Ā_n
+ * and B̄_n per (t, n) by discretize_math's formulas on lane vectors (fast_coef: zoh and async take
+ * e^v and expm1(v) from one range reduction, B̄ = Δ expm1(v)/v, 1 at v = 0; bilinear two
+ * divisions; rglru ln λ once per block) and step h_n = Ā_n h_n + (B̄_n u) B_n; their backward
+ * keeps B̄ and the four partials ∂Ā/∂λ, ∂B̄/∂λ, ∂Ā/∂Δ_A, ∂B̄/∂Δ of the chunk (ψ(v) by its series
+ * on |v| < 0.5 as in discretize_math). A variable B/C is transposed once per call to
  * (B, G, L, N) in the shared workspace (a timestep's N values contiguous for every block). The
  * backward: units own their outputs as in the scalar path; a unit walks the chunks in reverse
  * and, per chunk, its blocks in order (each block's adjoint and sums in its own state); the
@@ -39,10 +45,12 @@
  * bitwise reproducible run to run and for any thread count, and equal between the AVX2 clone
  * and the x86-64 baseline clone (same IEEE operations; C11 mode, so no FMA contraction).
  * Accuracy (f32): exp within 0.98 ulp on [-87.3, 88.7] (subnormal results kept, 0 below -104,
- * +inf above 88.72); softplus within 2.0 ulp on [-30, 20]; σ(z) = 1/(1 + exp(-z)). f64: exp
- * within 0.96 ulp (degree-13 polynomial), softplus by libm. y of the f32 path matches a double
- * reference to ~1e-7 of max |y| at L = 151 (tests/test_scan.c). Other discretizations, the
- * complex scans and the diagonal scan use the scalar per-element path below.
+ * +inf above 88.72); expm1 within 1.6 ulp; softplus within 2.0 ulp on [-30, 20]; σ(z) = 1/(1 +
+ * exp(-z)). f64: exp within 0.96 ulp (degree-13 polynomial), expm1 within 1.9 ulp, softplus by
+ * libm. y of the f32 path matches a double reference to ~1e-7 of max |y| at L = 151, and every
+ * output of both precisions the scalar path's (f64: 6e-15, f32: 4e-7 of max |.|;
+ * tests/test_scan.c). The complex scans and the diagonal scan use the scalar per-element path
+ * below.
  *
  * Diagonal scan (the S5 core, lrnnx simplified_scan's kernel): the same recurrence with N = 1 per
  * (b, p), a complex (or real) input x instead of B·u, every state written out; its backward
@@ -128,6 +136,66 @@ LR_VI void vexp_d(vd4 *o, const vd4 *px) {
   const int64_t sb = 0x4338000000000000LL - 1023;
   vl4 i1 = ((vl4)(k1 + sh) - sb) << 52, i2 = ((vl4)(k2 + sh) - sb) << 52;
   *o = (e * (vd4)i1) * (vd4)i2;
+}
+
+/* exp and expm1 of the same x from one range reduction (zoh, async, rglru), f32: with e^r - 1 =
+ * m (the polynomial before its + 1, so *e is bitwise vexp_f's), expm1(x) = 2^k m + (2^k - 1):
+ * 2^k m is exact (a power-of-two scaling), 2^k - 1 is exact for the k that matter, so one rounding
+ * is added to m's (|x| < ln2/2: k = 0 and the result is m itself, full relative accuracy near 0;
+ * k > 24: e - 1). Max error of expm1 1.6 ulp over [-30, 88.7] (measured against expm1 in double;
+ * -1 below -17.4 as expm1f, +inf above 88.72). */
+LR_VI void vexpx_f(vf8 *oe, vf8 *om, const vf8 *px) {
+  const float sh = 0x1.8p23f;
+  const vf8 x = *px;
+  vf8 xc = vsel_f(x > 88.8f, (vf8){} + 88.8f, x);
+  xc = vsel_f(xc < -104.0f, (vf8){} - 104.0f, xc);
+  const vf8 kb = xc * 1.44269504088896341f + sh;
+  const vf8 kf = kb - sh;
+  vf8 r = xc - kf * 0.693359375f;
+  r = r - kf * -2.12194440e-4f;
+  vf8 p = (vf8){} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const vf8 m = p * (r * r) + r, e = m + 1.0f;
+  const vi8 k = (vi8)kb - 0x4B400000, k1 = k >> 1, k2 = k - k1;
+  const vf8 s1 = (vf8)((k1 + 127) << 23), s2 = (vf8)((k2 + 127) << 23);
+  *oe = (e * s1) * s2;
+  const vf8 em = (m * s1) * s2 + ((s1 * s2) - 1.0f);
+  *om = vsel_f(k == 0, m, vsel_f(k > 24, *oe - 1.0f, em)); /* 2^128 - 1 would overflow */
+}
+/* f64: the same on vexp_d's reduction (k > 53: e - 1); max error of expm1 1.9 ulp over [-40, 709]
+ * against expm1l. */
+LR_VI void vexpx_d(vd4 *oe, vd4 *om, const vd4 *px) {
+  const vd4 x = *px;
+  const double sh = 0x1.8p52;
+  vd4 xc = vsel_d(x > 710.0, (vd4){} + 710.0, x);
+  xc = vsel_d(xc < -746.0, (vd4){} - 746.0, xc);
+  vd4 kf = (xc * 1.4426950408889634074 + sh) - sh;
+  vd4 r = xc - kf * 6.93147180369123816490e-01;
+  r = r - kf * 1.90821492927058770002e-10;
+  vd4 p = (vd4){} + 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  const vd4 m = p * (r * r) + r, e = m + 1.0;
+  vd4 k1 = (kf * 0.5 + sh) - sh, k2 = kf - k1;
+  const int64_t sb = 0x4338000000000000LL - 1023;
+  vl4 i1 = ((vl4)(k1 + sh) - sb) << 52, i2 = ((vl4)(k2 + sh) - sb) << 52;
+  const vd4 s1 = (vd4)i1, s2 = (vd4)i2;
+  *oe = (e * s1) * s2;
+  const vd4 em = (m * s1) * s2 + ((s1 * s2) - 1.0);
+  *om = vsel_d(kf == 0.0, m, vsel_d(kf > 53.0, *oe - 1.0, em)); /* 2^1024 - 1 would overflow */
 }
 
 /* softplus(x) = log1p(exp(x)) for x <= 20, else x (lrnnx's threshold), f32: log1p(y) =
@@ -225,6 +293,10 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VR vf8
 #define W 8
 #define VEXP vexp_f
+#define VEXPX vexpx_f
+#define RLOG logf
+#define RSQRT sqrtf
+#define PSI_DEG 9
 #define VSOFTPLUS vsoftplus_f
 #define VSIGMOID vsigmoid_f
 #define VHSUM vhsum_f
@@ -240,6 +312,10 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VR vd4
 #define W 4
 #define VEXP vexp_d
+#define VEXPX vexpx_d
+#define RLOG log
+#define RSQRT sqrt
+#define PSI_DEG 16
 #define VSOFTPLUS vsoftplus_d
 #define VSIGMOID vsigmoid_d
 #define VHSUM vhsum_d
@@ -271,7 +347,7 @@ size_t lr_kcpu_scan_ws_bytes(const lr_scan_in *a, int nthreads, bool backward) {
   size_t w = wsize(a), r = lr_dtype_size(a->rdt);
   size_t per = backward ? (size_t)((a->chunk + 1) * a->N + 4 * a->N) * w + (size_t)(3 * a->chunk) * r
                         : (size_t)a->N * w;
-  if (!a->cplx && fast_ok_f(a)) { /* the fast path's lane vectors (32 bytes each) */
+  if (!a->cplx && !a->scalar && fast_ok_f(a)) { /* the fast path's lane vectors (32 bytes each) */
     const bool f32 = a->rdt == LR_DTYPE_F32;
     size_t f = 32 * (f32 ? fast_ws_f(a, backward) : fast_ws_d(a, backward));
     size_t sh = 32 * (f32 ? fast_shared_f(a) : fast_shared_d(a));
