@@ -369,6 +369,44 @@ Test(scan, step_equals_scan) {
       }
 }
 
+/* The vectorised path's exp has a clamp-free variant for chunks where every |Δ_A λ| <= 86.5 (f32)
+ * / 700 (f64), bitwise equal to the clamped one there. Δ_A = 60 at t = 30 (λΔ_A down to -120: Ā
+ * subnormal or 0) sends the scan's first chunk of 64 steps to the clamped exp and leaves the rest
+ * on the other; single steps decide one timestep at a time. Steps == scan to the bit, f32 and f64
+ * (f64 with Δ_A = 400 and λ down to -2). */
+Test(scan, exp_variants_agree_bitwise) {
+  const int64_t Bn = 2, D = 11, N = 5, L = 70;
+  for (int prec = 0; prec < 2; prec++) {
+    const lr_dtype rdt = prec ? LR_DTYPE_F64 : LR_DTYPE_F32;
+    lr_arena *ar = lr_arena_current();
+    lr_arena_mark m = lr_arena_get_mark(ar);
+    sel_in s = make_sel(rdt, false, LR_DISC_MAMBA, Bn, D, N, L, 1, 61, true);
+    for (int64_t i = 0; i < Bn * D; i++) lr_tensor_set(s.o.deltaA, i * L + 30, prec ? 400.0 : 60.0, 0);
+    lr_tensor *y, *hL, *state;
+    cr_assert_eq(lr_selective_scan(s.u, s.delta, s.A, s.B, s.C, &s.o, &y, &hL), LR_OK, "%s", lr_last_error());
+    cr_assert_eq(lr_empty(rdt, LR_SHAPE(Bn, D, N), &state), LR_OK);
+    cr_assert_eq(lr_tensor_copy_(state, s.o.h0), LR_OK);
+    lr_scan_opts so = s.o;
+    so.h0 = NULL;
+    int bad = 0;
+    for (int64_t t = 0; t < L; t++) {
+      lr_tensor *ut, *dt, *zt, *dAt, *Bt, *Ct, *yt;
+      lr_tensor_narrow(s.u, 2, t, 1, &ut), lr_tensor_squeeze(ut, 2, &ut);
+      lr_tensor_narrow(s.delta, 2, t, 1, &dt), lr_tensor_squeeze(dt, 2, &dt);
+      lr_tensor_narrow(s.o.z, 2, t, 1, &zt), lr_tensor_squeeze(zt, 2, &zt);
+      lr_tensor_narrow(s.o.deltaA, 2, t, 1, &dAt), lr_tensor_squeeze(dAt, 2, &dAt);
+      lr_tensor_narrow(s.B, 3, t, 1, &Bt), lr_tensor_squeeze(Bt, 3, &Bt);
+      lr_tensor_narrow(s.C, 3, t, 1, &Ct), lr_tensor_squeeze(Ct, 3, &Ct);
+      so.z = zt, so.deltaA = dAt;
+      cr_assert_eq(lr_selective_scan_step(state, ut, dt, s.A, Bt, Ct, &so, &yt), LR_OK, "%s", lr_last_error());
+      for (int64_t i = 0; i < Bn * D; i++) bad += lr_tensor_get(yt, i) != lr_tensor_get(y, i * L + t);
+    }
+    cr_expect_eq(bad, 0, "%s: %d outputs differ between steps and the scan", lr_dtype_name(rdt), bad);
+    cr_expect(memcmp(state->data, hL->data, lr_nbytes(hL)) == 0, "%s: final state differs", lr_dtype_name(rdt));
+    lr_arena_rewind(ar, m);
+  }
+}
+
 /* S5 steps equal the S5 scan to rounding: the recurrence is the scan's own, but the projections
  * run through BLAS with L = 1 vs L > 1 (different blocking), so 1e-12 in c128. */
 Test(scan, s5_step_equals_scan) {

@@ -28,7 +28,9 @@
  * consecutive channels of one (b, group) (W = 8 f32 / 4 f64, GCC vector extensions of 32 bytes),
  * one channel per SIMD lane; lanes past the group's end are padding (zero inputs, never written).
  * Per chunk of timesteps the per-(d, t) inputs are transposed into lane vectors, Δ = softplus(x)
- * is evaluated on whole vectors, then all Ā = exp(Δ_A A_n) of the chunk (mamba / dirac: the only
+ * is evaluated on whole vectors, then all Ā = exp(Δ_A A_n) of the chunk (when every |Δ_A A_n| of
+ * the chunk is <= 86.5 (f64: 700), by a clamp-free exp with a one-multiplication 2^k, bitwise
+ * equal to the full one there; mamba / dirac: the only
  * per-(d, t, n) special function, B̄ = Δ or 1 is per (d, t)), then the recurrence h_n = Ā h_n +
  * (B̄u) B_n with y = Σ_n C_n h_n accumulated lane-wise in n order. The other kinds evaluate Ā_n
  * and B̄_n per (t, n) by discretize_math's formulas on lane vectors (fast_coef: zoh and async take
@@ -136,6 +138,49 @@ LR_VI void vexp_d(vd4 *o, const vd4 *px) {
   const int64_t sb = 0x4338000000000000LL - 1023;
   vl4 i1 = ((vl4)(k1 + sh) - sb) << 52, i2 = ((vl4)(k2 + sh) - sb) << 52;
   *o = (e * (vd4)i1) * (vd4)i2;
+}
+
+/* exp for |x| <= 86.5 only (the caller checks): vexp_f without the clamps, 2^k applied in one
+ * multiplication (k in [-125, 125]: e 2^k is normal, so the product is exact either way and the
+ * result is bitwise vexp_f's); (kb's bits + 127) << 23 is (k + 127) << 23, the shifter's bits
+ * shifting out. */
+LR_VI void vexpn_f(vf8 *o, const vf8 *px) {
+  const float sh = 0x1.8p23f;
+  const vf8 x = *px;
+  const vf8 kb = x * 1.44269504088896341f + sh;
+  const vf8 kf = kb - sh;
+  vf8 r = x - kf * 0.693359375f;
+  r = r - kf * -2.12194440e-4f;
+  vf8 p = (vf8){} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  vf8 e = (p * (r * r) + r) + 1.0f;
+  *o = e * (vf8)(((vi8)kb + 127) << 23);
+}
+/* f64, |x| <= 700 (the same argument; bitwise vexp_d's there). */
+LR_VI void vexpn_d(vd4 *o, const vd4 *px) {
+  const vd4 x = *px;
+  const double sh = 0x1.8p52;
+  const vd4 kb = x * 1.4426950408889634074 + sh, kf = kb - sh;
+  vd4 r = x - kf * 6.93147180369123816490e-01;
+  r = r - kf * 1.90821492927058770002e-10;
+  vd4 p = (vd4){} + 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  vd4 e = (p * (r * r) + r) + 1.0;
+  *o = e * (vd4)(((vl4)kb + 1023) << 52);
 }
 
 /* exp and expm1 of the same x from one range reduction (zoh, async, rglru), f32: with e^r - 1 =
@@ -293,6 +338,8 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VR vf8
 #define W 8
 #define VEXP vexp_f
+#define VEXPN vexpn_f
+#define EXPN_MAX 86.5f
 #define VEXPX vexpx_f
 #define RLOG logf
 #define RSQRT sqrtf
@@ -312,6 +359,8 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VR vd4
 #define W 4
 #define VEXP vexp_d
+#define VEXPN vexpn_d
+#define EXPN_MAX 700.0
 #define VEXPX vexpx_d
 #define RLOG log
 #define RSQRT sqrt
