@@ -210,9 +210,9 @@ static const char *const ko_names[KO_N] = {"y", "hL", "du", "ddelta", "ddeltaA",
 static void run_kernels(const sel_in *s, int64_t chunk, bool scalar, int nt, lr_tensor **o) {
   lr_scan_in a;
   memset(&a, 0, sizeof a);
-  const lr_dtype rdt = s->u->dtype;
+  const lr_dtype rdt = s->u->dtype, wdt = s->A->dtype;
   const int64_t Bn = s->u->shape[0], D = s->u->shape[1], L = s->u->shape[2], N = s->A->shape[1];
-  a.rdt = rdt, a.disc = s->o.disc, a.Bn = Bn, a.D = D, a.L = L, a.N = N;
+  a.rdt = rdt, a.cplx = lr_dtype_is_complex(wdt), a.disc = s->o.disc, a.Bn = Bn, a.D = D, a.L = L, a.N = N;
   a.varB = s->B->ndim == 4, a.varC = s->C->ndim == 4;
   a.G = a.varB ? s->B->shape[1] : a.varC ? s->C->shape[1] : 1;
   a.softplus = s->o.delta_softplus, a.chunk = chunk, a.scalar = scalar;
@@ -223,10 +223,10 @@ static void run_kernels(const sel_in *s, int64_t chunk, bool scalar, int nt, lr_
   a.lengths = s->o.lengths ? s->o.lengths->data : NULL, a.reset = s->o.reset ? s->o.reset->data : NULL;
   const int64_t nch = lr_kcpu_scan_nchunks(&a);
   for (int i = 0; i < KO_N; i++) o[i] = NULL;
-  lr_tensor *ck, *ws, *gy = rnd(rdt, LR_SHAPE(Bn, D, L), -1, 1, 7), *ghL = rnd(rdt, LR_SHAPE(Bn, D, N), -1, 1, 8);
+  lr_tensor *ck, *ws, *gy = rnd(rdt, LR_SHAPE(Bn, D, L), -1, 1, 7), *ghL = rnd(wdt, LR_SHAPE(Bn, D, N), -1, 1, 8);
   cr_assert_eq(lr_empty(rdt, LR_SHAPE(Bn, D, L), &o[KO_Y]), LR_OK);
-  cr_assert_eq(lr_empty(rdt, LR_SHAPE(Bn, D, N), &o[KO_HL]), LR_OK);
-  cr_assert_eq(lr_empty(rdt, LR_SHAPE(Bn, D, nch ? nch : 1, N), &ck), LR_OK);
+  cr_assert_eq(lr_empty(wdt, LR_SHAPE(Bn, D, N), &o[KO_HL]), LR_OK);
+  cr_assert_eq(lr_empty(wdt, LR_SHAPE(Bn, D, nch ? nch : 1, N), &ck), LR_OK);
   size_t wb = lr_kcpu_scan_ws_bytes(&a, nt, true), wf = lr_kcpu_scan_ws_bytes(&a, nt, false);
   cr_assert_eq(lr_empty(LR_DTYPE_F64, LR_SHAPE((int64_t)((wb > wf ? wb : wf) + 7) / 8), &ws), LR_OK);
   lr_kcpu_scan_fwd(&a, o[KO_Y]->data, o[KO_HL]->data, ck->data, ws->data, nt);
@@ -235,10 +235,10 @@ static void run_kernels(const sel_in *s, int64_t chunk, bool scalar, int nt, lr_
   const bool has[4] = {true, true, a.deltaA != NULL, a.z != NULL};
   for (int i = 0; i < 4; i++)
     if (has[i]) cr_assert_eq(lr_empty(rdt, 3, bdl, &o[ko_bdl[i]]), LR_OK);
-  cr_assert_eq(lr_empty(rdt, 3, bdn, &o[KO_DA]), LR_OK);
-  cr_assert_eq(lr_empty(rdt, 3, bdn, &o[KO_DH0]), LR_OK);
-  cr_assert_eq(a.varB ? lr_empty(rdt, 4, s->B->shape, &o[KO_DB]) : lr_empty(rdt, 3, bdn, &o[KO_DB]), LR_OK);
-  cr_assert_eq(a.varC ? lr_empty(rdt, 4, s->C->shape, &o[KO_DC]) : lr_empty(rdt, 3, bdn, &o[KO_DC]), LR_OK);
+  cr_assert_eq(lr_empty(wdt, 3, bdn, &o[KO_DA]), LR_OK);
+  cr_assert_eq(lr_empty(wdt, 3, bdn, &o[KO_DH0]), LR_OK);
+  cr_assert_eq(a.varB ? lr_empty(wdt, 4, s->B->shape, &o[KO_DB]) : lr_empty(wdt, 3, bdn, &o[KO_DB]), LR_OK);
+  cr_assert_eq(a.varC ? lr_empty(wdt, 4, s->C->shape, &o[KO_DC]) : lr_empty(wdt, 3, bdn, &o[KO_DC]), LR_OK);
   if (a.Dv) cr_assert_eq(lr_empty(rdt, 2, bd, &o[KO_DD]), LR_OK);
   if (a.dbias) cr_assert_eq(lr_empty(rdt, 2, bd, &o[KO_DBIAS]), LR_OK);
 #define KD(i) (o[i] ? o[i]->data : NULL)
@@ -252,22 +252,25 @@ static void run_kernels(const sel_in *s, int64_t chunk, bool scalar, int nt, lr_
  * applies, z, D, delta_bias, softplus; B/C fixed, variable in one group, variable in D groups of
  * one channel), D = 11 (partial blocks of lanes), L = 151, chunk 7 and 64 (several chunks, a
  * partial one): the vectorised path against the scalar one, forward and every gradient, f64 and
- * f32. Tolerance, relative to max(1, the output's max |.|): f64 1e-13 (exp, expm1 and ψ within
- * 2 ulp of libm's, a few terms summed in another order; observed 6e-15), f32 5e-6 (151 steps of
- * f32 rounding on both sides; observed 3.6e-7). Then determinism: the vectorised path on 1 and 3
- * threads gives bitwise the outputs of 2 threads. */
+ * f32; and the c64 zoh path (fixed B and C, with and without event mode, lengths and resets).
+ * Tolerance, relative to max(1, the output's max |.|): f64 1e-13 (exp, expm1 and ψ within 2 ulp
+ * of libm's, a few terms summed in another order; observed 6e-15), f32 and c64 5e-6 (151 steps of
+ * f32 rounding on both sides; observed 3.6e-7 and 5.6e-7). Then determinism: the vectorised path
+ * on 1 and 3 threads gives bitwise the outputs of 2 threads. */
 Test(scan, fast_path_vs_scalar_all_kinds, .timeout = 300) {
   static const int64_t len[3] = {151, 77, 0};
   uint8_t rs[3 * 151] = {0};
   rs[40] = rs[151 + 10] = rs[151 + 100] = rs[2 * 151 + 3] = 1;
-  for (int prec = 0; prec < 2; prec++)
+  for (int prec = 0; prec < 3; prec++) /* f64, f32, c64 (complex zoh, fixed B and C) */
     for (int ki = 0; ki < 8; ki++)
       for (int var = 0; var < 3; var++) {
-        const int k = all_real_kinds[ki];
+        const int k = prec == 2 ? LR_DISC_ZOH : all_real_kinds[ki];
         const lr_dtype rdt = prec ? LR_DTYPE_F32 : LR_DTYPE_F64;
+        if (prec == 2 && (ki > 0 || var == 2)) continue;
         lr_arena *ar = lr_arena_current();
         lr_arena_mark m = lr_arena_get_mark(ar);
-        sel_in s = make_sel(rdt, false, k, 3, 11, 5, 151, var == 2 ? 11 : var, 900 + (uint64_t)ki, true);
+        sel_in s = make_sel(rdt, prec == 2, k, 3, 11, 5, 151, prec == 2 ? 0 : var == 2 ? 11 : var, 900 + (uint64_t)ki, true);
+        if (prec == 2 && var) lr_tensor_fill_(s.o.deltaA, 0.0), s.o.deltaA = NULL; /* var 1: no event mode */
         if (k == LR_DISC_NONE) s.A = rnd(rdt, LR_SHAPE(11, 5), -0.95, 0.95, 33); /* |Ā| = |λ| < 1 */
         if (var) {
           cr_assert_eq(lr_from_host(LR_DTYPE_I64, LR_SHAPE(3), len, &s.o.lengths), LR_OK);
@@ -286,9 +289,9 @@ Test(scan, fast_path_vs_scalar_all_kinds, .timeout = 300) {
           if (!sc[i]) continue;
           double err = 0, mx = 0;
           for (int64_t j = 0; j < lr_numel(sc[i]); j++) {
-            double x = lr_tensor_get(sc[i], j), y = lr_tensor_get(fa[i], j);
-            err = isnan(x) != isnan(y) ? INFINITY : fmax(err, fabs(x - y));
-            mx = fmax(mx, fabs(x));
+            double complex x = getcx(sc[i], j), y = getcx(fa[i], j);
+            err = isnan(creal(x)) != isnan(creal(y)) ? INFINITY : fmax(err, cabs(x - y));
+            mx = fmax(mx, cabs(x));
           }
           cr_expect(err <= tol * fmax(1, mx), "%s %s var %d: %s max err %g (max %g)", lr_dtype_name(rdt),
                     lr_disc_name((lr_disc)k), var, ko_names[i], err, mx);
