@@ -38,11 +38,13 @@ static inline R SF(sel_out)(R acc, const R *Dv, int64_t d, R u, const R *z) {
 }
 
 #if FAST
-/* ---- fast path: real A, mamba or dirac (see the file comment) ----
+/* ---- fast path: real A, every discretization (see the file comment) ----
  * A block is W consecutive channels d0 .. d0 + nl - 1 of one batch row b (and of one group when
- * B or C is variable); lane l is channel d0 + l, lanes >= nl are padding (all inputs 0: they stay
- * finite and are never written out). Per-timestep inputs are transposed into lane vectors one
- * chunk at a time; the state is h[n] (N lane vectors). */
+ * B or C is variable); lane l is channel d0 + l, lanes >= nl are padding (all inputs 0: their
+ * states, B and C partials stay 0 and finite; a per-lane sum of theirs may hold inf / NaN (rglru:
+ * λ = 0), but nothing of a padding lane is written out or mixed into another lane). Per-timestep
+ * inputs are transposed into lane vectors one chunk at a time; the state is h[n] (N lane
+ * vectors). */
 #define FCH 64 /* forward chunk (timesteps transposed at a time) */
 
 static inline bool SF(fast_ok)(const lr_scan_in *a) { return a->disc >= 0 && a->disc < LR_DISC_COUNT; }
