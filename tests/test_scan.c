@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cpu/scan.h"
 #include "tests/cases.h"
 
 Test(scan, gradcheck, .timeout = 600) { cr_assert_eq(gc_run_table(lr_cases_scan, "scan"), 0); }
@@ -30,6 +31,8 @@ static void naive_disc(int k, double complex lam, double dA, double d, double co
     case LR_DISC_DIRAC: *a = cexp(dA * lam); *b = 1; break;
     case LR_DISC_S7: *a = 1 - 1 / (d * d + 0.5); *b = 1; break;
     case LR_DISC_RGLRU: *a = pow(creal(lam), d); *b = sqrt(1 - creal(*a) * creal(*a)); break;
+    case LR_DISC_ASYNC: *a = cexp(dA * lam); *b = (cexp(dA * lam) - 1) / lam; break;
+    case LR_DISC_NONE: *a = lam; *b = 1; break;
     default: *a = cexp(dA * lam); *b = d; break;
   }
 }
@@ -102,6 +105,9 @@ static sel_in make_sel(lr_dtype rdt, bool cx, int k, int64_t Bn, int64_t D, int6
   return s;
 }
 
+static const int all_real_kinds[8] = {LR_DISC_MAMBA, LR_DISC_ZOH, LR_DISC_BILINEAR, LR_DISC_DIRAC,
+                                      LR_DISC_ASYNC, LR_DISC_NONE, LR_DISC_S7,       LR_DISC_RGLRU};
+
 static const int sel_kinds[6] = {LR_DISC_MAMBA, LR_DISC_ZOH, LR_DISC_BILINEAR, LR_DISC_DIRAC, LR_DISC_S7, LR_DISC_RGLRU};
 
 /* Larger sizes than the gradchecks: L = 151 (odd, three 64-step chunks), N = 5, grouped variable
@@ -140,8 +146,8 @@ Test(scan, naive_reference) {
       }
 }
 
-/* The CPU's vectorised real mamba / dirac path in f32 (kernels/cpu/scan.c: 8 channels in SIMD
- * lanes, polynomial exp and softplus within 2 ulp), D = 11 so that one block of lanes is partly
+/* The CPU's vectorised real path in f32, every discretization (kernels/cpu/scan.c: 8 channels in
+ * SIMD lanes, polynomial exp, expm1 and softplus within 2 ulp), D = 11 so that one block of lanes is partly
  * padding, against the naive formula in double on the same f32 inputs: 151 steps of f32 rounding,
  * so 2e-5 of max |y| (observed ~1e-6). Then its backward: chunk 7 and 64 and a second run agree
  * to the bit (exact recomputation, fixed-order sums). */
@@ -149,14 +155,15 @@ Test(scan, f32_fast_path_reference_and_determinism) {
   static const int64_t len[3] = {151, 77, 0};
   uint8_t rs[3 * 151] = {0};
   rs[40] = rs[151 + 10] = rs[151 + 100] = rs[2 * 151 + 3] = 1;
-  const int kinds[2] = {LR_DISC_MAMBA, LR_DISC_DIRAC};
-  for (int ki = 0; ki < 2; ki++)
+  const int *kinds = all_real_kinds;
+  for (int ki = 0; ki < 8; ki++)
     for (int var = 0; var < 3; var++) {
       lr_arena *ar = lr_arena_current();
       lr_arena_mark m = lr_arena_get_mark(ar);
       lr_tensor *ref[8] = {0};
       for (int run = 0; run < 3; run++) {
         sel_in s = make_sel(LR_DTYPE_F32, false, kinds[ki], 3, 11, 5, 151, var == 2 ? 11 : var, 500 + (uint64_t)ki, true);
+        if (kinds[ki] == LR_DISC_NONE) s.A = rnd(LR_DTYPE_F32, LR_SHAPE(11, 5), -0.95, 0.95, 33); /* |Ā| < 1 */
         if (var) {
           cr_assert_eq(lr_from_host(LR_DTYPE_I64, LR_SHAPE(3), len, &s.o.lengths), LR_OK);
           cr_assert_eq(lr_from_host(LR_DTYPE_BOOL, LR_SHAPE(3, 151), rs, &s.o.reset), LR_OK);
@@ -191,6 +198,113 @@ Test(scan, f32_fast_path_reference_and_determinism) {
       }
       lr_arena_rewind(ar, m);
     }
+}
+
+/* ---- the vectorised real path against the scalar per-element one, at the kernel level ---- */
+enum { KO_Y, KO_HL, KO_DU, KO_DDL, KO_DDA, KO_DZ, KO_DA, KO_DB, KO_DC, KO_DD, KO_DBIAS, KO_DH0, KO_N };
+static const char *const ko_names[KO_N] = {"y", "hL", "du", "ddelta", "ddeltaA", "dz", "dA_p", "dB", "dC", "dD_p",
+                                           "dbias_p", "dh0"};
+
+/* Forward and backward of lr_kcpu_scan_* on s (contiguous tensors from make_sel), the scalar or the
+ * vectorised path, nt threads; every output (NULL where absent) into o. gy, ghL random (seed 7). */
+static void run_kernels(const sel_in *s, int64_t chunk, bool scalar, int nt, lr_tensor **o) {
+  lr_scan_in a;
+  memset(&a, 0, sizeof a);
+  const lr_dtype rdt = s->u->dtype, wdt = s->A->dtype;
+  const int64_t Bn = s->u->shape[0], D = s->u->shape[1], L = s->u->shape[2], N = s->A->shape[1];
+  a.rdt = rdt, a.cplx = lr_dtype_is_complex(wdt), a.disc = s->o.disc, a.Bn = Bn, a.D = D, a.L = L, a.N = N;
+  a.varB = s->B->ndim == 4, a.varC = s->C->ndim == 4;
+  a.G = a.varB ? s->B->shape[1] : a.varC ? s->C->shape[1] : 1;
+  a.softplus = s->o.delta_softplus, a.chunk = chunk, a.scalar = scalar;
+  a.u = s->u->data, a.delta = s->delta->data, a.A = s->A->data, a.Bm = s->B->data, a.Cm = s->C->data;
+  a.deltaA = s->o.deltaA ? s->o.deltaA->data : NULL, a.z = s->o.z ? s->o.z->data : NULL;
+  a.Dv = s->o.D ? s->o.D->data : NULL, a.dbias = s->o.delta_bias ? s->o.delta_bias->data : NULL;
+  a.h0 = s->o.h0 ? s->o.h0->data : NULL;
+  a.lengths = s->o.lengths ? s->o.lengths->data : NULL, a.reset = s->o.reset ? s->o.reset->data : NULL;
+  const int64_t nch = lr_kcpu_scan_nchunks(&a);
+  for (int i = 0; i < KO_N; i++) o[i] = NULL;
+  lr_tensor *ck, *ws, *gy = rnd(rdt, LR_SHAPE(Bn, D, L), -1, 1, 7), *ghL = rnd(wdt, LR_SHAPE(Bn, D, N), -1, 1, 8);
+  cr_assert_eq(lr_empty(rdt, LR_SHAPE(Bn, D, L), &o[KO_Y]), LR_OK);
+  cr_assert_eq(lr_empty(wdt, LR_SHAPE(Bn, D, N), &o[KO_HL]), LR_OK);
+  cr_assert_eq(lr_empty(wdt, LR_SHAPE(Bn, D, nch ? nch : 1, N), &ck), LR_OK);
+  size_t wb = lr_kcpu_scan_ws_bytes(&a, nt, true), wf = lr_kcpu_scan_ws_bytes(&a, nt, false);
+  cr_assert_eq(lr_empty(LR_DTYPE_F64, LR_SHAPE((int64_t)((wb > wf ? wb : wf) + 7) / 8), &ws), LR_OK);
+  lr_kcpu_scan_fwd(&a, o[KO_Y]->data, o[KO_HL]->data, ck->data, ws->data, nt);
+  const int64_t bdl[3] = {Bn, D, L}, bdn[3] = {Bn, D, N}, bd[2] = {Bn, D};
+  const int ko_bdl[4] = {KO_DU, KO_DDL, KO_DDA, KO_DZ};
+  const bool has[4] = {true, true, a.deltaA != NULL, a.z != NULL};
+  for (int i = 0; i < 4; i++)
+    if (has[i]) cr_assert_eq(lr_empty(rdt, 3, bdl, &o[ko_bdl[i]]), LR_OK);
+  cr_assert_eq(lr_empty(wdt, 3, bdn, &o[KO_DA]), LR_OK);
+  cr_assert_eq(lr_empty(wdt, 3, bdn, &o[KO_DH0]), LR_OK);
+  cr_assert_eq(a.varB ? lr_empty(wdt, 4, s->B->shape, &o[KO_DB]) : lr_empty(wdt, 3, bdn, &o[KO_DB]), LR_OK);
+  cr_assert_eq(a.varC ? lr_empty(wdt, 4, s->C->shape, &o[KO_DC]) : lr_empty(wdt, 3, bdn, &o[KO_DC]), LR_OK);
+  if (a.Dv) cr_assert_eq(lr_empty(rdt, 2, bd, &o[KO_DD]), LR_OK);
+  if (a.dbias) cr_assert_eq(lr_empty(rdt, 2, bd, &o[KO_DBIAS]), LR_OK);
+#define KD(i) (o[i] ? o[i]->data : NULL)
+  lr_scan_grads g = {gy->data, ghL->data, KD(KO_DU), KD(KO_DDL), KD(KO_DDA), KD(KO_DZ), KD(KO_DA), KD(KO_DB),
+                     KD(KO_DC), KD(KO_DD), KD(KO_DBIAS), KD(KO_DH0)};
+#undef KD
+  lr_kcpu_scan_bwd(&a, ck->data, &g, ws->data, nt);
+}
+
+/* Every real discretization with every option (h0, lengths 151/77/0, resets, deltaA where it
+ * applies, z, D, delta_bias, softplus; B/C fixed, variable in one group, variable in D groups of
+ * one channel), D = 11 (partial blocks of lanes), L = 151, chunk 7 and 64 (several chunks, a
+ * partial one): the vectorised path against the scalar one, forward and every gradient, f64 and
+ * f32; and the c64 zoh path (fixed B and C, with and without event mode, lengths and resets).
+ * Tolerance, relative to max(1, the output's max |.|): f64 1e-13 (exp, expm1 and ψ within 2 ulp
+ * of libm's, a few terms summed in another order; observed 6e-15), f32 and c64 5e-6 (151 steps of
+ * f32 rounding on both sides; observed 3.6e-7 and 5.6e-7). Then determinism: the vectorised path
+ * on 1 and 3 threads gives bitwise the outputs of 2 threads. */
+Test(scan, fast_path_vs_scalar_all_kinds, .timeout = 300) {
+  static const int64_t len[3] = {151, 77, 0};
+  uint8_t rs[3 * 151] = {0};
+  rs[40] = rs[151 + 10] = rs[151 + 100] = rs[2 * 151 + 3] = 1;
+  for (int prec = 0; prec < 3; prec++) /* f64, f32, c64 (complex zoh, fixed B and C) */
+    for (int ki = 0; ki < 8; ki++)
+      for (int var = 0; var < 3; var++) {
+        const int k = prec == 2 ? LR_DISC_ZOH : all_real_kinds[ki];
+        const lr_dtype rdt = prec ? LR_DTYPE_F32 : LR_DTYPE_F64;
+        if (prec == 2 && (ki > 0 || var == 2)) continue;
+        lr_arena *ar = lr_arena_current();
+        lr_arena_mark m = lr_arena_get_mark(ar);
+        sel_in s = make_sel(rdt, prec == 2, k, 3, 11, 5, 151, prec == 2 ? 0 : var == 2 ? 11 : var, 900 + (uint64_t)ki, true);
+        if (prec == 2 && var) lr_tensor_fill_(s.o.deltaA, 0.0), s.o.deltaA = NULL; /* var 1: no event mode */
+        if (k == LR_DISC_NONE) s.A = rnd(rdt, LR_SHAPE(11, 5), -0.95, 0.95, 33); /* |Ā| = |λ| < 1 */
+        if (var) {
+          cr_assert_eq(lr_from_host(LR_DTYPE_I64, LR_SHAPE(3), len, &s.o.lengths), LR_OK);
+          cr_assert_eq(lr_from_host(LR_DTYPE_BOOL, LR_SHAPE(3, 151), rs, &s.o.reset), LR_OK);
+        }
+        const int64_t chunk = var == 1 ? 7 : 64;
+        lr_tensor *sc[KO_N], *fa[KO_N], *f1[KO_N];
+        run_kernels(&s, chunk, true, 2, sc);
+        run_kernels(&s, chunk, false, 2, fa);
+        const double tol = prec ? 5e-6 : 1e-13;
+        if (k != LR_DISC_NONE && k != LR_DISC_S7) /* the switch works: polynomial exp vs libm differ somewhere */
+          cr_expect(memcmp(sc[KO_Y]->data, fa[KO_Y]->data, lr_nbytes(sc[KO_Y])) != 0, "%s %s var %d: the same bits",
+                    lr_dtype_name(rdt), lr_disc_name((lr_disc)k), var);
+        for (int i = 0; i < KO_N; i++) {
+          cr_assert_eq(sc[i] == NULL, fa[i] == NULL);
+          if (!sc[i]) continue;
+          double err = 0, mx = 0;
+          for (int64_t j = 0; j < lr_numel(sc[i]); j++) {
+            double complex x = getcx(sc[i], j), y = getcx(fa[i], j);
+            err = isnan(creal(x)) != isnan(creal(y)) ? INFINITY : fmax(err, cabs(x - y));
+            mx = fmax(mx, cabs(x));
+          }
+          cr_expect(err <= tol * fmax(1, mx), "%s %s var %d: %s max err %g (max %g)", lr_dtype_name(rdt),
+                    lr_disc_name((lr_disc)k), var, ko_names[i], err, mx);
+        }
+        for (int nt = 1; nt <= 3; nt += 2) {
+          run_kernels(&s, chunk, false, nt, f1);
+          for (int i = 0; i < KO_N; i++)
+            if (fa[i])
+              cr_expect(memcmp(fa[i]->data, f1[i]->data, lr_nbytes(fa[i])) == 0, "%s %s var %d: %s differs on %d threads",
+                        lr_dtype_name(rdt), lr_disc_name((lr_disc)k), var, ko_names[i], nt);
+        }
+        lr_arena_rewind(ar, m);
+      }
 }
 
 /* Gradients do not depend on the checkpoint spacing (the recomputation is exact) and repeat
@@ -256,6 +370,44 @@ Test(scan, step_equals_scan) {
         cr_expect(memcmp(state->data, hL->data, lr_nbytes(hL)) == 0, "%s final state differs", lr_disc_name((lr_disc)k));
         lr_arena_rewind(ar, m);
       }
+}
+
+/* The vectorised path's exp has a clamp-free variant for chunks where every |Δ_A λ| <= 86.5 (f32)
+ * / 700 (f64), bitwise equal to the clamped one there. Δ_A = 60 at t = 30 (λΔ_A down to -120: Ā
+ * subnormal or 0) sends the scan's first chunk of 64 steps to the clamped exp and leaves the rest
+ * on the other; single steps decide one timestep at a time. Steps == scan to the bit, f32 and f64
+ * (f64 with Δ_A = 400 and λ down to -2). */
+Test(scan, exp_variants_agree_bitwise) {
+  const int64_t Bn = 2, D = 11, N = 5, L = 70;
+  for (int prec = 0; prec < 2; prec++) {
+    const lr_dtype rdt = prec ? LR_DTYPE_F64 : LR_DTYPE_F32;
+    lr_arena *ar = lr_arena_current();
+    lr_arena_mark m = lr_arena_get_mark(ar);
+    sel_in s = make_sel(rdt, false, LR_DISC_MAMBA, Bn, D, N, L, 1, 61, true);
+    for (int64_t i = 0; i < Bn * D; i++) lr_tensor_set(s.o.deltaA, i * L + 30, prec ? 400.0 : 60.0, 0);
+    lr_tensor *y, *hL, *state;
+    cr_assert_eq(lr_selective_scan(s.u, s.delta, s.A, s.B, s.C, &s.o, &y, &hL), LR_OK, "%s", lr_last_error());
+    cr_assert_eq(lr_empty(rdt, LR_SHAPE(Bn, D, N), &state), LR_OK);
+    cr_assert_eq(lr_tensor_copy_(state, s.o.h0), LR_OK);
+    lr_scan_opts so = s.o;
+    so.h0 = NULL;
+    int bad = 0;
+    for (int64_t t = 0; t < L; t++) {
+      lr_tensor *ut, *dt, *zt, *dAt, *Bt, *Ct, *yt;
+      lr_tensor_narrow(s.u, 2, t, 1, &ut), lr_tensor_squeeze(ut, 2, &ut);
+      lr_tensor_narrow(s.delta, 2, t, 1, &dt), lr_tensor_squeeze(dt, 2, &dt);
+      lr_tensor_narrow(s.o.z, 2, t, 1, &zt), lr_tensor_squeeze(zt, 2, &zt);
+      lr_tensor_narrow(s.o.deltaA, 2, t, 1, &dAt), lr_tensor_squeeze(dAt, 2, &dAt);
+      lr_tensor_narrow(s.B, 3, t, 1, &Bt), lr_tensor_squeeze(Bt, 3, &Bt);
+      lr_tensor_narrow(s.C, 3, t, 1, &Ct), lr_tensor_squeeze(Ct, 3, &Ct);
+      so.z = zt, so.deltaA = dAt;
+      cr_assert_eq(lr_selective_scan_step(state, ut, dt, s.A, Bt, Ct, &so, &yt), LR_OK, "%s", lr_last_error());
+      for (int64_t i = 0; i < Bn * D; i++) bad += lr_tensor_get(yt, i) != lr_tensor_get(y, i * L + t);
+    }
+    cr_expect_eq(bad, 0, "%s: %d outputs differ between steps and the scan", lr_dtype_name(rdt), bad);
+    cr_expect(memcmp(state->data, hL->data, lr_nbytes(hL)) == 0, "%s: final state differs", lr_dtype_name(rdt));
+    lr_arena_rewind(ar, m);
+  }
 }
 
 /* S5 steps equal the S5 scan to rounding: the recurrence is the scan's own, but the projections

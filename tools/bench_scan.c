@@ -11,9 +11,11 @@
  *   real mamba var  real A (D, N), variable B, C (B, 1, N, L), D, z, delta_bias, softplus,
  *                   Ā = exp(ΔA), B̄ = Δ (the CPU's vectorised path)
  *   real mamba fix  the same with fixed B, C (D, N) and no z
- *   real zoh        real A, fixed B, C (D, N), D (the CPU's scalar path: expm1 per state)
+ *   real zoh        real A, fixed B, C (D, N), D (the CPU's vectorised path: exp and expm1 per
+ *                   state and step)
  *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
- *                   exp / expm1 rate (sincosf + expf per state and step), not memory
+ *                   exp / expm1 rate (sincos + exp per state and step; vectorised on the CPU),
+ *                   not memory
  *   diag (S5)       lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
  * The plain loops (below) are what a user would write: for each (b, d), t, n: discretize with
  * libm (expf, expm1f, cexpf, log1pf), h = Ā h + B̄ B u, y += C h; the backward recomputes the

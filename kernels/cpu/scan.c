@@ -22,14 +22,22 @@
  * h_{t-1} always comes from the recomputed scan, never from a division by Ā (inventory §13.20).
  * Reductions over batch and time are deterministic (see scan_bwd in scan_impl.h).
  *
- * Fast path (real A with the mamba or dirac discretization, f32 and f64; every option: h0,
- * lengths, resets, deltaA, z, D, delta_bias, softplus, fixed or variable B/C). A block is W
+ * Fast path (real A, every discretization, f32 and f64; every option: h0, lengths, resets,
+ * deltaA, z, D, delta_bias, softplus, fixed or variable B/C; lr_scan_in.scalar turns it off for
+ * tests). A block is W
  * consecutive channels of one (b, group) (W = 8 f32 / 4 f64, GCC vector extensions of 32 bytes),
  * one channel per SIMD lane; lanes past the group's end are padding (zero inputs, never written).
  * Per chunk of timesteps the per-(d, t) inputs are transposed into lane vectors, Δ = softplus(x)
- * is evaluated on whole vectors, then all Ā = exp(Δ_A A_n) of the chunk (the only per-(d, t, n)
- * special function: B̄ = Δ or 1 needs none), then the recurrence h_n = Ā h_n + (B̄u) B_n with
- * y = Σ_n C_n h_n accumulated lane-wise in n order. A variable B/C is transposed once per call to
+ * is evaluated on whole vectors, then all Ā = exp(Δ_A A_n) of the chunk (when every |Δ_A A_n| of
+ * the chunk is <= 86.5 (f64: 700), by a clamp-free exp with a one-multiplication 2^k, bitwise
+ * equal to the full one there; mamba / dirac: the only
+ * per-(d, t, n) special function, B̄ = Δ or 1 is per (d, t)), then the recurrence h_n = Ā h_n +
+ * (B̄u) B_n with y = Σ_n C_n h_n accumulated lane-wise in n order. The other kinds evaluate Ā_n
+ * and B̄_n per (t, n) by discretize_math's formulas on lane vectors (fast_coef: zoh and async take
+ * e^v and expm1(v) from one range reduction, B̄ = Δ expm1(v)/v, 1 at v = 0; bilinear two
+ * divisions; rglru ln λ once per block) and step h_n = Ā_n h_n + (B̄_n u) B_n; their backward
+ * keeps B̄ and the four partials ∂Ā/∂λ, ∂B̄/∂λ, ∂Ā/∂Δ_A, ∂B̄/∂Δ of the chunk (ψ(v) by its series
+ * on |v| < 0.5 as in discretize_math). A variable B/C is transposed once per call to
  * (B, G, L, N) in the shared workspace (a timestep's N values contiguous for every block). The
  * backward: units own their outputs as in the scalar path; a unit walks the chunks in reverse
  * and, per chunk, its blocks in order (each block's adjoint and sums in its own state); the
@@ -39,10 +47,14 @@
  * bitwise reproducible run to run and for any thread count, and equal between the AVX2 clone
  * and the x86-64 baseline clone (same IEEE operations; C11 mode, so no FMA contraction).
  * Accuracy (f32): exp within 0.98 ulp on [-87.3, 88.7] (subnormal results kept, 0 below -104,
- * +inf above 88.72); softplus within 2.0 ulp on [-30, 20]; σ(z) = 1/(1 + exp(-z)). f64: exp
- * within 0.96 ulp (degree-13 polynomial), softplus by libm. y of the f32 path matches a double
- * reference to ~1e-7 of max |y| at L = 151 (tests/test_scan.c). Other discretizations, the
- * complex scans and the diagonal scan use the scalar per-element path below.
+ * +inf above 88.72); expm1 within 1.6 ulp; softplus within 2.0 ulp on [-30, 20]; σ(z) = 1/(1 +
+ * exp(-z)). f64: exp within 0.96 ulp (degree-13 polynomial), expm1 within 1.9 ulp, softplus by
+ * libm. y of the f32 path matches a double reference to ~1e-7 of max |y| at L = 151, and every
+ * output of both precisions the scalar path's (f64: 6e-15, f32: 4e-7 of max |.|;
+ * tests/test_scan.c). The complex zoh scan in c64 with fixed B and C has its own vectorised path
+ * (cfast_*, below the flavours: the same block / chunk / unit structure, complex lane vectors as
+ * (re, im) pairs, Cephes sincos on the half angle, every option); the other complex scans (c128,
+ * variable B/C, the other kinds) and the diagonal scan use the scalar per-element path.
  *
  * Diagonal scan (the S5 core, lrnnx simplified_scan's kernel): the same recurrence with N = 1 per
  * (b, p), a complex (or real) input x instead of B·u, every state written out; its backward
@@ -128,6 +140,109 @@ LR_VI void vexp_d(vd4 *o, const vd4 *px) {
   const int64_t sb = 0x4338000000000000LL - 1023;
   vl4 i1 = ((vl4)(k1 + sh) - sb) << 52, i2 = ((vl4)(k2 + sh) - sb) << 52;
   *o = (e * (vd4)i1) * (vd4)i2;
+}
+
+/* exp for |x| <= 86.5 only (the caller checks): vexp_f without the clamps, 2^k applied in one
+ * multiplication (k in [-125, 125]: e 2^k is normal, so the product is exact either way and the
+ * result is bitwise vexp_f's); (kb's bits + 127) << 23 is (k + 127) << 23, the shifter's bits
+ * shifting out. */
+LR_VI void vexpn_f(vf8 *o, const vf8 *px) {
+  const float sh = 0x1.8p23f;
+  const vf8 x = *px;
+  const vf8 kb = x * 1.44269504088896341f + sh;
+  const vf8 kf = kb - sh;
+  vf8 r = x - kf * 0.693359375f;
+  r = r - kf * -2.12194440e-4f;
+  vf8 p = (vf8){} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  vf8 e = (p * (r * r) + r) + 1.0f;
+  *o = e * (vf8)(((vi8)kb + 127) << 23);
+}
+/* f64, |x| <= 700 (the same argument; bitwise vexp_d's there). */
+LR_VI void vexpn_d(vd4 *o, const vd4 *px) {
+  const vd4 x = *px;
+  const double sh = 0x1.8p52;
+  const vd4 kb = x * 1.4426950408889634074 + sh, kf = kb - sh;
+  vd4 r = x - kf * 6.93147180369123816490e-01;
+  r = r - kf * 1.90821492927058770002e-10;
+  vd4 p = (vd4){} + 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  vd4 e = (p * (r * r) + r) + 1.0;
+  *o = e * (vd4)(((vl4)kb + 1023) << 52);
+}
+
+/* exp and expm1 of the same x from one range reduction (zoh, async, rglru), f32: with e^r - 1 =
+ * m (the polynomial before its + 1, so *e is bitwise vexp_f's), expm1(x) = 2^k m + (2^k - 1):
+ * 2^k m is exact (a power-of-two scaling), 2^k - 1 is exact for the k that matter, so one rounding
+ * is added to m's (|x| < ln2/2: k = 0 and the result is m itself, full relative accuracy near 0;
+ * k > 24: e - 1). Max error of expm1 1.6 ulp over [-30, 88.7] (measured against expm1 in double;
+ * -1 below -17.4 as expm1f, +inf above 88.72). */
+LR_VI void vexpx_f(vf8 *oe, vf8 *om, const vf8 *px) {
+  const float sh = 0x1.8p23f;
+  const vf8 x = *px;
+  vf8 xc = vsel_f(x > 88.8f, (vf8){} + 88.8f, x);
+  xc = vsel_f(xc < -104.0f, (vf8){} - 104.0f, xc);
+  const vf8 kb = xc * 1.44269504088896341f + sh;
+  const vf8 kf = kb - sh;
+  vf8 r = xc - kf * 0.693359375f;
+  r = r - kf * -2.12194440e-4f;
+  vf8 p = (vf8){} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const vf8 m = p * (r * r) + r, e = m + 1.0f;
+  const vi8 k = (vi8)kb - 0x4B400000, k1 = k >> 1, k2 = k - k1;
+  const vf8 s1 = (vf8)((k1 + 127) << 23), s2 = (vf8)((k2 + 127) << 23);
+  *oe = (e * s1) * s2;
+  const vf8 em = (m * s1) * s2 + ((s1 * s2) - 1.0f);
+  *om = vsel_f(k == 0, m, vsel_f(k > 24, *oe - 1.0f, em)); /* 2^128 - 1 would overflow */
+}
+/* f64: the same on vexp_d's reduction (k > 53: e - 1); max error of expm1 1.9 ulp over [-40, 709]
+ * against expm1l. */
+LR_VI void vexpx_d(vd4 *oe, vd4 *om, const vd4 *px) {
+  const vd4 x = *px;
+  const double sh = 0x1.8p52;
+  vd4 xc = vsel_d(x > 710.0, (vd4){} + 710.0, x);
+  xc = vsel_d(xc < -746.0, (vd4){} - 746.0, xc);
+  vd4 kf = (xc * 1.4426950408889634074 + sh) - sh;
+  vd4 r = xc - kf * 6.93147180369123816490e-01;
+  r = r - kf * 1.90821492927058770002e-10;
+  vd4 p = (vd4){} + 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  const vd4 m = p * (r * r) + r, e = m + 1.0;
+  vd4 k1 = (kf * 0.5 + sh) - sh, k2 = kf - k1;
+  const int64_t sb = 0x4338000000000000LL - 1023;
+  vl4 i1 = ((vl4)(k1 + sh) - sb) << 52, i2 = ((vl4)(k2 + sh) - sb) << 52;
+  const vd4 s1 = (vd4)i1, s2 = (vd4)i2;
+  *oe = (e * s1) * s2;
+  const vd4 em = (m * s1) * s2 + ((s1 * s2) - 1.0);
+  *om = vsel_d(kf == 0.0, m, vsel_d(kf > 53.0, *oe - 1.0, em)); /* 2^1024 - 1 would overflow */
 }
 
 /* softplus(x) = log1p(exp(x)) for x <= 20, else x (lrnnx's threshold), f32: log1p(y) =
@@ -225,6 +340,12 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VR vf8
 #define W 8
 #define VEXP vexp_f
+#define VEXPN vexpn_f
+#define EXPN_MAX 86.5f
+#define VEXPX vexpx_f
+#define RLOG logf
+#define RSQRT sqrtf
+#define PSI_DEG 9
 #define VSOFTPLUS vsoftplus_f
 #define VSIGMOID vsigmoid_f
 #define VHSUM vhsum_f
@@ -240,6 +361,12 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define VR vd4
 #define W 4
 #define VEXP vexp_d
+#define VEXPN vexpn_d
+#define EXPN_MAX 700.0
+#define VEXPX vexpx_d
+#define RLOG log
+#define RSQRT sqrt
+#define PSI_DEG 16
 #define VSOFTPLUS vsoftplus_d
 #define VSIGMOID vsigmoid_d
 #define VHSUM vhsum_d
@@ -262,6 +389,327 @@ int64_t lr_kcpu_scan_nchunks(const lr_scan_in *a) { return a->L ? (a->L + a->chu
 #define CPLX 1
 #include "kernels/cpu/scan_impl.h"
 
+/* ---- fast path of the complex zoh scan, c64 with fixed B and C (see the file comment) ----
+ * Lanes are channels as in the real path; a complex lane vector is a (re, im) pair of vf8. Per
+ * (t, n), with v = Δλ = x + iy: e^x and expm1(x) from vexpx_f, sin and cos of y/2 (vsincos_f),
+ * then cos y = 1 - 2 sin²(y/2), sin y = 2 sin(y/2) cos(y/2), Ā = e^x (cos y + i sin y),
+ * expm1(v) = expm1(x) cos y - 2 sin²(y/2) + i e^x sin y (discretize_math's half-angle form),
+ * B̄ = Δ φ1(v) with φ1 = expm1(v) conj(v)/|v|² (its series 1 + v/2 + v²/6 + v³/24 for |v|² < 1e-6
+ * as in discretize_math). Event mode evaluates Ā from Δ_A λ separately. */
+
+/* sin and cos of x for |x| <= 8192 (Cephes sinf / cosf: q = round(2x/π), x - qπ/2 in three
+ * parts, degree-7 / degree-8 polynomials on [-π/4, π/4], the quadrant by q's low bits); within
+ * 2 ulp there. Larger |x|: see cfast_sincos. */
+LR_VI void vsincos_f(vf8 *os, vf8 *oc, const vf8 *px) {
+  const float sh = 0x1.8p23f;
+  const vf8 x = *px;
+  const vf8 qb = x * 0.636619772367581343f + sh, qf = qb - sh;
+  const vi8 q = (vi8)qb - 0x4B400000;
+  vf8 r = x - qf * 1.5703125f;
+  r = r - qf * 4.837512969970703125e-4f;
+  r = r - qf * 7.54978995489188216e-8f;
+  const vf8 z = r * r;
+  vf8 s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
+  vf8 c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z - 0.5f * z + 1.0f;
+  const vi8 sw = (q & 1) == 1;
+  const vf8 s1 = vsel_f(sw, c, s), c1 = vsel_f(sw, s, c);
+  *os = (vf8)((vi8)s1 ^ ((q & 2) << 30));
+  *oc = (vf8)((vi8)c1 ^ (((q + 1) & 2) << 30));
+}
+
+/* sin, cos of the K N half-angles y of a chunk: vsincos_f, and libm's sinf / cosf for the lanes
+ * with |y| > 8192 (or NaN), chosen per element so that the result does not depend on the chunk. */
+static inline void cfast_sincos(int64_t M, const vf8 *y, vf8 *s, vf8 *c) {
+  vi8 okm = (vi8){} - 1;
+  for (int64_t i = 0; i < M; i++) {
+    const vf8 ay = vsel_f(y[i] < 0.0f, -y[i], y[i]);
+    okm &= ay <= 8192.0f;
+    vsincos_f(&s[i], &c[i], &y[i]);
+  }
+  bool ok = true;
+  for (int l = 0; l < 8; l++) ok = ok && okm[l];
+  if (!ok)
+    for (int64_t i = 0; i < M; i++)
+      for (int l = 0; l < 8; l++)
+        if (!(fabsf(y[i][l]) <= 8192.0f)) s[i][l] = sinf(y[i][l]), c[i][l] = cosf(y[i][l]);
+}
+
+static inline bool cfast_ok(const lr_scan_in *a) {
+  return a->cplx && a->rdt == LR_DTYPE_F32 && !a->scalar && a->disc == LR_DISC_ZOH && !a->varB && !a->varC;
+}
+
+#define CFCH 64
+/* Ā (ar, ai), B̄ (br, bi) of timesteps [0, K) (K N each; tmp: 3 K N scratch); with p3 / p5
+ * (backward) also ∂B̄/∂λ = Δ² ψ(v) and ∂B̄/∂Δ = e^v. A: (re, im) lane vectors per state. */
+static inline __attribute__((always_inline)) void cfast_coef(bool event, int64_t N, int64_t K, const vf8 *Ar,
+                                                              const vf8 *Ai, const vf8 *dl, const vf8 *dla, vf8 *ar,
+                                                              vf8 *ai, vf8 *br, vf8 *bi, vf8 *p3r, vf8 *p3i,
+                                                              vf8 *p5r, vf8 *p5i, vf8 *tmp) {
+  vf8 *hy = tmp, *hs = tmp + K * N, *hc = hs + K * N;
+  for (int pass = 0; pass < (event ? 2 : 1); pass++) { /* pass 1: Ā from Δ_A */
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t n = 0; n < N; n++) hy[k * N + n] = Ai[n] * (pass ? dla[k] : dl[k]) * 0.5f;
+    cfast_sincos(K * N, hy, hs, hc);
+    for (int64_t k = 0; k < K; k++) {
+      const vf8 d = pass ? dla[k] : dl[k];
+      for (int64_t n = 0; n < N; n++) {
+        const int64_t i = k * N + n;
+        const vf8 vr = Ar[n] * d, vi = Ai[n] * d, ss = hs[i] * hs[i], cy = 1.0f - 2.0f * ss,
+                  sy = 2.0f * hs[i] * hc[i];
+        vf8 ex, em;
+        vexpx_f(&ex, &em, &vr);
+        const vf8 er = ex * cy, ei = ex * sy; /* e^v */
+        ar[i] = er, ai[i] = ei;
+        if (pass) continue;
+        const vf8 mr = em * cy - 2.0f * ss, mi = ei; /* expm1(v) */
+        const vf8 den = vr * vr + vi * vi;
+        vf8 fr = (mr * vr + mi * vi) / den, fi = (mi * vr - mr * vi) / den;
+        /* series: ((v/24 + 1/6) v + 1/2) v + 1 */
+        vf8 sr = vr * (1.0f / 24) + 1.0f / 6, si = vi * (1.0f / 24);
+        vf8 tr = sr * vr - si * vi + 0.5f, ti = sr * vi + si * vr;
+        sr = tr * vr - ti * vi + 1.0f, si = tr * vi + ti * vr;
+        const vi8 small = den < 1e-6f;
+        fr = vsel_f(small, sr, fr), fi = vsel_f(small, si, fi);
+        br[i] = fr * d, bi[i] = fi * d;
+        if (p3r) {
+          /* ψ(v): series Σ_k c_k v^k on |v|² < 0.25, else (v e^v - expm1(v)) / v² */
+          vf8 qr = (vf8){} + (float)psi_c_f[9 - 1], qi = (vf8){};
+          for (int j = 9 - 2; j >= 0; j--) {
+            const vf8 nr = qr * vr - qi * vi + (float)psi_c_f[j];
+            qi = qr * vi + qi * vr, qr = nr;
+          }
+          const vf8 ur = (vr * er - vi * ei) - mr, ui = (vr * ei + vi * er) - mi;
+          const vf8 v2r = vr * vr - vi * vi, v2i = 2.0f * vr * vi, d2 = den * den;
+          const vf8 dr = (ur * v2r + ui * v2i) / d2, di = (ui * v2r - ur * v2i) / d2;
+          const vi8 ser = den < 0.25f;
+          const vf8 dd = d * d;
+          p3r[i] = vsel_f(ser, qr, dr) * dd, p3i[i] = vsel_f(ser, qi, di) * dd;
+          p5r[i] = er, p5i[i] = ei;
+        }
+      }
+    }
+  }
+}
+
+/* A, B, C of a block as (re, im) lane vectors, then D. */
+static inline void cfast_weights(const lr_scan_in *a, int64_t d0, int nl, vf8 *w6) {
+  const int64_t N = a->N;
+  const lr_c64 *src[3] = {a->A, a->Bm, a->Cm};
+  for (int m = 0; m < 3; m++)
+    for (int64_t n = 0; n < N; n++) {
+      vf8 *re = w6 + 2 * m * N + n, *im = re + N;
+      *re = *im = (vf8){};
+      for (int l = 0; l < nl; l++) (*re)[l] = src[m][(d0 + l) * N + n].re, (*im)[l] = src[m][(d0 + l) * N + n].im;
+    }
+}
+
+/* One timestep: h <- Ā (reset ? 0 : h) + B̄ (B u); returns 2 Re Σ_n C_n h_n (n in order). */
+static inline __attribute__((always_inline)) void cfast_step(int64_t N, vf8 *hr, vf8 *hi, const vf8 *pr,
+                                                              const vf8 *pi, const vf8 *ar, const vf8 *ai,
+                                                              const vf8 *br, const vf8 *bi, const vf8 *W6,
+                                                              const vf8 *pu, bool rst, vf8 *pacc) {
+  const vf8 *Br = W6 + 2 * N, *Bi = Br + N, *Cr = Bi + N, *Ci = Cr + N, u = *pu;
+  vf8 acc = (vf8){};
+  for (int64_t n = 0; n < N; n++) {
+    const vf8 ur = Br[n] * u, ui = Bi[n] * u;
+    const vf8 wr = br[n] * ur - bi[n] * ui, wi = br[n] * ui + bi[n] * ur;
+    vf8 nr = wr, ni = wi;
+    if (!rst) nr = (ar[n] * pr[n] - ai[n] * pi[n]) + wr, ni = (ar[n] * pi[n] + ai[n] * pr[n]) + wi;
+    hr[n] = nr, hi[n] = ni;
+    acc += Cr[n] * nr - Ci[n] * ni;
+  }
+  *pacc = 2.0f * acc;
+}
+
+static size_t cfast_ws(const lr_scan_in *a, bool backward) {
+  const size_t N = (size_t)a->N, Tc = (size_t)a->chunk;
+  return backward ? 2 * (Tc + 1) * N + 11 * Tc * N + 12 * Tc + 14 * N + 3
+                  : 8 * N + 7 * CFCH + 7 * CFCH * N;
+}
+
+LR_CLONES static void cfast_fwd_block(const lr_scan_in *a, int64_t b, int64_t d0, int nl, vf8 *w, float *y,
+                                      lr_c64 *hL, lr_c64 *ckpt) {
+  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
+  vf8 *hr = w, *hi = hr + N, *W6 = hi + N, *xs = W6 + 6 * N, *dl = xs + CFCH, *dla = dl + CFCH, *us = dla + CFCH,
+      *bu = us + CFCH, *zs = bu + CFCH, *ys = zs + CFCH, *ar = ys + CFCH, *ai = ar + CFCH * N, *br = ai + CFCH * N,
+      *bi = br + CFCH * N, *tmp = bi + CFCH * N;
+  cfast_weights(a, d0, nl, W6);
+  vf8 Dl;
+  fast_lanes_f(&Dl, (const float *)a->Dv, d0, nl);
+  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  for (int64_t n = 0; n < N; n++) hr[n] = hi[n] = (vf8){};
+  if (a->h0)
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) {
+        const lr_c64 v = ((const lr_c64 *)a->h0)[(b * D + d0 + l) * N + n];
+        hr[n][l] = v.re, hi[n][l] = v.im;
+      }
+  for (int64_t t0 = 0; t0 < len; t0 += CFCH) {
+    const int64_t K = len - t0 < CFCH ? len - t0 : CFCH;
+    fast_load_f(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
+    cfast_coef(a->deltaA != NULL, N, K, W6, W6 + N, dl, dla, ar, ai, br, bi, NULL, NULL, NULL, NULL, tmp);
+    for (int64_t k = 0; k < K; k++) {
+      const int64_t t = t0 + k;
+      if (ckpt && t % Tc == 0)
+        for (int l = 0; l < nl; l++)
+          for (int64_t n = 0; n < N; n++)
+            ckpt[((b * D + d0 + l) * nch + t / Tc) * N + n] = (lr_c64){hr[n][l], hi[n][l]};
+      cfast_step(N, hr, hi, hr, hi, ar + k * N, ai + k * N, br + k * N, bi + k * N, W6, &us[k], rs && rs[t], &ys[k]);
+      fast_out_f(a, &ys[k], &Dl, &us[k], &zs[k]);
+    }
+    fast_scatter_f(y + (b * D + d0) * L + t0, ys, L, nl, K);
+  }
+  for (int l = 0; l < nl; l++) {
+    float *yr = y + (b * D + d0 + l) * L;
+    for (int64_t t = len; t < L; t++) yr[t] = 0;
+    for (int64_t n = 0; n < N; n++) hL[(b * D + d0 + l) * N + n] = (lr_c64){hr[n][l], hi[n][l]};
+  }
+}
+
+/* Backward of one block (units: (b, block), each owning its outputs as in the real path):
+ * chunks in reverse; per chunk the states and coefficients are recomputed from the checkpoint
+ * with the forward's functions (bitwise equal), then the adjoint (the scalar bwd_chan's formulas
+ * on lane vectors). */
+LR_CLONES static void cfast_bwd_block(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b, int64_t d0, int nl,
+                                      const lr_c64 *ckpt, vf8 *w) {
+  const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
+  vf8 *hr = w, *hi = hr + (Tc + 1) * N, *ar = hi + (Tc + 1) * N, *ai = ar + Tc * N, *br = ai + Tc * N,
+      *bi = br + Tc * N, *p3r = bi + Tc * N, *p3i = p3r + Tc * N, *p5r = p3i + Tc * N, *p5i = p5r + Tc * N,
+      *tmp = p5i + Tc * N, *xs = tmp + 3 * Tc * N, *dl = xs + Tc, *dla = dl + Tc, *us = dla + Tc, *bu = us + Tc,
+      *zs = bu + Tc, *gy = zs + Tc, *accs = gy + Tc, *go = accs + Tc, *du = go + Tc, *dd = du + Tc, *dz = dd + Tc,
+      *dhr = dz + Tc, *dhi = dhr + N, *dAr = dhi + N, *dAi = dAr + N, *dBr = dAi + N, *dBi = dBr + N, *dCr = dBi + N,
+      *dCi = dCr + N, *W6 = dCi + N, *sc = W6 + 6 * N;
+  const vf8 *Ar = W6, *Ai = Ar + N, *Br = Ai + N, *Bi = Br + N, *Cr = Bi + N, *Ci = Cr + N;
+  cfast_weights(a, d0, nl, W6);
+  vf8 Dl, dDacc = (vf8){}, dbacc = (vf8){};
+  fast_lanes_f(&Dl, (const float *)a->Dv, d0, nl);
+  (void)sc;
+  const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
+  const int64_t len = a->lengths ? a->lengths[b] : L;
+  for (int64_t n = 0; n < N; n++) dhr[n] = dhi[n] = dAr[n] = dAi[n] = dBr[n] = dBi[n] = dCr[n] = dCi[n] = (vf8){};
+  if (gr->ghL)
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) {
+        const lr_c64 v = ((const lr_c64 *)gr->ghL)[(b * D + d0 + l) * N + n];
+        dhr[n][l] = v.re, dhi[n][l] = v.im;
+      }
+  for (int l = 0; l < nl; l++) {
+    const int64_t row = (b * D + d0 + l) * L;
+    for (int64_t t = len; t < L; t++) {
+      ((float *)gr->du)[row + t] = ((float *)gr->ddelta)[row + t] = 0;
+      if (a->deltaA) ((float *)gr->ddeltaA)[row + t] = 0;
+      if (a->z) ((float *)gr->dz)[row + t] = 0;
+    }
+  }
+  for (int64_t c = (len + Tc - 1) / Tc - 1; c >= 0; c--) {
+    const int64_t t0 = c * Tc, K = (t0 + Tc < len ? t0 + Tc : len) - t0;
+    fast_load_f(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
+    fast_gather_f(gy, (const float *)gr->gy + (b * D + d0) * L + t0, L, nl, K);
+    for (int64_t n = 0; n < N; n++) hr[n] = hi[n] = (vf8){};
+    for (int l = 0; l < nl; l++)
+      for (int64_t n = 0; n < N; n++) {
+        const lr_c64 v = ckpt[((b * D + d0 + l) * nch + c) * N + n];
+        hr[n][l] = v.re, hi[n][l] = v.im;
+      }
+    cfast_coef(a->deltaA != NULL, N, K, Ar, Ai, dl, dla, ar, ai, br, bi, p3r, p3i, p5r, p5i, tmp);
+    for (int64_t k = 0; k < K; k++)
+      cfast_step(N, hr + (k + 1) * N, hi + (k + 1) * N, hr + k * N, hi + k * N, ar + k * N, ai + k * N, br + k * N,
+                 bi + k * N, W6, &us[k], rs && rs[t0 + k], &accs[k]);
+    for (int64_t k = K - 1; k >= 0; k--) {
+      vf8 gk = gy[k], uk = us[k];
+      if (a->z) {
+        vf8 out = a->Dv ? accs[k] + Dl * uk : accs[k], zk = zs[k], s;
+        vsigmoid_f(&s, &zk);
+        dz[k] = gk * out * s * (1.0f + zk * (1.0f - s));
+        gk = gk * (zk * s);
+      }
+      du[k] = (vf8){};
+      if (a->Dv) {
+        dDacc += gk * uk;
+        du[k] = gk * Dl;
+      }
+      go[k] = gk;
+    }
+    for (int64_t k = K - 1; k >= 0; k--) {
+      const bool rst = rs && rs[t0 + k];
+      const vf8 cf = 2.0f * go[k], uk = us[k], dak = dla[k];
+      const vf8 *hcr = hr + (k + 1) * N, *hci = hi + (k + 1) * N, *hpr = hr + k * N, *hpi = hi + k * N;
+      const int64_t o = k * N;
+      vf8 duacc = du[k], gd = (vf8){}, gda = (vf8){};
+      for (int64_t n = 0; n < N; n++) {
+        const vf8 Gr = dhr[n] + Cr[n] * cf, Gi = dhi[n] - Ci[n] * cf; /* dh += conj(C) cf */
+        dCr[n] += hcr[n] * cf, dCi[n] -= hci[n] * cf;                   /* dC += conj(h) cf */
+        const vf8 qr = rst ? (vf8){} : hpr[n], qi = rst ? (vf8){} : hpi[n];
+        const vf8 gAr = Gr * qr + Gi * qi, gAi = Gi * qr - Gr * qi; /* G conj(h_{t-1}) */
+        const vf8 ur = Br[n] * uk, ui = Bi[n] * uk;
+        const vf8 gBr = Gr * ur + Gi * ui, gBi = Gi * ur - Gr * ui; /* G conj(B u) */
+        const vf8 abr = ar[o + n], abi = ai[o + n], bbr = br[o + n], bbi = bi[o + n];
+        dBr[n] += (Gr * bbr + Gi * bbi) * uk, dBi[n] += (Gi * bbr - Gr * bbi) * uk; /* G conj(B̄) u */
+        duacc += Gr * (bbr * Br[n] - bbi * Bi[n]) + Gi * (bbr * Bi[n] + bbi * Br[n]);
+        /* dλ += gA conj(Δ_A Ā) + gB conj(Δ² ψ) */
+        const vf8 p0r = abr * dak, p0i = abi * dak;
+        dAr[n] += (gAr * p0r + gAi * p0i) + (gBr * p3r[o + n] + gBi * p3i[o + n]);
+        dAi[n] += (gAi * p0r - gAr * p0i) + (gBi * p3r[o + n] - gBr * p3i[o + n]);
+        const vf8 p1r = Ar[n] * abr - Ai[n] * abi, p1i = Ar[n] * abi + Ai[n] * abr; /* λ Ā */
+        gda += gAr * p1r + gAi * p1i;
+        gd += gBr * p5r[o + n] + gBi * p5i[o + n];
+        if (rst) dhr[n] = dhi[n] = (vf8){};
+        else dhr[n] = Gr * abr + Gi * abi, dhi[n] = Gi * abr - Gr * abi; /* G conj(Ā) */
+      }
+      du[k] = duacc;
+      if (a->deltaA) dla[k] = gda;
+      else gd += gda;
+      if (a->softplus) {
+        vf8 s, x = xs[k];
+        vsigmoid_f(&s, &x);
+        gd = vsel_f(x > 20.0f, gd, gd * s);
+      }
+      dd[k] = gd;
+      dbacc += gd;
+    }
+    const int64_t row = (b * D + d0) * L + t0;
+    fast_scatter_f((float *)gr->du + row, du, L, nl, K);
+    fast_scatter_f((float *)gr->ddelta + row, dd, L, nl, K);
+    if (a->deltaA) fast_scatter_f((float *)gr->ddeltaA + row, dla, L, nl, K);
+    if (a->z) fast_scatter_f((float *)gr->dz + row, dz, L, nl, K);
+  }
+  for (int l = 0; l < nl; l++) {
+    const int64_t o = (b * D + d0 + l) * N;
+    for (int64_t n = 0; n < N; n++) {
+      ((lr_c64 *)gr->dh0)[o + n] = (lr_c64){dhr[n][l], dhi[n][l]};
+      ((lr_c64 *)gr->dA_p)[o + n] = (lr_c64){dAr[n][l], dAi[n][l]};
+      ((lr_c64 *)gr->dB)[o + n] = (lr_c64){dBr[n][l], dBi[n][l]};
+      ((lr_c64 *)gr->dC)[o + n] = (lr_c64){dCr[n][l], dCi[n][l]};
+    }
+    if (gr->dD_p) ((float *)gr->dD_p)[b * D + d0 + l] = dDacc[l];
+    if (gr->dbias_p) ((float *)gr->dbias_p)[b * D + d0 + l] = dbacc[l];
+  }
+}
+
+static void cfast_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
+  const int64_t nb = (a->D + 7) / 8, units = a->Bn * nb;
+  const size_t pt = cfast_ws(a, false);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
+  for (int64_t i = 0; i < units; i++) {
+    const int64_t b = i / nb, d0 = (i % nb) * 8;
+    const int nl = (int)(a->D - d0 < 8 ? a->D - d0 : 8);
+    cfast_fwd_block(a, b, d0, nl, (vf8 *)ws + (size_t)omp_get_thread_num() * pt, (float *)y, (lr_c64 *)hL,
+                    (lr_c64 *)ckpt);
+  }
+}
+
+static void cfast_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *gr, void *ws, int nt) {
+  const int64_t nb = (a->D + 7) / 8, units = a->Bn * nb;
+  const size_t pt = cfast_ws(a, true);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && units > 1)
+  for (int64_t i = 0; i < units; i++) {
+    const int64_t b = i / nb, d0 = (i % nb) * 8;
+    const int nl = (int)(a->D - d0 < 8 ? a->D - d0 : 8);
+    cfast_bwd_block(a, gr, b, d0, nl, (const lr_c64 *)ckpt, (vf8 *)ws + (size_t)omp_get_thread_num() * pt);
+  }
+}
+
 static size_t wsize(const lr_scan_in *a) {
   size_t r = lr_dtype_size(a->rdt);
   return a->cplx ? 2 * r : r;
@@ -271,7 +719,8 @@ size_t lr_kcpu_scan_ws_bytes(const lr_scan_in *a, int nthreads, bool backward) {
   size_t w = wsize(a), r = lr_dtype_size(a->rdt);
   size_t per = backward ? (size_t)((a->chunk + 1) * a->N + 4 * a->N) * w + (size_t)(3 * a->chunk) * r
                         : (size_t)a->N * w;
-  if (!a->cplx && fast_ok_f(a)) { /* the fast path's lane vectors (32 bytes each) */
+  if (cfast_ok(a)) return 32 * cfast_ws(a, backward) * (size_t)(nthreads > 0 ? nthreads : 1) + 64;
+  if (!a->cplx && !a->scalar && fast_ok_f(a)) { /* the fast path's lane vectors (32 bytes each) */
     const bool f32 = a->rdt == LR_DTYPE_F32;
     size_t f = 32 * (f32 ? fast_ws_f(a, backward) : fast_ws_d(a, backward));
     size_t sh = 32 * (f32 ? fast_shared_f(a) : fast_shared_d(a));
@@ -286,7 +735,8 @@ static void *ws_align(void *ws) { return (void *)(((uintptr_t)ws + 63) & ~(uintp
 void lr_kcpu_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
   ws = ws_align(ws);
   if (a->rdt == LR_DTYPE_F32) {
-    if (a->cplx) scan_fwd_cf(a, y, hL, ckpt, ws, nt);
+    if (cfast_ok(a)) cfast_fwd(a, y, hL, ckpt, ws, nt);
+    else if (a->cplx) scan_fwd_cf(a, y, hL, ckpt, ws, nt);
     else scan_fwd_f(a, y, hL, ckpt, ws, nt);
   } else {
     if (a->cplx) scan_fwd_cd(a, y, hL, ckpt, ws, nt);
@@ -297,7 +747,8 @@ void lr_kcpu_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *
 void lr_kcpu_scan_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, int nt) {
   ws = ws_align(ws);
   if (a->rdt == LR_DTYPE_F32) {
-    if (a->cplx) scan_bwd_cf(a, ckpt, g, ws, nt);
+    if (cfast_ok(a)) cfast_bwd(a, ckpt, g, ws, nt);
+    else if (a->cplx) scan_bwd_cf(a, ckpt, g, ws, nt);
     else scan_bwd_f(a, ckpt, g, ws, nt);
   } else {
     if (a->cplx) scan_bwd_cd(a, ckpt, g, ws, nt);

@@ -24,6 +24,8 @@ typedef struct {
   const void *h0;                  /* (B, D, N) W or NULL (zeros) */
   const int64_t *lengths;          /* (B) in [0, L], or NULL (all L) */
   const uint8_t *reset;            /* (B, L) 0/1, or NULL */
+  bool scalar;                     /* take the scalar per-element path even where the vectorised
+                                      one applies (real A; tests compare the two) */
 } lr_scan_in;
 
 /* Gradients written by the backward (all contiguous, fully written; NULL where the input is

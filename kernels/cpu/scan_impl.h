@@ -38,14 +38,19 @@ static inline R SF(sel_out)(R acc, const R *Dv, int64_t d, R u, const R *z) {
 }
 
 #if FAST
-/* ---- fast path: real A, mamba or dirac (see the file comment) ----
+/* ---- fast path: real A, every discretization (see the file comment) ----
  * A block is W consecutive channels d0 .. d0 + nl - 1 of one batch row b (and of one group when
- * B or C is variable); lane l is channel d0 + l, lanes >= nl are padding (all inputs 0: they stay
- * finite and are never written out). Per-timestep inputs are transposed into lane vectors one
- * chunk at a time; the state is h[n] (N lane vectors). */
+ * B or C is variable); lane l is channel d0 + l, lanes >= nl are padding (all inputs 0: their
+ * states, B and C partials stay 0 and finite; a per-lane sum of theirs may hold inf / NaN (rglru:
+ * λ = 0), but nothing of a padding lane is written out or mixed into another lane). Per-timestep
+ * inputs are transposed into lane vectors one chunk at a time; the state is h[n] (N lane
+ * vectors). */
 #define FCH 64 /* forward chunk (timesteps transposed at a time) */
 
-static inline bool SF(fast_ok)(const lr_scan_in *a) {
+static inline bool SF(fast_ok)(const lr_scan_in *a) { return a->disc >= 0 && a->disc < LR_DISC_COUNT; }
+
+/* mamba and dirac: Ā = exp(Δ_A λ) is the only per-(t, n) coefficient (B̄ = Δ or 1 is per (t)). */
+static inline bool SF(fast_simple)(const lr_scan_in *a) {
   return a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_DIRAC;
 }
 
@@ -153,6 +158,31 @@ static void SF(fast_transpose_bc)(const lr_scan_in *a, R *BT, R *CT, int nt) {
  * ahead of the recurrence so that their latency overlaps. */
 static inline __attribute__((always_inline)) void SF(fast_abar)(int64_t N, int64_t K, const VR *At, const VR *dla,
                                                                  VR *ab) {
+  /* |Δ_A A_n| <= EXPN_MAX for the whole chunk (max_k |Δ_A| · max_n |A_n|; NaN and inf fail the
+   * test): the clamp-free exp, bitwise equal to VEXP there, so the choice never shows in results. */
+  VR am = (VR){};
+  for (int64_t n = 0; n < N; n++) {
+    VR v = VSEL(At[n] < (R)0, -At[n], At[n]);
+    v = VSEL(v <= (R)1e30, v, (VR){} + (R)INFINITY);
+    am = VSEL(v > am, v, am);
+  }
+  __typeof__(am < am) okm = am == am;
+  for (int64_t k = 0; k < K; k++) {
+    const VR d = VSEL(dla[k] < (R)0, -dla[k], dla[k]);
+    okm &= d * am <= EXPN_MAX;
+  }
+  bool ok = true;
+  for (int l = 0; l < W; l++) ok = ok && okm[l];
+  if (ok) {
+    for (int64_t k = 0; k < K; k++) {
+      const VR dk = dla[k];
+      for (int64_t n = 0; n < N; n++) {
+        VR x = dk * At[n];
+        VEXPN(&ab[k * N + n], &x);
+      }
+    }
+    return;
+  }
   for (int64_t k = 0; k < K; k++) {
     const VR dk = dla[k];
     for (int64_t n = 0; n < N; n++) {
@@ -162,33 +192,195 @@ static inline __attribute__((always_inline)) void SF(fast_abar)(int64_t N, int64
   }
 }
 
+/* ψ(v) = (v e^v - expm1(v))/v² (discretize_math_impl.h), from e = e^v and m = expm1(v): the
+ * series Σ_k v^k (k+1)/(k+2)! on |v| < 0.5 (PSI_DEG terms: truncation < 1e-9 (f32), 1e-20 (f64)
+ * relative), the direct form elsewhere. */
+static const double SF(psi_c)[16] = {1.0 / 2,          1.0 / 3,           1.0 / 8,           1.0 / 30,
+                                     1.0 / 144,        1.0 / 840,         1.0 / 5760,        1.0 / 45360,
+                                     1.0 / 403200,     1.0 / 3991680,     1.0 / 43545600,    1.0 / 518918400,
+                                     1.0 / 6706022400, 1.0 / 93405312000, 1.0 / 1394852659200,
+                                     1.0 / 22230464256000};
+static inline __attribute__((always_inline)) void SF(fast_psi)(VR *o, const VR *pv, const VR *pe, const VR *pm) {
+  const VR v = *pv;
+  VR s = (VR){} + (R)SF(psi_c)[PSI_DEG - 1];
+  for (int i = PSI_DEG - 2; i >= 0; i--) s = s * v + (R)SF(psi_c)[i];
+  const VR dr = (v * *pe - *pm) / (v * v);
+  *o = VSEL(v * v < (R)0.25, s, dr);
+}
+
+/* φ1(v) = expm1(v)/v (1 at v = 0) from m = expm1(v). */
+static inline __attribute__((always_inline)) void SF(fast_phi1)(VR *o, const VR *pv, const VR *pm) {
+  *o = VSEL(*pv == (R)0, (VR){} + (R)1, *pm / *pv);
+}
+
+/* The kinds other than mamba / dirac: Ā and B̄ of timesteps [0, K) of a chunk into ab, bb (K, N),
+ * the math of discretize_math_impl.h lane by lane (within a few ulp of it, not bitwise). With der
+ * (backward) also the partials, four (K, N) arrays ds apart: ∂Ā/∂λ, ∂B̄/∂λ, then ∂Ā/∂τ_A (τ_A:
+ * the step Ā depends on: Δ_A, or Δ for s7 / rglru, which take no Δ_A) and ∂B̄/∂τ_B (Δ; Δ_A for
+ * async). lnA: ln λ per state (rglru). */
+static inline __attribute__((always_inline)) void SF(fast_coef)(int disc, bool event, int64_t N, int64_t K,
+                                                                 const VR *At, const VR *lnA, const VR *dl,
+                                                                 const VR *dla, VR *ab, VR *bb, VR *der,
+                                                                 int64_t ds) {
+  const VR one = (VR){} + (R)1;
+  switch (disc) {
+    case LR_DISC_ZOH: /* Ā = e^{Δ_A λ}, B̄ = Δ φ1(Δλ) */
+      for (int64_t k = 0; k < K; k++) {
+        const VR d = dl[k], da = dla[k];
+        for (int64_t n = 0; n < N; n++) {
+          const int64_t i = k * N + n;
+          VR v = At[n] * d, e, m, phi;
+          VEXPX(&e, &m, &v);
+          if (event) {
+            VR va = At[n] * da, ma;
+            VEXPX(&ab[i], &ma, &va);
+          } else ab[i] = e;
+          SF(fast_phi1)(&phi, &v, &m);
+          bb[i] = phi * d;
+          if (der) {
+            VR ps;
+            SF(fast_psi)(&ps, &v, &e, &m);
+            der[i] = ab[i] * da;
+            der[ds + i] = ps * (d * d);
+            der[2 * ds + i] = At[n] * ab[i];
+            der[3 * ds + i] = e;
+          }
+        }
+      }
+      break;
+    case LR_DISC_ASYNC: /* Ā = e^{Δ_A λ}, B̄ = Δ_A φ1(Δ_A λ) */
+      for (int64_t k = 0; k < K; k++) {
+        const VR da = dla[k];
+        for (int64_t n = 0; n < N; n++) {
+          const int64_t i = k * N + n;
+          VR v = At[n] * da, e, m, phi;
+          VEXPX(&e, &m, &v);
+          ab[i] = e;
+          SF(fast_phi1)(&phi, &v, &m);
+          bb[i] = phi * da;
+          if (der) {
+            VR ps;
+            SF(fast_psi)(&ps, &v, &e, &m);
+            der[i] = e * da;
+            der[ds + i] = ps * (da * da);
+            der[2 * ds + i] = At[n] * e;
+            der[3 * ds + i] = e;
+          }
+        }
+      }
+      break;
+    case LR_DISC_BILINEAR: /* Ā = (1 + Δ_A λ/2)/(1 - Δ_A λ/2), B̄ = Δ/(1 - Δλ/2) */
+      for (int64_t k = 0; k < K; k++) {
+        const VR d = dl[k], da = dla[k], hd = d * (R)0.5, hda = da * (R)0.5;
+        for (int64_t n = 0; n < N; n++) {
+          const int64_t i = k * N + n;
+          const VR hv = At[n] * hda, qa = one - hv, qb = one - At[n] * hd;
+          ab[i] = (one + hv) / qa;
+          bb[i] = d / qb;
+          if (der) {
+            const VR ia2 = one / (qa * qa), ib2 = one / (qb * qb);
+            der[i] = ia2 * da;
+            der[ds + i] = ib2 * (d * hd);
+            der[2 * ds + i] = At[n] * ia2;
+            der[3 * ds + i] = ib2;
+          }
+        }
+      }
+      break;
+    case LR_DISC_NONE: /* Ā = λ, B̄ = 1 */
+      for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++) {
+          const int64_t i = k * N + n;
+          ab[i] = At[n];
+          bb[i] = one;
+          if (der) {
+            der[i] = one;
+            der[ds + i] = der[2 * ds + i] = der[3 * ds + i] = (VR){};
+          }
+        }
+      break;
+    case LR_DISC_S7: /* Ā = 1 - 1/(Δ² + 1/2), B̄ = 1 */
+      for (int64_t k = 0; k < K; k++) {
+        const VR d = dl[k], q = d * d + (R)0.5, a7 = one - one / q, p2 = (R)2 * d / (q * q);
+        for (int64_t n = 0; n < N; n++) {
+          const int64_t i = k * N + n;
+          ab[i] = a7;
+          bb[i] = one;
+          if (der) {
+            der[i] = der[ds + i] = der[3 * ds + i] = (VR){};
+            der[2 * ds + i] = p2;
+          }
+        }
+      }
+      break;
+    case LR_DISC_RGLRU: /* Ā = a^g = e^{g ln a}, B̄ = sqrt(-expm1(2 g ln a)); g in the Δ slot */
+      for (int64_t k = 0; k < K; k++) {
+        const VR d = dl[k];
+        for (int64_t n = 0; n < N; n++) {
+          const int64_t i = k * N + n;
+          VR lg = d * lnA[n], lg2 = (R)2 * lg, e, m, e2, m2;
+          VEXPX(&e, &m, &lg);
+          VEXPX(&e2, &m2, &lg2);
+          VR q = -m2, bv;
+          q = VSEL(q > (R)0, q, (VR){});
+          for (int l = 0; l < W; l++) bv[l] = RSQRT(q[l]);
+          ab[i] = e;
+          bb[i] = bv;
+          if (der) {
+            const VR f = -e / bv, p0 = d * e / At[n], p2 = e * lnA[n];
+            der[i] = p0;
+            der[ds + i] = f * p0;
+            der[2 * ds + i] = p2;
+            der[3 * ds + i] = f * p2;
+          }
+        }
+      }
+      break;
+    default: break;
+  }
+}
+
+/* ln λ per state for rglru (libm, as the scalar path; 0 in padding lanes). */
+static inline void SF(fast_lna)(const lr_scan_in *a, int64_t d0, int nl, VR *lnA) {
+  const int64_t N = a->N;
+  for (int64_t n = 0; n < N; n++) {
+    lnA[n] = (VR){};
+    if (a->disc == LR_DISC_RGLRU)
+      for (int l = 0; l < nl; l++) lnA[n][l] = RLOG(((const R *)a->A)[(d0 + l) * N + n]);
+  }
+}
+
 /* One timestep of the block: h[n] <- Ā[n] h[n] (0 across a reset) + B̄u · B[n]; *pacc = Σ_n
- * C[n] h[n] in order n = 0, 1, ... Shared by the forward and the backward's recomputation
- * (bitwise equal states). */
+ * C[n] h[n] in order n = 0, 1, ... B̄u is *pbu (mamba / dirac: per timestep) or bb[n] · *pbu
+ * (the other kinds; *pbu = u). Shared by the forward and the backward's recomputation (bitwise
+ * equal states); callers pass bb as NULL or not at separate call sites, so that it folds. */
 static inline __attribute__((always_inline)) void SF(fast_step)(int64_t N, VR *h, const VR *hprev, const VR *ab,
-                                                                 const VR *Bt, const VR *Ct, const R *Bv,
-                                                                 const R *Cv, const VR *pbu, bool rst, VR *pacc) {
+                                                                 const VR *bb, const VR *Bt, const VR *Ct,
+                                                                 const R *Bv, const R *Cv, const VR *pbu, bool rst,
+                                                                 VR *pacc) {
   const VR buk = *pbu;
   VR acc = (VR){};
+#define BUN (bb ? bb[n] * buk : buk)
   if (rst) {
     for (int64_t n = 0; n < N; n++) {
-      VR hv = Bv ? buk * Bv[n] : buk * Bt[n];
+      VR hv = Bv ? BUN * Bv[n] : BUN * Bt[n];
       h[n] = hv;
       acc += Cv ? Cv[n] * hv : Ct[n] * hv;
     }
   } else if (Bv && Cv) {
     for (int64_t n = 0; n < N; n++) {
-      VR hv = ab[n] * hprev[n] + buk * Bv[n];
+      VR hv = ab[n] * hprev[n] + BUN * Bv[n];
       h[n] = hv;
       acc += Cv[n] * hv;
     }
   } else {
     for (int64_t n = 0; n < N; n++) {
-      VR hv = ab[n] * hprev[n] + (Bv ? buk * Bv[n] : buk * Bt[n]);
+      VR hv = ab[n] * hprev[n] + (Bv ? BUN * Bv[n] : BUN * Bt[n]);
       h[n] = hv;
       acc += Cv ? Cv[n] * hv : Ct[n] * hv;
     }
   }
+#undef BUN
   *pacc = acc;
 }
 
@@ -210,8 +402,10 @@ LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, const R *BT, const
   const int64_t D = a->D, L = a->L, N = a->N, Tc = a->chunk, nch = lr_kcpu_scan_nchunks(a);
   const int64_t g = d0 / (a->D / a->G);
   VR *h = w, *At = h + N, *Bt = At + N, *Ct = Bt + N, *xs = Ct + N, *dl = xs + FCH, *dla = dl + FCH, *us = dla + FCH,
-     *bu = us + FCH, *zs = bu + FCH, *ys = zs + FCH, *ab = ys + FCH;
+     *bu = us + FCH, *zs = bu + FCH, *ys = zs + FCH, *ab = ys + FCH, *bb = ab + FCH * N, *lnA = bb + FCH * N;
+  const bool simple = SF(fast_simple)(a);
   SF(fast_weights)(a, d0, nl, At, Bt, Ct);
+  SF(fast_lna)(a, d0, nl, lnA);
   VR Dl;
   SF(fast_lanes)(&Dl, (const R *)a->Dv, d0, nl);
   const R *Bg = BT ? BT + (b * a->G + g) * L * N : NULL; /* (L, N) */
@@ -225,16 +419,21 @@ LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, const R *BT, const
   for (int64_t t0 = 0; t0 < len; t0 += FCH) {
     const int64_t K = len - t0 < FCH ? len - t0 : FCH;
     SF(fast_load)(a, b, d0, nl, t0, K, xs, dl, dla, us, bu, zs);
-    SF(fast_abar)(N, K, At, dla, ab);
-    for (int64_t k = 0; k < K; k++) {
-      const int64_t t = t0 + k;
-      if (ckpt && t % Tc == 0)
-        for (int l = 0; l < nl; l++)
-          for (int64_t n = 0; n < N; n++) ckpt[((b * D + d0 + l) * nch + t / Tc) * N + n] = h[n][l];
-      SF(fast_step)(N, h, h, ab + k * N, Bt, Ct, Bg ? Bg + t * N : NULL, Cg ? Cg + t * N : NULL, &bu[k],
-                    rs && rs[t], &ys[k]);
-      SF(fast_out)(a, &ys[k], &Dl, &us[k], &zs[k]);
-    }
+    if (simple) SF(fast_abar)(N, K, At, dla, ab);
+    else SF(fast_coef)(a->disc, a->deltaA != NULL, N, K, At, lnA, dl, dla, ab, bb, NULL, 0);
+#define FWD_STEPS(BB)                                                                                             \
+  for (int64_t k = 0; k < K; k++) {                                                                               \
+    const int64_t t = t0 + k;                                                                                     \
+    if (ckpt && t % Tc == 0)                                                                                      \
+      for (int l = 0; l < nl; l++)                                                                                \
+        for (int64_t n = 0; n < N; n++) ckpt[((b * D + d0 + l) * nch + t / Tc) * N + n] = h[n][l];               \
+    SF(fast_step)(N, h, h, ab + k * N, BB, Bt, Ct, Bg ? Bg + t * N : NULL, Cg ? Cg + t * N : NULL, &bu[k],       \
+                  rs && rs[t], &ys[k]);                                                                           \
+    SF(fast_out)(a, &ys[k], &Dl, &us[k], &zs[k]);                                                                 \
+  }
+    if (simple) FWD_STEPS(NULL)
+    else FWD_STEPS(bb + k * N)
+#undef FWD_STEPS
     SF(fast_scatter)(y + (b * D + d0) * L + t0, ys, L, nl, K);
   }
   for (int l = 0; l < nl; l++) {
@@ -244,7 +443,7 @@ LR_CLONES static void SF(fast_fwd_block)(const lr_scan_in *a, const R *BT, const
   }
 }
 
-#define BST(N) (7 * (N) + 3) /* lane vectors of a block's backward state */
+#define BST(N) (8 * (N) + 3) /* lane vectors of a block's backward state */
 /* Blocks of a backward unit: a group's with a variable B or C, else 1. */
 static size_t SF(fast_per_blocks)(const lr_scan_in *a) {
   return (a->varB || a->varC) ? (size_t)((SF(fast_per)(a) + W - 1) / W) : 1;
@@ -253,8 +452,9 @@ static size_t SF(fast_per_blocks)(const lr_scan_in *a) {
 /* Lane vectors per thread in the forward / backward. */
 static size_t SF(fast_ws)(const lr_scan_in *a, bool backward) {
   const size_t N = (size_t)a->N, Tc = (size_t)a->chunk;
-  return backward ? (Tc + 1) * N + 3 * Tc * N + 12 * Tc + SF(fast_per_blocks)(a) * BST(N)
-                  : 4 * N + 7 * FCH + FCH * N;
+  const size_t coef = SF(fast_simple)(a) ? 0 : 5; /* B̄ and the four partials, (Tc, N) each */
+  return backward ? (Tc + 1) * N + (3 + coef) * Tc * N + 12 * Tc + SF(fast_per_blocks)(a) * BST(N)
+                  : 5 * N + 7 * FCH + 2 * FCH * N;
 }
 
 /* Lane vectors shared by the threads: the transposed variable B and C. */
@@ -274,6 +474,7 @@ static inline void SF(fast_bwd_init)(const lr_scan_in *a, const lr_scan_grads *g
   const int64_t D = a->D, L = a->L, N = a->N;
   VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *sc = Ct + N;
   SF(fast_weights)(a, d0, nl, At, Bt, Ct);
+  SF(fast_lna)(a, d0, nl, sc + 3);
   SF(fast_lanes)(&sc[0], (const R *)a->Dv, d0, nl);
   sc[1] = sc[2] = (VR){}; /* Σ dD, Σ dbias */
   const int64_t len = a->lengths ? a->lengths[b] : L;
@@ -317,8 +518,9 @@ static inline __attribute__((always_inline)) void SF(fast_bwd_chunk)(const lr_sc
   VR *dh = st, *dA = dh + N, *dBl = dA + N, *dCl = dBl + N, *At = dCl + N, *Bt = At + N, *Ct = Bt + N, *sc = Ct + N;
   VR *hs = w, *ab = hs + (Tc + 1) * N, *EB = ab + Tc * N, *EC = EB + Tc * N, *xs = EC + Tc * N, *dl = xs + Tc,
      *dla = dl + Tc, *us = dla + Tc, *bu = us + Tc, *zs = bu + Tc, *gy = zs + Tc, *accs = gy + Tc, *go = accs + Tc,
-     *du = go + Tc, *dd = du + Tc, *dz = dd + Tc;
+     *du = go + Tc, *dd = du + Tc, *dz = dd + Tc, *bbs = dz + Tc, *der = bbs + Tc * N, *lnA = sc + 3;
   const VR Dl = sc[0];
+  const bool simple = SF(fast_simple)(a), async = a->disc == LR_DISC_ASYNC;
   VR dDacc = sc[1], dbacc = sc[2];
   const uint8_t *rs = a->reset ? a->reset + b * L : NULL;
   const int64_t len = a->lengths ? a->lengths[b] : L;
@@ -330,11 +532,20 @@ static inline __attribute__((always_inline)) void SF(fast_bwd_chunk)(const lr_sc
     for (int64_t n = 0; n < N; n++) hs[n] = (VR){};
     for (int l = 0; l < nl; l++)
       for (int64_t n = 0; n < N; n++) hs[n][l] = ckpt[((b * D + d0 + l) * nch + c) * N + n];
-    SF(fast_abar)(N, K, At, dla, ab);
-    for (int64_t k = 0; k < K; k++) {
-      const int64_t t = t0 + k;
-      SF(fast_step)(N, hs + (k + 1) * N, hs + k * N, ab + k * N, Bt, Ct, Bg ? Bg + t * N : NULL,
-                    Cg ? Cg + t * N : NULL, &bu[k], rs && rs[t], &accs[k]);
+    if (simple) {
+      SF(fast_abar)(N, K, At, dla, ab);
+      for (int64_t k = 0; k < K; k++) {
+        const int64_t t = t0 + k;
+        SF(fast_step)(N, hs + (k + 1) * N, hs + k * N, ab + k * N, NULL, Bt, Ct, Bg ? Bg + t * N : NULL,
+                      Cg ? Cg + t * N : NULL, &bu[k], rs && rs[t], &accs[k]);
+      }
+    } else {
+      SF(fast_coef)(a->disc, a->deltaA != NULL, N, K, At, lnA, dl, dla, ab, bbs, der, Tc * N);
+      for (int64_t k = 0; k < K; k++) {
+        const int64_t t = t0 + k;
+        SF(fast_step)(N, hs + (k + 1) * N, hs + k * N, ab + k * N, bbs + k * N, Bt, Ct, Bg ? Bg + t * N : NULL,
+                      Cg ? Cg + t * N : NULL, &bu[k], rs && rs[t], &accs[k]);
+      }
     }
     /* the output's chain: gradient into the scan (go), dz, the D terms (t descending as before) */
     for (int64_t k = K - 1; k >= 0; k--) {
@@ -359,27 +570,49 @@ static inline __attribute__((always_inline)) void SF(fast_bwd_chunk)(const lr_sc
       const VR *hcur = hs + (k + 1) * N, *hprev = hs + k * N, *abk = ab + k * N;
       const R *Bv = Bg ? Bg + t * N : NULL, *Cv = Cg ? Cg + t * N : NULL;
       VR duacc = du[k], gd = (VR){}, gda = (VR){};
-      for (int64_t n = 0; n < N; n++) {
-        const VR Cn = Cv ? (VR){} + Cv[n] : Ct[n], Bn = Bv ? (VR){} + Bv[n] : Bt[n];
-        const VR G = dh[n] + cf * Cn, dCc = cf * hcur[n];
-        if (Cv) EC[k * N + n] += dCc;
-        else dCl[n] += dCc;
-        const VR hp = rst ? (VR){} : hprev[n], av = abk[n], gA = G * hp;
-        dA[n] += gA * (av * dlak);
-        gda += gA * (At[n] * av);
-        VR dBc;
-        if (mamba) {
-          gd += G * (Bn * uk);
-          dBc = (G * dlk) * uk;
-          duacc += G * (dlk * Bn);
-        } else {
-          dBc = G * uk;
-          duacc += G * Bn;
+      if (!simple) {
+        const VR *bbk = bbs + k * N, *pAl = der + k * N, *pBl = pAl + Tc * N, *pAt = pBl + Tc * N,
+                 *pBt = pAt + Tc * N;
+        VR gdb = (VR){};
+        for (int64_t n = 0; n < N; n++) {
+          const VR Cn = Cv ? (VR){} + Cv[n] : Ct[n], Bn = Bv ? (VR){} + Bv[n] : Bt[n];
+          const VR G = dh[n] + cf * Cn, dCc = cf * hcur[n];
+          if (Cv) EC[k * N + n] += dCc;
+          else dCl[n] += dCc;
+          const VR hp = rst ? (VR){} : hprev[n], bv = bbk[n], gA = G * hp, gB = G * (Bn * uk);
+          dA[n] += gA * pAl[n] + gB * pBl[n];
+          gda += gA * pAt[n];
+          gdb += gB * pBt[n];
+          const VR dBc = (G * bv) * uk;
+          if (Bv) EB[k * N + n] += dBc;
+          else dBl[n] += dBc;
+          duacc += G * (bv * Bn);
+          dh[n] = rst ? (VR){} : G * abk[n];
         }
-        if (Bv) EB[k * N + n] += dBc;
-        else dBl[n] += dBc;
-        dh[n] = rst ? (VR){} : G * av;
-      }
+        if (async) gda += gdb;
+        else gd += gdb;
+      } else /* mamba / dirac */
+        for (int64_t n = 0; n < N; n++) {
+          const VR Cn = Cv ? (VR){} + Cv[n] : Ct[n], Bn = Bv ? (VR){} + Bv[n] : Bt[n];
+          const VR G = dh[n] + cf * Cn, dCc = cf * hcur[n];
+          if (Cv) EC[k * N + n] += dCc;
+          else dCl[n] += dCc;
+          const VR hp = rst ? (VR){} : hprev[n], av = abk[n], gA = G * hp;
+          dA[n] += gA * (av * dlak);
+          gda += gA * (At[n] * av);
+          VR dBc;
+          if (mamba) {
+            gd += G * (Bn * uk);
+            dBc = (G * dlk) * uk;
+            duacc += G * (dlk * Bn);
+          } else {
+            dBc = G * uk;
+            duacc += G * Bn;
+          }
+          if (Bv) EB[k * N + n] += dBc;
+          else dBl[n] += dBc;
+          dh[n] = rst ? (VR){} : G * av;
+        }
       du[k] = duacc;
       if (a->deltaA) dla[k] = gda; /* dla is free now: ddeltaA */
       else gd += gda;
@@ -504,7 +737,7 @@ static void SF(fwd_chan)(const lr_scan_in *a, int64_t b, int64_t d, T *h, R *y, 
 
 static void SF(scan_fwd)(const lr_scan_in *a, void *y, void *hL, void *ckpt, void *ws, int nt) {
 #if FAST
-  if (SF(fast_ok)(a)) {
+  if (SF(fast_ok)(a) && !a->scalar) {
     SF(fast_fwd)(a, y, hL, ckpt, ws, nt);
     return;
   }
@@ -626,7 +859,7 @@ static void SF(bwd_chan)(const lr_scan_in *a, const lr_scan_grads *gr, int64_t b
  * reproducible for any thread count. */
 static void SF(scan_bwd)(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *gr, void *ws, int nt) {
 #if FAST
-  if (SF(fast_ok)(a)) {
+  if (SF(fast_ok)(a) && !a->scalar) {
     SF(fast_bwd)(a, ckpt, gr, ws, nt);
     return;
   }
@@ -738,6 +971,12 @@ static void SF(dscan_bwd)(const lr_dscan_in *a, const T *h, const T *gh, const T
 #undef VR
 #undef W
 #undef VEXP
+#undef VEXPN
+#undef EXPN_MAX
+#undef VEXPX
+#undef RLOG
+#undef RSQRT
+#undef PSI_DEG
 #undef VSOFTPLUS
 #undef VSIGMOID
 #undef VHSUM
