@@ -23,7 +23,7 @@
  * Bytes that must move (each counted once): forward reads u, delta (z, variable B and C) and
  * writes y; backward reads u, delta (z, B, C) and dy and writes du, ddelta (dz, dB, dC). The diag
  * scan's forward reads x and writes h; its backward reads x, h, dh and writes dx, ddelta. The
- * checkpoints (B·D·N·L/64 states) and per-batch partials are not counted.
+ * checkpoints (B·D·N·L/chunk states) and per-batch partials are not counted.
  * GB/s = bytes / time; "% copy" compares with a device-to-device copy (cudaMemcpy) or, on the CPU,
  * an OpenMP memcpy, of one (B, D, L) f32 array, read + write, timed in the same run.
  * --path (CUDA): which selective-scan kernels run (lr_kcuda_scan_set_path): auto, the channel-

@@ -451,9 +451,10 @@ lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, 
  * previous setting. The default comes from the environment variable LRNNX_SCAN_CPW (1 or 4), read
  * once, else 4. Results are bitwise the same for both (top of scan.cu); for tests and benches. */
 int lr_kcuda_scan_set_cpw(int cpw);
-/* Which selective-scan kernels run: 0 auto (the channel-sequential kernels of scan_seq.cu when
- * there are channels enough to fill the device or the sequence is short, else the time-parallel
- * tile kernels), 1 the sequential ones wherever they can, 2 always the tile kernels. The default
+/* Which selective-scan kernels run: 0 auto (the channel-sequential forward of scan_seq.cu for F32
+ * mamba and complex scans with channels enough to fill the device or a short sequence, the
+ * time-parallel tile kernels of scan.cu otherwise and for every backward), 1 the sequential ones
+ * wherever they can, 2 always the tile kernels. The default
  * comes from LRNNX_SCAN_PATH (auto, seq, tile), read once. Returns the previous setting; for tests
  * and benches (results agree to rounding, each is deterministic). */
 int lr_kcuda_scan_set_path(int path);

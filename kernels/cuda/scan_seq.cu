@@ -140,6 +140,26 @@ template <typename T, int DK> struct FastMamba {
   static constexpr bool v = DK == LR_DISC_MAMBA && std::is_same<T, float>::value;
 };
 
+/* One state's step h = Ā h + B̄ B u (Ā = 0 on a reset step; dlu = Δ u); returns Ā. */
+template <typename T, int DK>
+__device__ __forceinline__ T upd(int kind, T lam, float a2, typename Tr<T>::R dl, typename Tr<T>::R dla,
+                                 typename Tr<T>::R uu, typename Tr<T>::R dlu, T Bk, bool rst, T &h) {
+  typedef Tr<T> O;
+  T av, bv;
+  if constexpr (FastMamba<T, DK>::v) {
+    av = ex2(dl * a2);
+    bv = dlu * Bk;
+  } else {
+    (void)a2, (void)dlu;
+    T bb;
+    O::eval(kind, lam, dla, dl, &av, &bb);
+    bv = O::mul(bb, O::scale(Bk, uu));
+  }
+  if (rst) av = O::r((typename Tr<T>::R)0);
+  h = O::add(O::mul(av, h), bv);
+  return av;
+}
+
 /* ================= forward ================= */
 template <typename T, int DK, int VAR>
 __global__ void __launch_bounds__(kST) seq_fwd_k(lr_scan_in a, SGeom q, typename Tr<T>::R *__restrict__ y, T *hL,
@@ -334,18 +354,7 @@ __global__ void __launch_bounds__(kST) seq_fwd_k(lr_scan_in a, SGeom q, typename
         const int64_t n = (int64_t)j * NS + k;
         if (n < N) {
           const T Bk = q.vb ? sB[n * (kTS + 1) + i] : Bf[k];
-          T av, bv;
-          if constexpr (FastMamba<T, DK>::v) {
-            av = ex2(dl * a2[k]);
-            bv = dlu * Bk;
-          } else {
-            T ab, bb;
-            O::eval(kind, lam[k], dla, dl, &ab, &bb);
-            av = ab;
-            bv = O::mul(bb, O::scale(Bk, uu));
-          }
-          if (rst) av = zero;
-          h[k] = O::add(O::mul(av, h[k]), bv);
+          upd<T, DK>(kind, lam[k], a2[k], dl, dla, uu, dlu, Bk, rst, h[k]);
           const T Ck = q.vc ? sC[n * (kTS + 1) + i] : Cf[k];
           yp += O::redot(Ck, O::conj(h[k]));
         }
@@ -446,18 +455,7 @@ __global__ void __launch_bounds__(kST) seq_bwd_k(lr_scan_in a, lr_scan_grads gr,
       const int64_t n = (int64_t)j * NS + k;
       if (n < N) {
         const T Bk = q.vb ? sB[n * (kTS + 1) + i] : Bf[k];
-        T av, bv;
-        if constexpr (FastMamba<T, DK>::v) {
-          av = ex2(dl * a2[k]);
-          bv = dlu * Bk;
-        } else {
-          T ab, bb;
-          O::eval(kind, lam[k], dla, dl, &ab, &bb);
-          av = ab;
-          bv = O::mul(bb, O::scale(Bk, uu));
-        }
-        if (rst) av = zero;
-        hh[k] = O::add(O::mul(av, hh[k]), bv);
+        const T av = upd<T, DK>(kind, lam[k], a2[k], dl, dla, uu, dlu, Bk, rst, hh[k]);
         if (aout) aout[k] = av;
       }
     }
