@@ -417,6 +417,45 @@ Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) { on_path(0, select
 Test(cuda_parity_scan, selective_fast_tiles_seq, .init = on_gpu) { on_path(1, selective_fast_tiles_cases); }
 Test(cuda_parity_scan, selective_fast_tiles_tile, .init = on_gpu) { on_path(2, selective_fast_tiles_cases); }
 
+/* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, no lengths, resets or Δ_A),
+ * which the auto path takes first: every N; B/C both variable, both fixed and mixed; groups; D not a
+ * multiple of a block's channels (32 or 64 per block: idle lanes) and several blocks per group
+ * (the dB/dC partials); L of 1, 3, 33, 100 (not a multiple of 4: word copies and a padded last
+ * group) and 1000, 2049; each option on and off; checkpoint spacings 8, 16, 24 and 32 (its
+ * backward) and 4, 12, 64 (its forward before the tile backward). */
+static void selective_mamba_fast_cases(void) {
+  static const struct {
+    int64_t Bn, D, L, N, G;
+    bool varB, varC;
+    unsigned opts;
+    int64_t chunk;
+  } t[] = {
+      {2, 70, 1000, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
+      {2, 40, 1000, 16, 2, true, true, O_Z | O_SP, 0},
+      {3, 9, 33, 16, 3, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
+      {2, 130, 100, 8, 1, true, true, O_D | O_SP | O_H0, 0},
+      {2, 33, 2049, 32, 1, true, true, O_Z | O_BIAS | O_SP, 0},
+      {2, 20, 300, 64, 2, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
+      {2, 37, 300, 16, 1, false, false, O_D | O_BIAS | O_SP | O_H0, 0},
+      {2, 37, 300, 16, 1, true, false, O_D | O_Z | O_SP, 0},
+      {2, 37, 300, 16, 1, false, true, O_Z | O_H0, 0},
+      {1, 12, 1, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
+      {2, 12, 3, 32, 1, true, true, O_D | O_Z | O_H0, 0},
+      {2, 50, 257, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 8},
+      {2, 50, 257, 16, 1, true, true, O_D | O_Z | O_SP, 16},
+      {2, 50, 260, 8, 1, false, false, O_D | O_Z | O_H0, 24},
+      {2, 50, 257, 16, 1, true, true, O_D | O_Z | O_SP | O_H0, 4},
+      {2, 50, 260, 16, 1, true, true, O_D | O_Z | O_SP | O_H0, 12},
+      {2, 50, 300, 64, 1, true, true, O_D | O_Z | O_SP | O_H0, 64},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    scfg c = {LR_DTYPE_F32, false, LR_DISC_MAMBA, t[i].Bn, t[i].D, t[i].L, t[i].N, t[i].G, t[i].varB, t[i].varC,
+              t[i].opts, t[i].chunk};
+    sel_case(&c, 900 + i);
+  }
+}
+Test(cuda_parity_scan, selective_mamba_fast, .init = on_gpu) { on_path(0, selective_mamba_fast_cases); }
+
 /* The GPU scan against steps at a length spanning several lanes and tiles: the scan composes the
  * maps of earlier lanes in a tree, the step walks time, so they agree to rounding (tol_of), not
  * bitwise as they do within one lane's IT steps (step_equals_scan, L = 9). */
@@ -462,6 +501,8 @@ static void backward_deterministic_cases(void) {
   static const scfg cs[] = {
       {LR_DTYPE_F32, true, LR_DISC_ZOH, 3, 96, 500, 16, 2, true, true, O_ALL & ~O_DA, 0},
       {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_ALL & ~O_DA, 0},
+      /* scan_mamba.cu's kernels (auto): 7 blocks per group, the dB/dC partials */
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
   };
   for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
   const scfg c = cs[ci];

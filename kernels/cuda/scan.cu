@@ -1114,7 +1114,8 @@ lr_status check_supported(const lr_scan_in *a, const char *fn) {
 
 extern "C" size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a) {
   size_t part, w;
-  const size_t sq = seq_ws_elems(a);
+  size_t sq = seq_ws_elems(a);
+  if (mamba_ws_elems(a) > sq) sq = mamba_ws_elems(a);
   if (a->rdt == LR_DTYPE_F32) {
     part = a->cplx ? fbwd_geom<lr_c64>(a).part : fbwd_geom<float>(a).part;
     w = a->cplx ? 8 : 4;
@@ -1133,16 +1134,15 @@ extern "C" int lr_kcuda_scan_set_cpw(int cpw) {
 }
 
 extern "C" int lr_kcuda_scan_set_path(int path) {
-  lr_scan_in probe = {};
-  probe.chunk = 1;
-  seq_fwd_ok(&probe); /* reads LRNNX_SCAN_PATH once */
-  const int prev = g_scan_path;
+  const int prev = scan_path(); /* reads LRNNX_SCAN_PATH once */
   if (path >= 0 && path <= 2) g_scan_path = path;
   return prev;
 }
 
 extern "C" int64_t lr_kcuda_scan_chunk(const lr_scan_in *a) {
   lr_scan_in b = *a;
+  b.chunk = mamba_chunk();
+  if (mamba_bwd_ok(&b)) return mamba_chunk();
   b.chunk = seq_chunk();
   return seq_bwd_ok(&b) ? seq_chunk() : LR_KCUDA_SCAN_MAX_CHUNK;
 }
@@ -1151,6 +1151,7 @@ extern "C" lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, v
   LR_TRY(check_supported(a, "lr_kcuda_scan_fwd"));
   if (a->Bn * a->D == 0) return LR_OK;
   cudaStream_t s = lr_cuda_pick_stream(stream);
+  if (mamba_fwd_ok(a)) return mamba_fwd(a, y, hL, ckpt, s);
   if (seq_fwd_ok(a)) return seq_fwd(a, y, hL, ckpt, s);
   if (a->rdt == LR_DTYPE_F32) return a->cplx ? ffwd_d<lr_c64>(a, y, hL, ckpt, s) : ffwd_d<float>(a, y, hL, ckpt, s);
   return a->cplx ? ffwd_d<lr_c128>(a, y, hL, ckpt, s) : ffwd_d<double>(a, y, hL, ckpt, s);
@@ -1161,6 +1162,7 @@ extern "C" lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, co
   LR_TRY(check_supported(a, "lr_kcuda_scan_bwd"));
   if (a->Bn * a->D == 0) return LR_OK;
   cudaStream_t s = lr_cuda_pick_stream(stream);
+  if (mamba_bwd_ok(a)) return mamba_bwd(a, ckpt, g, ws, s);
   if (seq_bwd_ok(a)) return seq_bwd(a, ckpt, g, ws, s);
   if (a->rdt == LR_DTYPE_F32) return a->cplx ? fbwd_d<lr_c64>(a, ckpt, g, ws, s) : fbwd_d<float>(a, ckpt, g, ws, s);
   return a->cplx ? fbwd_d<lr_c128>(a, ckpt, g, ws, s) : fbwd_d<double>(a, ckpt, g, ws, s);

@@ -48,6 +48,14 @@ namespace lr_scank {
 
 int g_scan_path = -1; /* -1: LRNNX_SCAN_PATH not read yet */
 
+int scan_path() {
+  if (g_scan_path == -1) {
+    const char *e = getenv("LRNNX_SCAN_PATH");
+    g_scan_path = !e ? 0 : !strcmp(e, "seq") ? 1 : !strcmp(e, "tile") ? 2 : 0;
+  }
+  return g_scan_path;
+}
+
 namespace {
 
 const int kST = 128; /* threads per block */
@@ -109,11 +117,7 @@ template <typename T> bool aligned(const void *p) { return ((uintptr_t)p % sizeo
  * time). */
 template <typename T> bool sok(const lr_scan_in *a, bool bwd) {
   typedef typename Tr<T>::R R;
-  if (g_scan_path == -1) {
-    const char *e = getenv("LRNNX_SCAN_PATH");
-    g_scan_path = !e ? 0 : !strcmp(e, "seq") ? 1 : !strcmp(e, "tile") ? 2 : 0;
-  }
-  if (g_scan_path == 2) return false;
+  if (scan_path() == 2) return false;
   if (bwd && a->chunk > kTS) return false;
   SGeom q = sgeom<T>(a, bwd);
   if (!q.tpc || q.smem > smem_max()) return false;

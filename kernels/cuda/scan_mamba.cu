@@ -1,0 +1,737 @@
+/* The selective scan for Mamba's case, F32: real A, Ā = exp(Δ A), B̄ = Δ, N = 8, 16, 32 or 64
+ * states, B and C fixed (D, N) or variable (B, G, N, L), optional D, z, delta_bias, softplus, h0,
+ * the final state and checkpoints; no lengths, resets or Δ_A (scan_seq.cu and scan.cu take those).
+ * The math is that of kernels/cpu/scan.c:
+ *   h_t[n] = Ā_t[n] h_{t-1}[n] + Δ_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
+ *
+ * Layout: a thread owns NS = 8 consecutive states of one channel, TPC = N / 8 consecutive lanes
+ * share a channel, a block of 128 threads holds CB = 128 / TPC consecutive channels of one
+ * (b, group). Every thread walks time in order with its states in registers. The kernel has no
+ * per-state branches and loads by 16 bytes: these two are what make it fast (scan_seq.cu's generic
+ * loop is latency-bound on branches and word loads).
+ *
+ * Staging: time goes in stages of T = 32 steps. One stage ahead, cp.async copies the block's
+ * rows of u, Δ, z ([channel][step], row stride T + 4 floats) and the stage's variable B/C rows
+ * ([n][step]) into shared memory (two buffers). When a stage arrives, Δ's bias and softplus are
+ * applied once per element. A thread then reads 4 steps of u, Δ, B and C per 16-byte load and
+ * runs them; the partial y of its states is summed over the channel's TPC lanes by a xor butterfly
+ * (fixed order) and kept in shared memory; after the stage the whole block writes
+ * (y + D u) · silu(z) out by 16 bytes. Ā = 2^(Δ · A log2 e) by the hardware exp2 (ex2.approx, about
+ * 2 ulp), as scan_seq.cu's F32 mamba.
+ *
+ * Checkpoints: the state entering every step t ≡ 0 (mod chunk) goes to ckpt (B, D, nch, N), the
+ * layout of the other kernels, so that any backward can follow this forward. The chunk must be a
+ * multiple of 4 (a group of 4 steps never straddles a checkpoint).
+ *
+ * Past L inside the last stage (L not a multiple of 4) the staged Δ and u are 0, so Ā = 1 and the
+ * step adds nothing: the state stays, and those y are not written.
+ */
+#include <cuda_pipeline.h>
+
+#include "kernels/cuda/scan_k.cuh"
+
+namespace lr_scank {
+
+namespace {
+
+const int kMT = 128;    /* threads per block */
+const int kMS = 32;     /* steps per stage */
+const int kRS = kMS + 4; /* row stride of a staged row, floats (16-byte rows, banks spread) */
+const int kNS = 4;      /* states per thread (8 halves the warps: slower on an H200) */
+const int kSS = 8;      /* backward: steps per recomputed sub-segment */
+
+__device__ __forceinline__ float mx2(float x) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+__device__ __forceinline__ float mlg2(float x) {
+  float r;
+  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+/* Δ after the bias and softplus: log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with e^-|x| and log2 in
+ * hardware, log1p(t) by its series below t = 1/32 and by Goldberg's log(1 + t) t / ((1 + t) - 1)
+ * above (u - 1 is exact); about 4e-6 relative at worst (the CPU's log1pf(expf(x)) is within an ulp)
+ * and a fifth of the instructions. x > 20: x, as lrnnx. */
+__device__ __forceinline__ float msoftplus(float x, bool on) {
+  if (!on || x > 20.f) return x;
+  const float t = mx2(-fabsf(x) * 1.4426950408889634f), u = 1.f + t;
+  const float series = t * (1.f - t * (0.5f - t * (0.33333334f - t * (0.25f - t * 0.2f))));
+  const float lg = mlg2(u) * 0.6931471805599453f * __fdividef(t, u - 1.f);
+  return fmaxf(x, 0.f) + (t < 0.03125f ? series : lg);
+}
+
+struct MGeom {
+  int tpc, cb;          /* lanes per channel, channels per block */
+  int64_t Gt, Dg, ntile; /* channel groups, channels per group, blocks per (b, group) */
+  bool vec;             /* 16-byte copies (L % 4 == 0 and 16-byte aligned rows) */
+  int nr;               /* staged real rows per channel */
+  size_t rbuf, bbuf, smem; /* bytes: real rows of one buffer, B/C rows of one buffer, all */
+  size_t sub, red;      /* backward: sub-segment states, per-warp dB/dC sums */
+};
+
+bool al16p(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* bwd: the backward's geometry (g: its output pointers, checked for 16-byte alignment) */
+MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
+  MGeom q = {};
+  q.tpc = (int)(a->N / kNS);
+  q.cb = kMT / (q.tpc ? q.tpc : 1);
+  q.Gt = (a->varB || a->varC) ? a->G : 1;
+  q.Dg = a->D / q.Gt;
+  q.ntile = (q.Dg + q.cb - 1) / q.cb;
+  q.vec = a->L % 4 == 0 && al16p(a->u) && al16p(a->delta) && (!a->z || al16p(a->z)) &&
+          (!a->varB || al16p(a->Bm)) && (!a->varC || al16p(a->Cm));
+  const int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
+  q.nr = (a->z ? 3 : 2) + (g ? 1 : 0); /* u, Δ, [z]; backward: dy */
+  q.rbuf = (size_t)q.nr * q.cb * kRS * sizeof(float);
+  q.bbuf = (size_t)nbc * a->N * kRS * sizeof(float);
+  if (!g) {
+    q.smem = 2 * (q.rbuf + q.bbuf) + (size_t)kMT * kRS * sizeof(float); /* + every lane's partial y */
+  } else {
+    q.vec = q.vec && al16p(g->gy) && al16p(g->du) && al16p(g->ddelta) && (!a->z || al16p(g->dz)) &&
+            (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
+    q.sub = (size_t)(kMS / kSS) * kNS * kMT * sizeof(float);
+    q.red = ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float); /* + part */
+    q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red;
+  }
+  return q;
+}
+
+/* ================= forward ================= */
+template <int NS, int TPC, bool VB, bool VC>
+__global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
+                                                  float *__restrict__ ckpt) {
+  constexpr int CB = kMT / TPC, N = TPC * NS;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int tid = threadIdx.x, c = tid / TPC, j = tid % TPC;
+  const int64_t L = a.L, D = a.D, G = a.G;
+  const int64_t tile = blockIdx.x % q.ntile, bg = blockIdx.x / q.ntile, g = bg % q.Gt, b = bg / q.Gt;
+  const int64_t d0 = g * q.Dg + tile * CB;
+  const int ncb = (int)(q.Dg - tile * CB < CB ? q.Dg - tile * CB : CB);
+  const bool live = c < ncb;
+  const int64_t d = d0 + (live ? c : 0);
+  const int64_t C = a.chunk, nch = (L + C - 1) / C;
+  const int nr = a.z ? 3 : 2;
+  const int64_t row0 = (b * D + d0) * L;
+  const float *bsrc = VB ? (const float *)a.Bm + (b * G + g) * N * L : NULL;
+  const float *csrc = VC ? (const float *)a.Cm + (b * G + g) * N * L : NULL;
+  float *sy = (float *)(smem + 2 * (q.rbuf + q.bbuf));
+
+  float h[NS], a2[NS], Bf[NS], Cf[NS];
+#pragma unroll
+  for (int k = 0; k < NS; k++) {
+    const int64_t n = (int64_t)j * NS + k;
+    a2[k] = ((const float *)a.A)[d * N + n] * 1.4426950408889634f;
+    h[k] = a.h0 ? ((const float *)a.h0)[(b * D + d) * N + n] : 0.f;
+    Bf[k] = VB ? 0.f : ((const float *)a.Bm)[d * N + n];
+    Cf[k] = VC ? 0.f : ((const float *)a.Cm)[d * N + n];
+  }
+
+  auto rows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf)); };
+  auto bcrows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf) + q.rbuf); };
+  /* The block's rows in chunks of 4 steps: thread tid owns chunks tid + 128 m (m < EPT) of every
+   * row, channel cc = chunk / 8, steps 4 (chunk % 8) + [0, 4). */
+  constexpr int EPT = CB * (kMS / 4) / kMT > 0 ? CB * (kMS / 4) / kMT : 1;
+  int ecc[EPT], eq[EPT];
+  float ebias[EPT], eD[EPT];
+#pragma unroll
+  for (int m = 0; m < EPT; m++) {
+    const int e = tid + m * kMT;
+    ecc[m] = e < CB * (kMS / 4) ? e / (kMS / 4) : CB;
+    eq[m] = (e % (kMS / 4)) * 4;
+    const bool ok = ecc[m] < ncb;
+    ebias[m] = (ok && a.dbias) ? ((const float *)a.dbias)[d0 + ecc[m]] : 0.f;
+    eD[m] = (ok && a.Dv) ? ((const float *)a.Dv)[d0 + ecc[m]] : 0.f;
+  }
+  const float *src[3] = {(const float *)a.u + row0, (const float *)a.delta + row0, a.z ? (const float *)a.z + row0 : NULL};
+  auto issue = [&](int buf, int64_t t0, int nv) {
+    float *sr = rows(buf), *sb = bcrows(buf);
+    if (q.vec) {
+#pragma unroll
+      for (int m = 0; m < EPT; m++) {
+        if (ecc[m] >= ncb || eq[m] >= nv) continue;
+        const int64_t go = (int64_t)ecc[m] * L + t0 + eq[m];
+        const int so = ecc[m] * kRS + eq[m];
+        for (int r = 0; r < nr; r++) __pipeline_memcpy_async(sr + r * CB * kRS + so, src[r] + go, 16);
+      }
+      for (int r = 0; r < (VB ? 1 : 0) + (VC ? 1 : 0); r++) {
+        const float *s = (VB && r == 0) ? bsrc : csrc;
+        for (int e = tid; e < N * (kMS / 4); e += kMT) {
+          const int n = e / (kMS / 4), tt = (e % (kMS / 4)) * 4;
+          if (tt < nv) __pipeline_memcpy_async(sb + (r * N + n) * kRS + tt, s + n * L + t0 + tt, 16);
+        }
+      }
+    } else {
+      for (int r = 0; r < nr; r++)
+        for (int e = tid; e < CB * kMS; e += kMT) {
+          const int cc = e / kMS, tt = e % kMS;
+          if (cc < ncb && tt < nv)
+            __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + cc * L + t0 + tt, 4);
+        }
+      for (int r = 0; r < (VB ? 1 : 0) + (VC ? 1 : 0); r++) {
+        const float *s = (VB && r == 0) ? bsrc : csrc;
+        for (int e = tid; e < N * kMS; e += kMT) {
+          const int n = e / kMS, tt = e % kMS;
+          if (tt < nv) __pipeline_memcpy_async(sb + (r * N + n) * kRS + tt, s + n * L + t0 + tt, 4);
+        }
+      }
+    }
+    __pipeline_commit();
+  };
+  /* Δ's bias and softplus once per element; past the stage's end Δ = u = 0 (Ā = 1, nothing added) */
+  auto prepare = [&](int buf, int nv) {
+    float *su = rows(buf), *sd = su + CB * kRS;
+#pragma unroll
+    for (int m = 0; m < EPT; m++) {
+      if (ecc[m] >= ncb) continue;
+      const int so = ecc[m] * kRS + eq[m];
+      float4 d4 = *(float4 *)(sd + so);
+      float dv[4] = {d4.x, d4.y, d4.z, d4.w};
+#pragma unroll
+      for (int p = 0; p < 4; p++) dv[p] = eq[m] + p < nv ? msoftplus(dv[p] + ebias[m], a.softplus) : 0.f;
+      *(float4 *)(sd + so) = make_float4(dv[0], dv[1], dv[2], dv[3]);
+      if (eq[m] + 4 > nv)
+        for (int p = 0; p < 4; p++)
+          if (eq[m] + p >= nv) su[so + p] = 0.f;
+    }
+    if (nv < kMS) {
+      float *sb = bcrows(buf);
+      for (int e = tid; e < ((VB ? 1 : 0) + (VC ? 1 : 0)) * N * kMS; e += kMT)
+        if (e % kMS >= nv) sb[(e / kMS) * kRS + e % kMS] = 0.f;
+    }
+  };
+  /* out = (y + D u) · silu(z) of a finished stage (silu by the hardware exp2 and reciprocal) */
+  auto flush = [&](int buf, int64_t t0, int nv) {
+    const float *su = rows(buf), *sz = a.z ? su + 2 * CB * kRS : NULL;
+#pragma unroll
+    for (int m = 0; m < EPT; m++) {
+      if (ecc[m] >= ncb || eq[m] >= nv) continue;
+      const int so = ecc[m] * kRS + eq[m];
+      const float4 u4 = *(const float4 *)(su + so);
+      float4 y4 = *(const float4 *)(sy + ecc[m] * TPC * kRS + eq[m]);
+#pragma unroll
+      for (int jj = 1; jj < TPC; jj++) { /* the channel's lanes in order */
+        const float4 v = *(const float4 *)(sy + (ecc[m] * TPC + jj) * kRS + eq[m]);
+        y4.x += v.x, y4.y += v.y, y4.z += v.z, y4.w += v.w;
+      }
+      float o[4] = {y4.x + eD[m] * u4.x, y4.y + eD[m] * u4.y, y4.z + eD[m] * u4.z, y4.w + eD[m] * u4.w};
+      if (sz) {
+        const float4 z4 = *(const float4 *)(sz + so);
+        const float zv[4] = {z4.x, z4.y, z4.z, z4.w};
+#pragma unroll
+        for (int p = 0; p < 4; p++) o[p] = o[p] * __fdividef(zv[p], 1.f + __expf(-zv[p]));
+      }
+      float *yo = y + row0 + (int64_t)ecc[m] * L + t0 + eq[m];
+      if (q.vec) {
+        *(float4 *)yo = make_float4(o[0], o[1], o[2], o[3]);
+      } else {
+        for (int p = 0; p < 4; p++)
+          if (eq[m] + p < nv) yo[p] = o[p];
+      }
+    }
+  };
+
+  const int64_t nst = (L + kMS - 1) / kMS;
+  if (nst > 0) issue(0, 0, (int)(L < kMS ? L : kMS));
+  for (int64_t s = 0; s < nst; s++) {
+    const int buf = (int)(s & 1);
+    const int64_t t0 = s * kMS;
+    const int nv = (int)(L - t0 < kMS ? L - t0 : kMS);
+    __pipeline_wait_prior(0);
+    __syncthreads();
+    if (s > 0) flush(buf ^ 1, t0 - kMS, kMS);
+    prepare(buf, nv);
+    __syncthreads();
+    if (s + 1 < nst) issue(buf ^ 1, t0 + kMS, (int)(L - t0 - kMS < kMS ? L - t0 - kMS : kMS));
+    const float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS;
+    const float *sB = bcrows(buf) + (j * NS) * kRS, *sC = bcrows(buf) + ((VB ? N : 0) + j * NS) * kRS;
+    /* 4 steps of the thread's states; the lane's partial y goes to its own row of sy */
+    auto group = [&](int i) {
+      const float4 d4 = *(const float4 *)(sd + i), u4 = *(const float4 *)(su + i);
+      const float dl[4] = {d4.x, d4.y, d4.z, d4.w};
+      const float dlu[4] = {d4.x * u4.x, d4.y * u4.y, d4.z * u4.z, d4.w * u4.w};
+      float yp[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int k = 0; k < NS; k++) {
+        float bk[4], ck[4];
+        if (VB) {
+          const float4 v = *(const float4 *)(sB + k * kRS + i);
+          bk[0] = v.x, bk[1] = v.y, bk[2] = v.z, bk[3] = v.w;
+        } else {
+          bk[0] = bk[1] = bk[2] = bk[3] = Bf[k];
+        }
+        if (VC) {
+          const float4 v = *(const float4 *)(sC + k * kRS + i);
+          ck[0] = v.x, ck[1] = v.y, ck[2] = v.z, ck[3] = v.w;
+        } else {
+          ck[0] = ck[1] = ck[2] = ck[3] = Cf[k];
+        }
+#pragma unroll
+        for (int p = 0; p < 4; p++) {
+          h[k] = mx2(dl[p] * a2[k]) * h[k] + dlu[p] * bk[p];
+          yp[p] += ck[p] * h[k];
+        }
+      }
+      *(float4 *)(sy + tid * kRS + i) = make_float4(yp[0], yp[1], yp[2], yp[3]);
+    };
+    auto save = [&](int64_t t) {
+      if (ckpt && live) {
+        float *o = ckpt + ((b * D + d) * nch + t / C) * N + j * NS;
+#pragma unroll
+        for (int k = 0; k < NS; k++) o[k] = h[k];
+      }
+    };
+    if (C % kMS == 0) { /* at most one checkpoint per stage, at its start */
+      if (t0 % C == 0) save(t0);
+#pragma unroll 2
+      for (int i = 0; i < nv; i += 4) group(i);
+    } else {
+      for (int i = 0; i < nv; i += 4) {
+        if ((t0 + i) % C == 0) save(t0 + i);
+        group(i);
+      }
+    }
+  }
+  if (nst > 0) {
+    __syncthreads();
+    flush((int)((nst - 1) & 1), (nst - 1) * kMS, (int)(L - (nst - 1) * kMS));
+  }
+  if (live && hL) {
+#pragma unroll
+    for (int k = 0; k < NS; k++) hL[(b * D + d) * N + j * NS + k] = h[k];
+  }
+}
+
+/* ================= backward =================
+ * Segments of `chunk` (<= 32, a multiple of 8) steps, from the last: one stage of u, Δ, dy, z and
+ * the B/C rows per segment, prefetched (cp.async) while the one after it runs. When it arrives:
+ * Δ -> Δ' = softplus(Δ + bias), dy -> c = dy·silu(z) (the gradient of y before the gate),
+ * z -> dy·silu'(z). Pass A walks the segment from its checkpoint and keeps the state entering every
+ * 8th step in shared memory; pass B takes the 8-step sub-segments in reverse, recomputes their
+ * states and Ā in registers and runs the adjoint
+ *   G_t = C_t c_t + E_{t+1},  E_t = Ā_t G_t   (E is dL/dh_{t-1}; E starts at dhL, ends as dh0)
+ * with, per state, s1 += G B, s2 += E h_{t-1} λ, dλ += E h_{t-1} Δ, dB_t = G Δ u, dC_t = c h_t,
+ * and per step du = Δ Σ s1 + D c, dΔ = (u Σ s1 + Σ s2) σ(Δ + bias) (σ = -expm1(-Δ'): the softplus
+ * derivative from Δ' itself), dz = (Σ C h + D u) dy silu'(z). Sums over the channel's lanes by a
+ * xor butterfly; variable dB/dC over the warp's channels by a halving xor exchange, then over the
+ * block's 4 warps in order into the consumed B/C slots, and out as a per-block partial
+ * (B, G, nblocks, N, L) that sum_mid adds up in block order (straight into dB/dC when one block
+ * covers a group). No atomics: bitwise reproducible. du, dΔ and dz replace u, Δ' and z's slots
+ * and go out by 16 bytes after the segment. */
+
+/* Sums over the warp's channels (the lane bits TPC..16) of a value per state, without selects: a
+ * lane keeps its states in the order k ^ X (X from its high lane bits, below), so every halving
+ * exchange keeps registers [0, n) and sends [n, 2n) on all lanes. At the end register v < V holds
+ * the sum for state X + v (X's bits are all >= V); lanes differing only in `dup` hold copies. */
+template <int NS, int TPC> struct ChRed {
+  static constexpr int nbits = TPC == 1 ? 5 : TPC == 2 ? 4 : TPC == 4 ? 3 : TPC == 8 ? 2 : 1;
+  static constexpr int halv = nbits < (NS == 8 ? 3 : 2) ? nbits : (NS == 8 ? 3 : 2); /* halving rounds */
+  static constexpr int V = NS >> halv;
+  static constexpr int dup = ((32 >> halv) - 1) & ~(TPC - 1);
+  __device__ static int perm(int lane) {
+    int X = 0;
+#pragma unroll
+    for (int r = 0; r < halv; r++)
+      if (lane & (16 >> r)) X += NS >> (r + 1);
+    return X;
+  }
+  __device__ static void run(float (&v)[NS]) {
+    int m = 16, n = NS;
+#pragma unroll
+    for (int r = 0; r < nbits; r++, m >>= 1) {
+      if (r < halv) {
+        n >>= 1;
+#pragma unroll
+        for (int k = 0; k < NS / 2; k++)
+          if (k < n) v[k] += shxor(v[k + n], m);
+      } else {
+#pragma unroll
+        for (int k = 0; k < NS; k++)
+          if (k < n) v[k] += shxor(v[k], m);
+      }
+    }
+  }
+};
+
+template <int NS, int TPC, bool VB, bool VC>
+__global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
+                                                  const float *__restrict__ ckpt, float *pB, float *pC) {
+  constexpr int CB = kMT / TPC, N = TPC * NS, NBC = (VB ? 1 : 0) + (VC ? 1 : 0);
+  typedef ChRed<NS, TPC> RD;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int tid = threadIdx.x, c = tid / TPC, j = tid % TPC, lane = tid & 31, warp = tid >> 5;
+  const int64_t L = a.L, D = a.D, G = a.G;
+  const int64_t tile = blockIdx.x % q.ntile, bg = blockIdx.x / q.ntile, g = bg % q.Gt, b = bg / q.Gt;
+  const int64_t d0 = g * q.Dg + tile * CB;
+  const int ncb = (int)(q.Dg - tile * CB < CB ? q.Dg - tile * CB : CB);
+  const bool live = c < ncb;
+  const int64_t d = d0 + (live ? c : 0);
+  const int64_t S = a.chunk, nch = (L + S - 1) / S;
+  const int64_t row0 = (b * D + d0) * L;
+  const bool hz = a.z != NULL;
+  float *sub = (float *)(smem + 2 * (q.rbuf + q.bbuf));
+  float *red = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub);
+  /* staged rows: 0 u (-> du), 1 Δ (-> Δ' -> dΔ), 2 dy (-> c), 3 z (-> dy silu'(z) -> dz) */
+  auto rows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf)); };
+  auto bcrows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf) + q.rbuf); };
+
+  /* register k holds state j·NS + (k ^ X) (ChRed) */
+  const int X = RD::perm(lane);
+  float lam[NS], a2[NS], Bf[NS], Cf[NS], E[NS], dlam[NS], dBf[NS], dCf[NS];
+  int ks[NS]; /* the state of register k within the thread's NS */
+#pragma unroll
+  for (int k = 0; k < NS; k++) {
+    ks[k] = k ^ X;
+    const int64_t n = (int64_t)j * NS + ks[k];
+    lam[k] = ((const float *)a.A)[d * N + n];
+    a2[k] = lam[k] * 1.4426950408889634f;
+    Bf[k] = VB ? 0.f : ((const float *)a.Bm)[d * N + n];
+    Cf[k] = VC ? 0.f : ((const float *)a.Cm)[d * N + n];
+    E[k] = (live && gr.ghL) ? ((const float *)gr.ghL)[(b * D + d) * N + n] : 0.f;
+    dlam[k] = dBf[k] = dCf[k] = 0.f;
+  }
+  /* the epilogue's elements: thread tid takes (channel, step) = ((tid + 128 m) / 8, (tid + 128 m) % 8)
+   * of each sub-segment */
+  constexpr int EPB = CB * kSS / kMT > 0 ? CB * kSS / kMT : 1;
+  float dDacc[EPB], dbacc[EPB], eDd[EPB];
+  int ecc[EPB];
+#pragma unroll
+  for (int m = 0; m < EPB; m++) {
+    const int e = tid + m * kMT;
+    ecc[m] = e < CB * kSS ? e / kSS : CB;
+    dDacc[m] = dbacc[m] = 0.f;
+    eDd[m] = (ecc[m] < ncb && a.Dv) ? ((const float *)a.Dv)[d0 + ecc[m]] : 0.f;
+  }
+  float *part = red + (size_t)NBC * (kMT / 32) * kSS * N; /* (step, channel) -> (Σ s1, Σ s2, Σ C h) */
+
+  auto issue = [&](int buf, int64_t t0, int nv) {
+    float *sr = rows(buf), *sb = bcrows(buf);
+    const float *src[4] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy, (const float *)a.z};
+    const int w = q.vec ? 4 : 1;
+    for (int r = 0; r < q.nr; r++)
+      for (int e = tid; e < CB * (kMS / w); e += kMT) {
+        const int cc = e / (kMS / w), tt = (e % (kMS / w)) * w;
+        if (cc < ncb && tt < nv)
+          __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + row0 + cc * L + t0 + tt, 4 * w);
+      }
+    for (int r = 0; r < NBC; r++) {
+      const float *s = (const float *)((VB && r == 0) ? a.Bm : a.Cm) + (b * G + g) * N * L;
+      for (int e = tid; e < N * (kMS / w); e += kMT) {
+        const int n = e / (kMS / w), tt = (e % (kMS / w)) * w;
+        if (tt < nv) __pipeline_memcpy_async(sb + (r * N + n) * kRS + tt, s + n * L + t0 + tt, 4 * w);
+      }
+    }
+    __pipeline_commit();
+  };
+  auto prepare = [&](int buf, int nv) {
+    float *su = rows(buf), *sd = su + CB * kRS, *sg = sd + CB * kRS, *sz = hz ? sg + CB * kRS : NULL;
+    for (int e = tid; e < CB * kMS; e += kMT) {
+      const int cc = e / kMS, tt = e % kMS, sl = cc * kRS + tt;
+      if (tt < nv && cc < ncb) {
+        const float bias = a.dbias ? ((const float *)a.dbias)[d0 + cc] : 0.f;
+        sd[sl] = msoftplus(sd[sl] + bias, a.softplus);
+        if (sz) {
+          const float zz = sz[sl], sgm = __fdividef(1.f, sig_den(zz)), gy = sg[sl];
+          sg[sl] = gy * (zz * sgm);
+          sz[sl] = gy * (sgm * (1.f + zz * (1.f - sgm)));
+        }
+      } else { /* past the end or a missing channel: a step that changes nothing */
+        su[sl] = sd[sl] = sg[sl] = 0.f;
+        if (sz) sz[sl] = 0.f;
+      }
+    }
+    if (nv < kMS) {
+      float *sb = bcrows(buf);
+      for (int e = tid; e < NBC * N * kMS; e += kMT)
+        if (e % kMS >= nv) sb[(e / kMS) * kRS + e % kMS] = 0.f;
+    }
+  };
+  /* du, dΔ, dz and the variable dB/dC partial of a finished segment */
+  auto flush = [&](int buf, int64_t t0, int nv) {
+    const float *su = rows(buf), *sd = su + CB * kRS, *sz = hz ? su + 3 * CB * kRS : NULL;
+    float *outs[3] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz};
+    const float *ins[3] = {su, sd, sz};
+    const int w = q.vec ? 4 : 1;
+    for (int r = 0; r < (hz ? 3 : 2); r++)
+      for (int e = tid; e < CB * (kMS / w); e += kMT) {
+        const int cc = e / (kMS / w), tt = (e % (kMS / w)) * w;
+        if (cc >= ncb || tt >= nv) continue;
+        float *o = outs[r] + row0 + cc * L + t0 + tt;
+        const float *i_ = ins[r] + cc * kRS + tt;
+        if (w == 4) *(float4 *)o = *(const float4 *)i_;
+        else *o = *i_;
+      }
+    const float *sb = bcrows(buf);
+    for (int r = 0; r < NBC; r++) {
+      float *op = ((VB && r == 0) ? pB : pC) + ((bg * q.ntile + tile) * N) * L + t0;
+      for (int e = tid; e < N * (kMS / w); e += kMT) {
+        const int n = e / (kMS / w), tt = (e % (kMS / w)) * w;
+        if (tt >= nv) continue;
+        const float *i_ = sb + (r * N + n) * kRS + tt;
+        if (w == 4) *(float4 *)(op + n * L + tt) = *(const float4 *)i_;
+        else op[n * L + tt] = *i_;
+      }
+    }
+  };
+
+  const int64_t nseg = (L + S - 1) / S;
+  if (nseg > 0) issue(0, (nseg - 1) * S, (int)(L - (nseg - 1) * S));
+  for (int64_t s = nseg - 1; s >= 0; s--) {
+    const int buf = (int)((nseg - 1 - s) & 1);
+    const int64_t t0 = s * S;
+    const int nv = (int)(L - t0 < S ? L - t0 : S);
+    __pipeline_wait_prior(0);
+    __syncthreads();
+    if (s + 1 < nseg) flush(buf ^ 1, t0 + S, (int)(L - t0 - S < S ? L - t0 - S : S));
+    prepare(buf, nv);
+    __syncthreads();
+    if (s > 0) issue(buf ^ 1, t0 - S, (int)S);
+    float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS, *sg = rows(buf) + (2 * CB + c) * kRS;
+    float *sz = hz ? rows(buf) + (3 * CB + c) * kRS : NULL;
+    float *sB = bcrows(buf) + (j * NS) * kRS, *sC = bcrows(buf) + ((VB ? N : 0) + j * NS) * kRS;
+    const int nsub = (nv + kSS - 1) / kSS;
+    /* pass A: the states entering each sub-segment */
+    {
+      float hh[NS];
+#pragma unroll
+      for (int k = 0; k < NS; k++) hh[k] = ckpt[((b * D + d) * nch + s) * N + j * NS + ks[k]];
+      for (int qs = 0; qs < nsub; qs++) {
+#pragma unroll
+        for (int k = 0; k < NS; k++) sub[(qs * NS + k) * kMT + tid] = hh[k];
+        if (qs + 1 == nsub) break;
+#pragma unroll
+        for (int i4 = 0; i4 < kSS; i4 += 4) {
+          const int i = qs * kSS + i4;
+          const float4 d4 = *(const float4 *)(sd + i), u4 = *(const float4 *)(su + i);
+          const float dl[4] = {d4.x, d4.y, d4.z, d4.w};
+          const float dlu[4] = {d4.x * u4.x, d4.y * u4.y, d4.z * u4.z, d4.w * u4.w};
+#pragma unroll
+          for (int k = 0; k < NS; k++) {
+            float bk[4];
+            if (VB) {
+              const float4 v = *(const float4 *)(sB + ks[k] * kRS + i);
+              bk[0] = v.x, bk[1] = v.y, bk[2] = v.z, bk[3] = v.w;
+            } else {
+              bk[0] = bk[1] = bk[2] = bk[3] = Bf[k];
+            }
+#pragma unroll
+            for (int p = 0; p < 4; p++) hh[k] = mx2(dl[p] * a2[k]) * hh[k] + dlu[p] * bk[p];
+          }
+        }
+      }
+    }
+    /* pass B: sub-segments in reverse */
+    for (int qs = nsub - 1; qs >= 0; qs--) {
+      const int i0 = qs * kSS;
+      float hin[NS], hs[kSS][NS], av[kSS][NS];
+#pragma unroll
+      for (int k = 0; k < NS; k++) hin[k] = sub[(qs * NS + k) * kMT + tid];
+#pragma unroll
+      for (int ii = 0; ii < kSS; ii++) {
+        const float dl = sd[i0 + ii], dlu = dl * su[i0 + ii];
+#pragma unroll
+        for (int k = 0; k < NS; k++) {
+          const float bk = VB ? sB[ks[k] * kRS + i0 + ii] : Bf[k];
+          av[ii][k] = mx2(dl * a2[k]);
+          hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + dlu * bk;
+        }
+      }
+#pragma unroll
+      for (int ii = kSS - 1; ii >= 0; ii--) {
+        const int i = i0 + ii;
+        const float uu = su[i], dl = sd[i], cf = sg[i], dlu = dl * uu;
+        float s1 = 0.f, s2 = 0.f, yp = 0.f, vB[NS], vC[NS];
+#pragma unroll
+        for (int k = 0; k < NS; k++) {
+          const float bk = VB ? sB[ks[k] * kRS + i] : Bf[k], ck = VC ? sC[ks[k] * kRS + i] : Cf[k];
+          const float Gt = ck * cf + E[k];
+          s1 += Gt * bk;
+          E[k] = av[ii][k] * Gt;
+          const float eh = E[k] * (ii ? hs[ii - 1][k] : hin[k]);
+          s2 += eh * lam[k];
+          dlam[k] += eh * dl;
+          yp += ck * hs[ii][k];
+          if (VB) vB[k] = Gt * dlu;
+          else dBf[k] += Gt * dlu;
+          if (VC) vC[k] = hs[ii][k] * cf;
+          else dCf[k] += hs[ii][k] * cf;
+        }
+#pragma unroll
+        for (int m = 1; m < TPC; m <<= 1) {
+          s1 += shxor(s1, m);
+          s2 += shxor(s2, m);
+          yp += shxor(yp, m);
+        }
+        if (j == 0) *(float4 *)(part + (ii * CB + c) * 4) = make_float4(s1, s2, yp, 0.f);
+        if (VB || VC) {
+          float *rw = red + (size_t)(warp * kSS + ii) * N + j * NS + X;
+          if (VB) {
+            RD::run(vB);
+            if ((lane & RD::dup) == 0)
+#pragma unroll
+              for (int v = 0; v < RD::V; v++) rw[v] = vB[v];
+          }
+          if (VC) {
+            RD::run(vC);
+            if ((lane & RD::dup) == 0)
+#pragma unroll
+              for (int v = 0; v < RD::V; v++) rw[(VB ? (kMT / 32) * kSS * N : 0) + v] = vC[v];
+          }
+        }
+      }
+      __syncthreads();
+      if (VB || VC) {
+        /* the sub-segment's dB/dC: the 4 warps in order, into the consumed B/C slots */
+        float *sbc = bcrows(buf);
+        for (int e = tid; e < NBC * kSS * N; e += kMT) {
+          const int r = e / (kSS * N), ii = (e / N) % kSS, n = e % N;
+          const float *rr = red + (size_t)r * (kMT / 32) * kSS * N + ii * N + n;
+          float acc = rr[0];
+#pragma unroll
+          for (int w = 1; w < kMT / 32; w++) acc += rr[(size_t)w * kSS * N];
+          sbc[(r * N + n) * kRS + i0 + ii] = acc;
+        }
+      }
+      /* the sub-segment's per-element gradients, in place of u, Δ' and z's slots:
+       * du = Δ Σs1 + D c, dΔ = (u Σs1 + Σs2) σ, dz = (Σ C h + D u) dy silu'(z) */
+#pragma unroll
+      for (int m = 0; m < EPB; m++) {
+        const int cc = ecc[m], ii = (tid + m * kMT) % kSS, i = i0 + ii;
+        if (cc >= ncb || i >= nv) continue;
+        const float4 pt = *(const float4 *)(part + (ii * CB + cc) * 4);
+        float *ru = rows(buf) + cc * kRS + i, *rd = ru + CB * kRS, *rg = ru + 2 * CB * kRS;
+        const float uu = *ru, dl = *rd, cf = *rg;
+        float du = dl * pt.x;
+        if (a.Dv) {
+          dDacc[m] += cf * uu;
+          du = cf * eDd[m] + du;
+        }
+        float g1 = uu * pt.x + pt.y;
+        if (a.softplus) g1 = g1 * -expm1f(-dl); /* σ(Δ + bias) = 1 - e^-Δ' */
+        dbacc[m] += g1;
+        if (hz) ru[3 * CB * kRS] = ru[3 * CB * kRS] * (pt.z + eDd[m] * uu);
+        *ru = du;
+        *rd = g1;
+      }
+      __syncthreads();
+    }
+  }
+  if (nseg > 0) {
+    __syncthreads();
+    flush((int)((nseg - 1) & 1), 0, (int)(L < S ? L : S));
+  }
+  if (live) {
+    const int64_t od = (b * D + d) * N + j * NS;
+#pragma unroll
+    for (int k = 0; k < NS; k++) {
+      ((float *)gr.dh0)[od + ks[k]] = E[k];
+      ((float *)gr.dA_p)[od + ks[k]] = dlam[k];
+      if (!VB) ((float *)gr.dB)[od + ks[k]] = dBf[k];
+      if (!VC) ((float *)gr.dC)[od + ks[k]] = dCf[k];
+    }
+  }
+  /* dD, dΔbias: the sums over time of each channel's kSS epilogue lanes, in lane order */
+#pragma unroll
+  for (int m = 0; m < EPB; m++) {
+#pragma unroll
+    for (int o = 1; o < kSS; o <<= 1) {
+      dDacc[m] += shxor(dDacc[m], o);
+      dbacc[m] += shxor(dbacc[m], o);
+    }
+    if (ecc[m] < ncb && (tid % kSS) == 0) {
+      if (gr.dD_p) ((float *)gr.dD_p)[b * D + d0 + ecc[m]] = dDacc[m];
+      if (gr.dbias_p) ((float *)gr.dbias_p)[b * D + d0 + ecc[m]] = dbacc[m];
+    }
+  }
+}
+
+template <int NS, int TPC, bool VB, bool VC>
+lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  const MGeom q = mgeom(a);
+  auto k = mamba_fwd_k<NS, TPC, VB, VC>;
+  LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
+  k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, q, (float *)y, (float *)hL, (float *)ckpt);
+  return lr_cuda_check_launch("lr_kcuda_scan_fwd");
+}
+
+template <int NS, int TPC, bool VB, bool VC>
+lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
+  MGeom q = mgeom(a, g);
+  q.vec = q.vec && al16p(ws);
+  const size_t part = q.ntile > 1 ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
+  float *pB = NULL, *pC = NULL, *p = (float *)ws;
+  if (VB) pB = part ? p : (float *)g->dB, p += part;
+  if (VC) pC = part ? p : (float *)g->dC;
+  auto k = mamba_bwd_k<NS, TPC, VB, VC>;
+  LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
+  k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, *g, q, (const float *)ckpt, pB, pC);
+  LR_TRY(lr_cuda_check_launch("lr_kcuda_scan_bwd"));
+  if (part) {
+    if (VB) LR_TRY(launch_sum_mid<float>(pB, g->dB, a->Bn * q.Gt, q.ntile, a->N * a->L, s));
+    if (VC) LR_TRY(launch_sum_mid<float>(pC, g->dC, a->Bn * q.Gt, q.ntile, a->N * a->L, s));
+  }
+  return LR_OK;
+}
+
+/* the instantiation for N and the kinds of B and C */
+template <bool BWD, int NS, int TPC>
+lr_status pick_bc(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
+                  cudaStream_t s) {
+#define LR_M(VB, VC)                                                                                         \
+  (BWD ? bwd_m<NS, TPC, VB, VC>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC>(a, y, hL, (void *)ckpt, s))
+  if (a->varB) return a->varC ? LR_M(true, true) : LR_M(true, false);
+  return a->varC ? LR_M(false, true) : LR_M(false, false);
+#undef LR_M
+}
+
+template <bool BWD>
+lr_status pick(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
+               cudaStream_t s) {
+  switch (a->N) {
+  case 8: return pick_bc<BWD, kNS, 2>(a, y, hL, ckpt, g, ws, s);
+  case 16: return pick_bc<BWD, kNS, 4>(a, y, hL, ckpt, g, ws, s);
+  case 32: return pick_bc<BWD, kNS, 8>(a, y, hL, ckpt, g, ws, s);
+  default: return pick_bc<BWD, kNS, 16>(a, y, hL, ckpt, g, ws, s);
+  }
+}
+
+/* Mamba's case without lengths, resets or Δ_A, on the auto path */
+bool takes(const lr_scan_in *a) {
+  if (scan_path() != 0) return false; /* forced seq or tile */
+  if (a->rdt != LR_DTYPE_F32 || a->cplx || a->disc != LR_DISC_MAMBA || a->deltaA || a->lengths || a->reset)
+    return false;
+  if (!(a->N == 8 || a->N == 16 || a->N == 32 || a->N == 64)) return false;
+  return !(a->varB || a->varC) || (a->G > 0 && a->D % a->G == 0);
+}
+
+} // namespace
+
+bool mamba_fwd_ok(const lr_scan_in *a) { return takes(a) && a->chunk % 4 == 0 && mgeom(a).smem <= smem_max(); }
+
+bool mamba_bwd_ok(const lr_scan_in *a) {
+  if (!takes(a) || a->chunk % kSS != 0 || a->chunk > kMS) return false;
+  lr_scan_grads g = {};
+  return mgeom(a, &g).smem <= smem_max();
+}
+
+int mamba_chunk() { return kMS; }
+
+size_t mamba_ws_elems(const lr_scan_in *a) {
+  lr_scan_grads g = {};
+  const MGeom q = mgeom(a, &g);
+  return (takes(a) && q.ntile > 1) ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
+}
+
+lr_status mamba_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
+  return pick<false>(a, y, hL, ckpt, NULL, NULL, s);
+}
+
+lr_status mamba_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
+  return pick<true>(a, NULL, NULL, ckpt, g, ws, s);
+}
+
+} // namespace lr_scank
