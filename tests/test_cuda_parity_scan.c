@@ -270,7 +270,8 @@ static void sel_case(const scfg *c, uint64_t seed) {
 }
 
 /* Runs a case table with the GPU's selective-scan kernels forced: 0 auto, 1 the channel-sequential
- * kernels (scan_seq.cu) wherever they can run, 2 the time-parallel tile kernels (scan.cu). Under 1
+ * kernels (scan_seq.cu) wherever they can run, 2 the time-parallel tile kernels (scan.cu), 3 the
+ * Mamba kernels (scan_mamba.cu) wherever they can run. Under 1
  * the tables' long sequences with few channels, the chunks above 32 (the tile backward after the
  * sequential forward) and N > 128 (tile fallback) mix the two. */
 static void on_path(int path, void (*cases)(void)) {
@@ -418,7 +419,7 @@ Test(cuda_parity_scan, selective_fast_tiles_seq, .init = on_gpu) { on_path(1, se
 Test(cuda_parity_scan, selective_fast_tiles_tile, .init = on_gpu) { on_path(2, selective_fast_tiles_cases); }
 
 /* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, no lengths, resets or Δ_A),
- * which the auto path takes first: every N; B/C both variable, both fixed and mixed; groups; D not a
+ * forced (path 3; auto takes them only with many channels or L <= 64): every N; B/C both variable, both fixed and mixed; groups; D not a
  * multiple of a block's channels (32 or 64 per block: idle lanes) and several blocks per group
  * (the dB/dC partials); L of 1, 3, 33, 100 (not a multiple of 4: word copies and a padded last
  * group) and 1000, 2049; each option on and off; checkpoint spacings 8, 16, 24 and 32 (its
@@ -454,7 +455,8 @@ static void selective_mamba_fast_cases(void) {
     sel_case(&c, 900 + i);
   }
 }
-Test(cuda_parity_scan, selective_mamba_fast, .init = on_gpu) { on_path(0, selective_mamba_fast_cases); }
+Test(cuda_parity_scan, selective_mamba_fast, .init = on_gpu) { on_path(3, selective_mamba_fast_cases); }
+Test(cuda_parity_scan, selective_mamba_fast_auto, .init = on_gpu) { on_path(0, selective_mamba_fast_cases); }
 
 /* The GPU scan against steps at a length spanning several lanes and tiles: the scan composes the
  * maps of earlier lanes in a tree, the step walks time, so they agree to rounding (tol_of), not
@@ -501,7 +503,7 @@ static void backward_deterministic_cases(void) {
   static const scfg cs[] = {
       {LR_DTYPE_F32, true, LR_DISC_ZOH, 3, 96, 500, 16, 2, true, true, O_ALL & ~O_DA, 0},
       {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_ALL & ~O_DA, 0},
-      /* scan_mamba.cu's kernels (auto): 7 blocks per group, the dB/dC partials */
+      /* scan_mamba.cu's kernels (path 3): 7 blocks per group, the dB/dC partials */
       {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
   };
   for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
@@ -528,6 +530,7 @@ static void backward_deterministic_cases(void) {
 Test(cuda_parity_scan, selective_backward_deterministic, .init = on_gpu) { on_path(0, backward_deterministic_cases); }
 Test(cuda_parity_scan, selective_backward_deterministic_seq, .init = on_gpu) { on_path(1, backward_deterministic_cases); }
 Test(cuda_parity_scan, selective_backward_deterministic_tile, .init = on_gpu) { on_path(2, backward_deterministic_cases); }
+Test(cuda_parity_scan, selective_backward_deterministic_mamba, .init = on_gpu) { on_path(3, backward_deterministic_cases); }
 
 /* lr_selective_scan_step on the GPU, L times, equals the GPU scan bitwise (the step runs the scan
  * kernel with L = 1), for every discretization, real and complex, fixed and variable B/C. */

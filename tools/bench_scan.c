@@ -1,5 +1,5 @@
 /* `lrnnx bench scan [--device cpu|cuda] [--B n] [--D n] [--L n] [--N n] [--reps n] [--stat min|median]
- * [--path auto|seq|tile]`: forward and
+ * [--path auto|seq|tile|mamba]`: forward and
  * backward time of the scan kernels per variant, their effective bandwidth against a copy measured
  * in the same run, and on the CPU the same kernel on one thread ("1-thr ms", "thr x" = thread
  * scaling) and a plain single-threaded loop ("plain ms", "vs plain" = kernel speed-up over it,
@@ -15,7 +15,8 @@
  *                   state and step)
  *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
  *                   exp / expm1 rate (sincos + exp per state and step; vectorised on the CPU),
- *                   not memory
+ *                   not memory; on CUDA two more lines give that rate against the device's
+ *                   special-function peak (sfu_rows)
  *   diag (S5)       lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
  * The plain loops (below) are what a user would write: for each (b, d), t, n: discretize with
  * libm (expf, expm1f, cexpf, log1pf), h = Ā h + B̄ B u, y += C h; the backward recomputes the
@@ -27,7 +28,8 @@
  * GB/s = bytes / time; "% copy" compares with a device-to-device copy (cudaMemcpy) or, on the CPU,
  * an OpenMP memcpy, of one (B, D, L) f32 array, read + write, timed in the same run.
  * --path (CUDA): which selective-scan kernels run (lr_kcuda_scan_set_path): auto, the channel-
- * sequential ones (seq) or the time-parallel tile ones (tile). Checkpoints every
+ * sequential ones (seq), the time-parallel tile ones (tile) or the Mamba ones at any size (mamba).
+ * Checkpoints every
  * lr_kcuda_scan_chunk steps on the GPU (the op's default), 64 on the CPU.
  * Timing: cudaEvents on the context's stream (GPU), a monotonic clock (CPU); 1 warm-up, then the
  * median of --reps (one run for the 1-thread and plain columns); --stat min: the fastest of --reps
@@ -636,6 +638,23 @@ static void row(FILE *out, bctx *b, const char *name, const char *pass, const pa
   fputc('\n', out);
 }
 
+#ifdef LR_CUDA
+/* The complex scan's limit is its special functions, not memory: each state update needs e^(Δ Re λ),
+ * cos and sin of Δ Im λ (three evaluations; the backward recomputes them once). Their rate against
+ * the device's special-function peak (lr_cuda_sfu_peak: what the hardware approximations could
+ * deliver; the kernels evaluate them to full precision on the FMA pipes, several instructions each). */
+static void sfu_rows(FILE *out, double updates, const pass_t *pf, const pass_t *pb) {
+  const double peak = lr_cuda_sfu_peak();
+  if (peak <= 0) return;
+  for (int i = 0; i < 2; i++) {
+    const pass_t *p = i ? pb : pf;
+    const double rate = 3.0 * updates / (p->ms * 1e-3);
+    fprintf(out, "%-16s %-4s %9s special functions %.1f G/s, %.1f%% of the device's %.0f G/s peak\n", "  complex zoh",
+            i ? "bwd" : "fwd", "", rate / 1e9, 100 * rate / peak, peak / 1e9);
+  }
+}
+#endif
+
 static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64_t N) {
   lr_tensor *src, *dst;
   LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -1, 1, 99, &src));
@@ -676,6 +695,9 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
     }
     row(out, b, names[v], "fwd", &pf, fb, copy_gbs);
     row(out, b, names[v], "bwd", &pb, bb, copy_gbs);
+#ifdef LR_CUDA
+    if (v == V_CZOH && !cpu) sfu_rows(out, (double)n * (double)N, &pf, &pb);
+#endif
   }
   {
     lr_arena *ar = lr_arena_current();
@@ -720,9 +742,9 @@ int lr_tool_bench_scan(int argc, char **argv, FILE *out, FILE *err) {
       continue;
     }
     if (!strcmp(o, "--path")) {
-      int p = !strcmp(v, "auto") ? 0 : !strcmp(v, "seq") ? 1 : !strcmp(v, "tile") ? 2 : -1;
+      int p = !strcmp(v, "auto") ? 0 : !strcmp(v, "seq") ? 1 : !strcmp(v, "tile") ? 2 : !strcmp(v, "mamba") ? 3 : -1;
       if (p < 0) {
-        fprintf(err, "lrnnx bench scan: --path is \"%s\", expected auto, seq or tile\n", v);
+        fprintf(err, "lrnnx bench scan: --path is \"%s\", expected auto, seq, tile or mamba\n", v);
         return 2;
       }
 #ifdef LR_CUDA

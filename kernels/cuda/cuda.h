@@ -55,6 +55,9 @@ int lr_cuda_device_count(void);
 bool lr_cuda_available(void);
 /* "NVIDIA H200, sm_90, 140 GiB" for device 0, or "none". */
 const char *lr_cuda_device_name(void);
+/* Device 0's special-function (exp2, sin, cos, rcp) results per second at its top clock: SMs × 16
+ * per clock (every architecture since sm_50) × clock; 0 when there is no device. */
+double lr_cuda_sfu_peak(void);
 /* Creates the context if needed. LR_ERR_DEVICE with the reason ("no CUDA driver",
  * "no CUDA device") when CUDA cannot be used. */
 lr_status lr_cuda_init(void);
@@ -451,15 +454,16 @@ lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, 
  * previous setting. The default comes from the environment variable LRNNX_SCAN_CPW (1 or 4), read
  * once, else 4. Results are bitwise the same for both (top of scan.cu); for tests and benches. */
 int lr_kcuda_scan_set_cpw(int cpw);
-/* Which selective-scan kernels run: 0 auto (the channel-sequential forward of scan_seq.cu for F32
- * mamba and complex scans with channels enough to fill the device or a short sequence, the
- * time-parallel tile kernels of scan.cu otherwise and for every backward), 1 the sequential ones
- * wherever they can, 2 always the tile kernels. The default
- * comes from LRNNX_SCAN_PATH (auto, seq, tile), read once. Returns the previous setting; for tests
- * and benches (results agree to rounding, each is deterministic). */
+/* Which selective-scan kernels run: 0 auto (scan_mamba.cu's kernels for F32 Mamba problems with
+ * channels enough to fill the device or a short sequence; the channel-sequential forward of
+ * scan_seq.cu for complex scans likewise; the time-parallel tile kernels of scan.cu otherwise), 1 the
+ * sequential ones of scan_seq.cu wherever they can, 2 always the tile kernels, 3 the Mamba kernels
+ * wherever they can (whatever the size; auto otherwise). The default comes from LRNNX_SCAN_PATH
+ * (auto, seq, tile, mamba), read once. Returns the previous setting; for tests and benches (results
+ * agree to rounding, each is deterministic). */
 int lr_kcuda_scan_set_path(int path);
-/* The checkpoint spacing the GPU backward wants for this problem (32 where the sequential
- * backward runs, LR_KCUDA_SCAN_MAX_CHUNK otherwise); reads shapes and flags only. */
+/* The checkpoint spacing the GPU backward wants for this problem (32 where the Mamba or the
+ * sequential backward runs, LR_KCUDA_SCAN_MAX_CHUNK otherwise); reads shapes and flags only. */
 int64_t lr_kcuda_scan_chunk(const lr_scan_in *a);
 /* Device scratch bytes lr_kcuda_scan_bwd needs. */
 size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a);

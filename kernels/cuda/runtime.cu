@@ -362,6 +362,14 @@ extern "C" const char *lr_cuda_device_name(void) {
   return name;
 }
 
+extern "C" double lr_cuda_sfu_peak(void) {
+  int sms = 0, khz = 0;
+  if (!lr_cuda_available() || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess ||
+      cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0) != cudaSuccess)
+    return 0;
+  return (double)sms * 16.0 * (double)khz * 1e3;
+}
+
 extern "C" lr_status lr_cuda_init(void) {
   Lock l(&mu);
   return init_locked("lr_cuda_init");

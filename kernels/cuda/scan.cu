@@ -1135,7 +1135,7 @@ extern "C" int lr_kcuda_scan_set_cpw(int cpw) {
 
 extern "C" int lr_kcuda_scan_set_path(int path) {
   const int prev = scan_path(); /* reads LRNNX_SCAN_PATH once */
-  if (path >= 0 && path <= 2) g_scan_path = path;
+  if (path >= 0 && path <= 3) g_scan_path = path;
   return prev;
 }
 

@@ -120,13 +120,14 @@ int seq_chunk();
 size_t seq_ws_elems(const lr_scan_in *a);
 lr_status seq_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s);
 lr_status seq_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s);
-/* 0 auto, 1 always the sequential kernels where they can run, 2 never (lr_kcuda_scan_set_path);
- * scan_path() reads LRNNX_SCAN_PATH (auto, seq, tile) into it the first time. */
+/* 0 auto, 1 always the sequential kernels where they can run, 2 never, 3 the Mamba kernels wherever
+ * they can run (lr_kcuda_scan_set_path); scan_path() reads LRNNX_SCAN_PATH (auto, seq, tile, mamba)
+ * into it the first time. */
 extern int g_scan_path;
 int scan_path();
 
 /* ---- Mamba's F32 case (scan_mamba.cu): real A, Ā = exp(ΔA), B̄ = Δ, N = 8·2^k <= 64, no
- * lengths, resets or Δ_A. Taken first on the auto path. */
+ * lengths, resets or Δ_A. Taken first (auto: with channels enough, or a short sequence). */
 bool mamba_fwd_ok(const lr_scan_in *a);
 bool mamba_bwd_ok(const lr_scan_in *a);
 int mamba_chunk();

@@ -4,27 +4,25 @@
  * The math is that of kernels/cpu/scan.c:
  *   h_t[n] = Ā_t[n] h_{t-1}[n] + Δ_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
  *
- * Layout: a thread owns NS = 8 consecutive states of one channel, TPC = N / 8 consecutive lanes
+ * Layout: a thread owns NS = 4 consecutive states of one channel, TPC = N / 4 consecutive lanes
  * share a channel, a block of 128 threads holds CB = 128 / TPC consecutive channels of one
- * (b, group). Every thread walks time in order with its states in registers. The kernel has no
- * per-state branches and loads by 16 bytes: these two are what make it fast (scan_seq.cu's generic
- * loop is latency-bound on branches and word loads).
+ * (b, group). Every thread walks time in order with its states in registers. The inner loops have
+ * no per-state branches and load by 16 bytes; 4 states per thread (not 8) gives the H200 twice the
+ * warps, which it needs to hide the exp2 and shared-memory latencies.
  *
- * Staging: time goes in stages of T = 32 steps. One stage ahead, cp.async copies the block's
- * rows of u, Δ, z ([channel][step], row stride T + 4 floats) and the stage's variable B/C rows
- * ([n][step]) into shared memory (two buffers). When a stage arrives, Δ's bias and softplus are
- * applied once per element. A thread then reads 4 steps of u, Δ, B and C per 16-byte load and
- * runs them; the partial y of its states is summed over the channel's TPC lanes by a xor butterfly
- * (fixed order) and kept in shared memory; after the stage the whole block writes
- * (y + D u) · silu(z) out by 16 bytes. Ā = 2^(Δ · A log2 e) by the hardware exp2 (ex2.approx, about
- * 2 ulp), as scan_seq.cu's F32 mamba.
+ * Forward. Time goes in stages of T = 32 steps. One stage ahead, cp.async copies the block's rows
+ * of u, Δ, z ([channel][step], row stride T + 4 floats) and the stage's variable B/C rows ([n][step],
+ * shifted per lane pair: bco) into shared memory (two buffers). When a stage arrives, Δ's bias and
+ * softplus are applied once per element (msoftplus: hardware exp2/log2, about 4e-6 relative). A
+ * thread then reads 4 steps of u, Δ, B and C per 16-byte load, runs them, and writes its partial y
+ * to its own row; after the stage each thread takes fixed 4-step chunks of the block's channels,
+ * sums the channel's TPC partials in lane order and writes (y + D u) · silu(z) out by 16 bytes.
+ * Ā = 2^(Δ · A log2 e) by the hardware exp2 (ex2.approx, about 2 ulp), as scan_seq.cu's F32 mamba.
+ * The state entering every step t ≡ 0 (mod chunk) goes to ckpt (B, D, nch, N), the layout of the
+ * other kernels, so that any backward can follow this forward; the chunk must be a multiple of 4.
+ * Past L inside the last stage the staged Δ and u are 0, so Ā = 1 and the step adds nothing.
  *
- * Checkpoints: the state entering every step t ≡ 0 (mod chunk) goes to ckpt (B, D, nch, N), the
- * layout of the other kernels, so that any backward can follow this forward. The chunk must be a
- * multiple of 4 (a group of 4 steps never straddles a checkpoint).
- *
- * Past L inside the last stage (L not a multiple of 4) the staged Δ and u are 0, so Ā = 1 and the
- * step adds nothing: the state stays, and those y are not written.
+ * Backward: see the comment above mamba_bwd_k. Both directions are deterministic (no atomics).
  */
 #include <cuda_pipeline.h>
 
@@ -37,6 +35,12 @@ namespace {
 const int kMT = 128;    /* threads per block */
 const int kMS = 32;     /* steps per stage */
 const int kRS = kMS + 4; /* row stride of a staged row, floats (16-byte rows, banks spread) */
+
+/* Offset of staged B/C row n of array r (arrays of N rows): every 8 rows (the rows of lanes j and
+ * j + 1) start 16 bytes further on, so that the lanes' 16-byte loads of one step hit different
+ * banks (the row stride alone puts lanes j and j + 2 on the same ones). */
+__host__ __device__ __forceinline__ int bcn(int N) { return N * kRS + 4 * (N >> 3); }
+__host__ __device__ __forceinline__ int bco(int N, int r, int n) { return r * bcn(N) + n * kRS + 4 * (n >> 3); }
 const int kNS = 4;      /* states per thread (8 halves the warps: slower on an H200) */
 const int kSS = 8;      /* backward: steps per recomputed sub-segment */
 
@@ -88,7 +92,7 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
   const int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
   q.nr = (a->z ? 3 : 2) + (g ? 1 : 0); /* u, Δ, [z]; backward: dy */
   q.rbuf = (size_t)q.nr * q.cb * kRS * sizeof(float);
-  q.bbuf = (size_t)nbc * a->N * kRS * sizeof(float);
+  q.bbuf = (size_t)nbc * bcn((int)a->N) * sizeof(float);
   if (!g) {
     q.smem = 2 * (q.rbuf + q.bbuf) + (size_t)kMT * kRS * sizeof(float); /* + every lane's partial y */
   } else {
@@ -162,7 +166,7 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
         const float *s = (VB && r == 0) ? bsrc : csrc;
         for (int e = tid; e < N * (kMS / 4); e += kMT) {
           const int n = e / (kMS / 4), tt = (e % (kMS / 4)) * 4;
-          if (tt < nv) __pipeline_memcpy_async(sb + (r * N + n) * kRS + tt, s + n * L + t0 + tt, 16);
+          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n) + tt, s + n * L + t0 + tt, 16);
         }
       }
     } else {
@@ -176,7 +180,7 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
         const float *s = (VB && r == 0) ? bsrc : csrc;
         for (int e = tid; e < N * kMS; e += kMT) {
           const int n = e / kMS, tt = e % kMS;
-          if (tt < nv) __pipeline_memcpy_async(sb + (r * N + n) * kRS + tt, s + n * L + t0 + tt, 4);
+          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n) + tt, s + n * L + t0 + tt, 4);
         }
       }
     }
@@ -201,7 +205,7 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
     if (nv < kMS) {
       float *sb = bcrows(buf);
       for (int e = tid; e < ((VB ? 1 : 0) + (VC ? 1 : 0)) * N * kMS; e += kMT)
-        if (e % kMS >= nv) sb[(e / kMS) * kRS + e % kMS] = 0.f;
+        if (e % kMS >= nv) sb[bco(N, e / kMS / N, e / kMS % N) + e % kMS] = 0.f;
     }
   };
   /* out = (y + D u) · silu(z) of a finished stage (silu by the hardware exp2 and reciprocal) */
@@ -248,7 +252,7 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
     __syncthreads();
     if (s + 1 < nst) issue(buf ^ 1, t0 + kMS, (int)(L - t0 - kMS < kMS ? L - t0 - kMS : kMS));
     const float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS;
-    const float *sB = bcrows(buf) + (j * NS) * kRS, *sC = bcrows(buf) + ((VB ? N : 0) + j * NS) * kRS;
+    const float *sB = bcrows(buf) + bco(N, 0, j * NS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS);
     /* 4 steps of the thread's states; the lane's partial y goes to its own row of sy */
     auto group = [&](int i) {
       const float4 d4 = *(const float4 *)(sd + i), u4 = *(const float4 *)(su + i);
@@ -314,14 +318,17 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
  * 8th step in shared memory; pass B takes the 8-step sub-segments in reverse, recomputes their
  * states and Ā in registers and runs the adjoint
  *   G_t = C_t c_t + E_{t+1},  E_t = Ā_t G_t   (E is dL/dh_{t-1}; E starts at dhL, ends as dh0)
- * with, per state, s1 += G B, s2 += E h_{t-1} λ, dλ += E h_{t-1} Δ, dB_t = G Δ u, dC_t = c h_t,
- * and per step du = Δ Σ s1 + D c, dΔ = (u Σ s1 + Σ s2) σ(Δ + bias) (σ = -expm1(-Δ'): the softplus
- * derivative from Δ' itself), dz = (Σ C h + D u) dy silu'(z). Sums over the channel's lanes by a
- * xor butterfly; variable dB/dC over the warp's channels by a halving xor exchange, then over the
- * block's 4 warps in order into the consumed B/C slots, and out as a per-block partial
- * (B, G, nblocks, N, L) that sum_mid adds up in block order (straight into dB/dC when one block
- * covers a group). No atomics: bitwise reproducible. du, dΔ and dz replace u, Δ' and z's slots
- * and go out by 16 bytes after the segment. */
+ * with, per state, s1 += G B, s2 += E h_{t-1} λ, dλ += E h_{t-1} Δ, dB_t = G Δ u, dC_t = c h_t.
+ * The channel's lanes sum (s1, s2, C h) by a xor butterfly and its first lane keeps them per step in
+ * shared memory (a row per lane measured slower: the larger buffer costs a block per SM); after
+ * each sub-segment every thread takes fixed (channel, step) elements and writes
+ *   du = Δ Σs1 + D c,  dΔ = (u Σs1 + Σs2) σ(Δ + bias),  dz = (Σ C h + D u) dy silu'(z)
+ * in place of u, Δ' and z (σ = -expm1(-Δ'), the softplus derivative from Δ' itself); dD and dΔbias
+ * add up per element thread and over its 8 lanes in order at the end. Variable dB/dC: summed over the
+ * warp's channels by select-free halving exchanges (ChRed), then over the block's 4 warps in order
+ * into the consumed B/C slots, and out as a per-block partial (B, G, nblocks, N, L) that sum_mid
+ * adds up in block order (straight into dB/dC when one block covers a group). du, dΔ, dz and the
+ * partials go out by 16 bytes after the segment. No atomics: bitwise reproducible. */
 
 /* Sums over the warp's channels (the lane bits TPC..16) of a value per state, without selects: a
  * lane keeps its states in the order k ^ X (X from its high lane bits, below), so every halving
@@ -422,7 +429,7 @@ __global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads g
       const float *s = (const float *)((VB && r == 0) ? a.Bm : a.Cm) + (b * G + g) * N * L;
       for (int e = tid; e < N * (kMS / w); e += kMT) {
         const int n = e / (kMS / w), tt = (e % (kMS / w)) * w;
-        if (tt < nv) __pipeline_memcpy_async(sb + (r * N + n) * kRS + tt, s + n * L + t0 + tt, 4 * w);
+        if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n) + tt, s + n * L + t0 + tt, 4 * w);
       }
     }
     __pipeline_commit();
@@ -447,7 +454,7 @@ __global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads g
     if (nv < kMS) {
       float *sb = bcrows(buf);
       for (int e = tid; e < NBC * N * kMS; e += kMT)
-        if (e % kMS >= nv) sb[(e / kMS) * kRS + e % kMS] = 0.f;
+        if (e % kMS >= nv) sb[bco(N, e / kMS / N, e / kMS % N) + e % kMS] = 0.f;
     }
   };
   /* du, dΔ, dz and the variable dB/dC partial of a finished segment */
@@ -471,7 +478,7 @@ __global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads g
       for (int e = tid; e < N * (kMS / w); e += kMT) {
         const int n = e / (kMS / w), tt = (e % (kMS / w)) * w;
         if (tt >= nv) continue;
-        const float *i_ = sb + (r * N + n) * kRS + tt;
+        const float *i_ = sb + bco(N, r, n) + tt;
         if (w == 4) *(float4 *)(op + n * L + tt) = *(const float4 *)i_;
         else op[n * L + tt] = *i_;
       }
@@ -492,7 +499,7 @@ __global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads g
     if (s > 0) issue(buf ^ 1, t0 - S, (int)S);
     float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS, *sg = rows(buf) + (2 * CB + c) * kRS;
     float *sz = hz ? rows(buf) + (3 * CB + c) * kRS : NULL;
-    float *sB = bcrows(buf) + (j * NS) * kRS, *sC = bcrows(buf) + ((VB ? N : 0) + j * NS) * kRS;
+    float *sB = bcrows(buf) + bco(N, 0, j * NS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS);
     const int nsub = (nv + kSS - 1) / kSS;
     /* pass A: the states entering each sub-segment */
     {
@@ -593,7 +600,7 @@ __global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads g
           float acc = rr[0];
 #pragma unroll
           for (int w = 1; w < kMT / 32; w++) acc += rr[(size_t)w * kSS * N];
-          sbc[(r * N + n) * kRS + i0 + ii] = acc;
+          sbc[bco(N, r, n) + i0 + ii] = acc;
         }
       }
       /* the sub-segment's per-element gradients, in place of u, Δ' and z's slots:
@@ -699,9 +706,14 @@ lr_status pick(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const l
   }
 }
 
-/* Mamba's case without lengths, resets or Δ_A, on the auto path */
-bool takes(const lr_scan_in *a) {
-  if (scan_path() != 0) return false; /* forced seq or tile */
+/* Mamba's case without lengths, resets or Δ_A, on the auto and mamba paths. The auto path takes the
+ * backward only with channels enough to give every SM a block or a short sequence: with fewer, the
+ * tile backward, which parallelises time, is faster (H200, B 1-2, D 1024, L 4096: tile 0.5-1.0 ms,
+ * this one 1.2-1.9), while this forward stays faster at every size measured. */
+bool takes(const lr_scan_in *a, bool bwd) {
+  const int path = scan_path();
+  if (path != 0 && path != 3) return false; /* forced seq or tile */
+  if (bwd && path == 0 && a->L > 64 && a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * kMT) return false;
   if (a->rdt != LR_DTYPE_F32 || a->cplx || a->disc != LR_DISC_MAMBA || a->deltaA || a->lengths || a->reset)
     return false;
   if (!(a->N == 8 || a->N == 16 || a->N == 32 || a->N == 64)) return false;
@@ -710,10 +722,10 @@ bool takes(const lr_scan_in *a) {
 
 } // namespace
 
-bool mamba_fwd_ok(const lr_scan_in *a) { return takes(a) && a->chunk % 4 == 0 && mgeom(a).smem <= smem_max(); }
+bool mamba_fwd_ok(const lr_scan_in *a) { return takes(a, false) && a->chunk % 4 == 0 && mgeom(a).smem <= smem_max(); }
 
 bool mamba_bwd_ok(const lr_scan_in *a) {
-  if (!takes(a) || a->chunk % kSS != 0 || a->chunk > kMS) return false;
+  if (!takes(a, true) || a->chunk % kSS != 0 || a->chunk > kMS) return false;
   lr_scan_grads g = {};
   return mgeom(a, &g).smem <= smem_max();
 }
@@ -723,7 +735,7 @@ int mamba_chunk() { return kMS; }
 size_t mamba_ws_elems(const lr_scan_in *a) {
   lr_scan_grads g = {};
   const MGeom q = mgeom(a, &g);
-  return (takes(a) && q.ntile > 1) ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
+  return (takes(a, true) && q.ntile > 1) ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
 }
 
 lr_status mamba_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {

@@ -51,7 +51,7 @@ int g_scan_path = -1; /* -1: LRNNX_SCAN_PATH not read yet */
 int scan_path() {
   if (g_scan_path == -1) {
     const char *e = getenv("LRNNX_SCAN_PATH");
-    g_scan_path = !e ? 0 : !strcmp(e, "seq") ? 1 : !strcmp(e, "tile") ? 2 : 0;
+    g_scan_path = !e ? 0 : !strcmp(e, "seq") ? 1 : !strcmp(e, "tile") ? 2 : !strcmp(e, "mamba") ? 3 : 0;
   }
   return g_scan_path;
 }
