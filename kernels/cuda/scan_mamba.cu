@@ -365,7 +365,7 @@ template <int NS, int TPC> struct ChRed {
 };
 
 template <int NS, int TPC, bool VB, bool VC>
-__global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
+__global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
                                                   const float *__restrict__ ckpt, float *pB, float *pC) {
   constexpr int CB = kMT / TPC, N = TPC * NS, NBC = (VB ? 1 : 0) + (VC ? 1 : 0);
   typedef ChRed<NS, TPC> RD;
@@ -535,26 +535,50 @@ __global__ void __launch_bounds__(kMT) mamba_bwd_k(lr_scan_in a, lr_scan_grads g
     for (int qs = nsub - 1; qs >= 0; qs--) {
       const int i0 = qs * kSS;
       float hin[NS], hs[kSS][NS], av[kSS][NS];
+      /* the sub-segment's inputs by 16-byte loads, B and C too when only one of them is variable;
+       * not with both variable (the registers cost occupancy: measured slower) */
+      constexpr bool PU = !(VB && VC), PB = VB && !VC, PC = VC && !VB;
+      float uv[PU ? kSS : 1], dv[PU ? kSS : 1], cv[PU ? kSS : 1], Bv[PB ? kSS : 1][NS], Cv[PC ? kSS : 1][NS];
+#pragma unroll
+      for (int h4 = 0; h4 < (PU ? kSS : 0); h4 += 4) {
+        const float4 u4 = *(const float4 *)(su + i0 + h4), d4 = *(const float4 *)(sd + i0 + h4),
+                     c4 = *(const float4 *)(sg + i0 + h4);
+        uv[h4] = u4.x, uv[h4 + 1] = u4.y, uv[h4 + 2] = u4.z, uv[h4 + 3] = u4.w;
+        dv[h4] = d4.x, dv[h4 + 1] = d4.y, dv[h4 + 2] = d4.z, dv[h4 + 3] = d4.w;
+        cv[h4] = c4.x, cv[h4 + 1] = c4.y, cv[h4 + 2] = c4.z, cv[h4 + 3] = c4.w;
+#pragma unroll
+        for (int k = 0; k < NS; k++) {
+          if constexpr (PB) {
+            const float4 v = *(const float4 *)(sB + ks[k] * kRS + i0 + h4);
+            Bv[h4][k] = v.x, Bv[h4 + 1][k] = v.y, Bv[h4 + 2][k] = v.z, Bv[h4 + 3][k] = v.w;
+          }
+          if constexpr (PC) {
+            const float4 v = *(const float4 *)(sC + ks[k] * kRS + i0 + h4);
+            Cv[h4][k] = v.x, Cv[h4 + 1][k] = v.y, Cv[h4 + 2][k] = v.z, Cv[h4 + 3][k] = v.w;
+          }
+        }
+      }
 #pragma unroll
       for (int k = 0; k < NS; k++) hin[k] = sub[(qs * NS + k) * kMT + tid];
 #pragma unroll
       for (int ii = 0; ii < kSS; ii++) {
-        const float dl = sd[i0 + ii], dlu = dl * su[i0 + ii];
+        const float dl = PU ? dv[PU ? ii : 0] : sd[i0 + ii], dlu = dl * (PU ? uv[PU ? ii : 0] : su[i0 + ii]);
 #pragma unroll
         for (int k = 0; k < NS; k++) {
-          const float bk = VB ? sB[ks[k] * kRS + i0 + ii] : Bf[k];
+          const float bk = PB ? Bv[PB ? ii : 0][k] : VB ? sB[ks[k] * kRS + i0 + ii] : Bf[k];
           av[ii][k] = mx2(dl * a2[k]);
           hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + dlu * bk;
         }
       }
 #pragma unroll
       for (int ii = kSS - 1; ii >= 0; ii--) {
-        const int i = i0 + ii;
-        const float uu = su[i], dl = sd[i], cf = sg[i], dlu = dl * uu;
+        const float uu = PU ? uv[PU ? ii : 0] : su[i0 + ii], dl = PU ? dv[PU ? ii : 0] : sd[i0 + ii];
+        const float cf = PU ? cv[PU ? ii : 0] : sg[i0 + ii], dlu = dl * uu;
         float s1 = 0.f, s2 = 0.f, yp = 0.f, vB[NS], vC[NS];
 #pragma unroll
         for (int k = 0; k < NS; k++) {
-          const float bk = VB ? sB[ks[k] * kRS + i] : Bf[k], ck = VC ? sC[ks[k] * kRS + i] : Cf[k];
+          const float bk = PB ? Bv[PB ? ii : 0][k] : VB ? sB[ks[k] * kRS + i0 + ii] : Bf[k];
+          const float ck = PC ? Cv[PC ? ii : 0][k] : VC ? sC[ks[k] * kRS + i0 + ii] : Cf[k];
           const float Gt = ck * cf + E[k];
           s1 += Gt * bk;
           E[k] = av[ii][k] * Gt;
