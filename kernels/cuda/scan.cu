@@ -59,8 +59,9 @@
  * Specialisations: F32/C64 mamba and zoh without deltaA with B and C both fixed or both variable
  * have their own instantiations (fewer live registers, the discretization folded); everything
  * else runs one generic instantiation per dtype. Limits: the forward's carries (N per warp) must
- * fit in shared memory; chunk <= LR_KCUDA_SCAN_MAX_CHUNK. The channel-sequential kernels of
- * scan_seq.cu share the checkpoint layout and take over where they are faster (see there).
+ * fit in shared memory; chunk <= LR_KCUDA_SCAN_MAX_CHUNK. The Mamba kernels of scan_mamba.cu (tried
+ * first) and the channel-sequential kernels of scan_seq.cu share the checkpoint layout and take
+ * over where they are faster (see there).
  *
  * ---- diagonal scan ---- h[b,p,t] = Ā h[b,p,t-1] + B̄ x[b,p,t]: one thread per (b, p) walking
  * time (forward and reverse), every state written out; its backward reads h_{t-1} from that

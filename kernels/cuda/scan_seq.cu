@@ -18,10 +18,11 @@
  * t ≡ 0 (mod chunk) goes to ckpt (B, D, ceil(L / chunk), N) as the tile kernel writes it, so either
  * backward can follow either forward.
  *
- * When: lr_kcuda_scan_set_path / LRNNX_SCAN_PATH; auto takes the forward of F32 mamba and complex
- * scans with channels enough to fill the device (or L <= 64, a generation step), where the H200
- * measures it faster than the tile kernel (see sok); the backward only when asked for (it is
- * slower than the tile backward at present: about 8 warps per SM, latency-bound).
+ * When: lr_kcuda_scan_set_path / LRNNX_SCAN_PATH; auto takes the forward of complex scans and of F32
+ * mamba problems that scan_mamba.cu does not take, with channels enough to fill the device (or
+ * L <= 64, a generation step), where the H200 measures it faster than the tile kernel (see sok);
+ * the backward only when asked for (it is slower than the tile backward at present: about 8 warps
+ * per SM, latency-bound).
  *
  * Backward: the chunk (checkpoint spacing) must be <= 32: a segment of `chunk` steps is one stage,
  * walked in reverse order of segments. Per segment: u, Δ, Δ_A, dy, z and the B/C rows come into
