@@ -105,6 +105,26 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
   return q;
 }
 
+/* Where a block stands: (b, group, tile of CB channels), its first channel d0, its live channel
+ * count ncb, the row (b, d0) of the (B, D, L) arrays; a thread's channel c (clamped to d0 when
+ * idle: c >= ncb) is d. */
+struct MPos {
+  int64_t b, g, bg, tile, d0, d, row0;
+  int ncb;
+  bool live;
+};
+template <int TPC> __device__ __forceinline__ MPos mpos(const lr_scan_in &a, const MGeom &q, int c) {
+  constexpr int CB = kMT / TPC;
+  MPos p;
+  p.tile = blockIdx.x % q.ntile, p.bg = blockIdx.x / q.ntile, p.g = p.bg % q.Gt, p.b = p.bg / q.Gt;
+  p.d0 = p.g * q.Dg + p.tile * CB;
+  p.ncb = (int)(q.Dg - p.tile * CB < CB ? q.Dg - p.tile * CB : CB);
+  p.live = c < p.ncb;
+  p.d = p.d0 + (p.live ? c : 0);
+  p.row0 = (p.b * a.D + p.d0) * a.L;
+  return p;
+}
+
 /* ================= forward ================= */
 template <int NS, int TPC, bool VB, bool VC>
 __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
@@ -113,14 +133,12 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
   extern __shared__ __align__(16) unsigned char smem[];
   const int tid = threadIdx.x, c = tid / TPC, j = tid % TPC;
   const int64_t L = a.L, D = a.D, G = a.G;
-  const int64_t tile = blockIdx.x % q.ntile, bg = blockIdx.x / q.ntile, g = bg % q.Gt, b = bg / q.Gt;
-  const int64_t d0 = g * q.Dg + tile * CB;
-  const int ncb = (int)(q.Dg - tile * CB < CB ? q.Dg - tile * CB : CB);
-  const bool live = c < ncb;
-  const int64_t d = d0 + (live ? c : 0);
+  const MPos P = mpos<TPC>(a, q, c);
+  const int64_t b = P.b, g = P.g, d0 = P.d0, d = P.d, row0 = P.row0;
+  const int ncb = P.ncb;
+  const bool live = P.live;
   const int64_t C = a.chunk, nch = (L + C - 1) / C;
   const int nr = a.z ? 3 : 2;
-  const int64_t row0 = (b * D + d0) * L;
   const float *bsrc = VB ? (const float *)a.Bm + (b * G + g) * N * L : NULL;
   const float *csrc = VC ? (const float *)a.Cm + (b * G + g) * N * L : NULL;
   float *sy = (float *)(smem + 2 * (q.rbuf + q.bbuf));
@@ -372,13 +390,11 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   extern __shared__ __align__(16) unsigned char smem[];
   const int tid = threadIdx.x, c = tid / TPC, j = tid % TPC, lane = tid & 31, warp = tid >> 5;
   const int64_t L = a.L, D = a.D, G = a.G;
-  const int64_t tile = blockIdx.x % q.ntile, bg = blockIdx.x / q.ntile, g = bg % q.Gt, b = bg / q.Gt;
-  const int64_t d0 = g * q.Dg + tile * CB;
-  const int ncb = (int)(q.Dg - tile * CB < CB ? q.Dg - tile * CB : CB);
-  const bool live = c < ncb;
-  const int64_t d = d0 + (live ? c : 0);
+  const MPos P = mpos<TPC>(a, q, c);
+  const int64_t b = P.b, g = P.g, bg = P.bg, tile = P.tile, d0 = P.d0, d = P.d, row0 = P.row0;
+  const int ncb = P.ncb;
+  const bool live = P.live;
   const int64_t S = a.chunk, nch = (L + S - 1) / S;
-  const int64_t row0 = (b * D + d0) * L;
   const bool hz = a.z != NULL;
   float *sub = (float *)(smem + 2 * (q.rbuf + q.bbuf));
   float *red = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub);
@@ -682,7 +698,8 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 
 template <int NS, int TPC, bool VB, bool VC>
 lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
-  const MGeom q = mgeom(a);
+  MGeom q = mgeom(a);
+  q.vec = q.vec && al16p(y); /* the flush writes y by 16 bytes too */
   auto k = mamba_fwd_k<NS, TPC, VB, VC>;
   LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, q, (float *)y, (float *)hL, (float *)ckpt);
