@@ -454,9 +454,10 @@ lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, 
  * previous setting. The default comes from the environment variable LRNNX_SCAN_CPW (1 or 4), read
  * once, else 4. Results are bitwise the same for both (top of scan.cu); for tests and benches. */
 int lr_kcuda_scan_set_cpw(int cpw);
-/* Which selective-scan kernels run: 0 auto (scan_mamba.cu's kernels for F32 Mamba problems with
- * channels enough to fill the device or a short sequence; the channel-sequential forward of
- * scan_seq.cu for complex scans likewise; the time-parallel tile kernels of scan.cu otherwise), 1 the
+/* Which selective-scan kernels run: 0 auto (scan_mamba.cu's kernels for F32 Mamba problems: the
+ * forward always, the backward with channels enough to fill the device or a short sequence; the
+ * channel-sequential forward of scan_seq.cu for complex scans with channels enough or a short
+ * sequence; the time-parallel tile kernels of scan.cu otherwise), 1 the
  * sequential ones of scan_seq.cu wherever they can, 2 always the tile kernels, 3 the Mamba kernels
  * wherever they can (whatever the size; auto otherwise). The default comes from LRNNX_SCAN_PATH
  * (auto, seq, tile, mamba), read once. Returns the previous setting; for tests and benches (results

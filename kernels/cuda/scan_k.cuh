@@ -40,6 +40,13 @@ __device__ __forceinline__ double ex_(double x) { return exp(x); }
 __device__ __forceinline__ float l1p_(float x) { return log1pf(x); }
 __device__ __forceinline__ double l1p_(double x) { return log1p(x); }
 
+/* 2^x by the hardware (ex2.approx.ftz: about 2 ulp): F32 mamba's Ā = 2^(Δ A log2 e). */
+__device__ __forceinline__ float ex2(float x) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
 /* Δ after softplus (lrnnx: log1p(exp(x)) for x <= 20). */
 template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) {
   if (!softplus || x > (R)20) return x;
@@ -127,7 +134,8 @@ extern int g_scan_path;
 int scan_path();
 
 /* ---- Mamba's F32 case (scan_mamba.cu): real A, Ā = exp(ΔA), B̄ = Δ, N = 8·2^k <= 64, no
- * lengths, resets or Δ_A. Taken first (auto: with channels enough, or a short sequence). */
+ * lengths, resets or Δ_A. Taken first: the forward at any size, the backward (auto) with channels
+ * enough for a block per SM or a short sequence. */
 bool mamba_fwd_ok(const lr_scan_in *a);
 bool mamba_bwd_ok(const lr_scan_in *a);
 int mamba_chunk();

@@ -35,20 +35,14 @@ namespace {
 const int kMT = 128;    /* threads per block */
 const int kMS = 32;     /* steps per stage */
 const int kRS = kMS + 4; /* row stride of a staged row, floats (16-byte rows, banks spread) */
+const int kNS = 4;      /* states per thread (8 halves the warps: slower on an H200) */
+const int kSS = 8;      /* backward: steps per recomputed sub-segment */
 
 /* Offset of staged B/C row n of array r (arrays of N rows): every 8 rows (the rows of lanes j and
  * j + 1) start 16 bytes further on, so that the lanes' 16-byte loads of one step hit different
  * banks (the row stride alone puts lanes j and j + 2 on the same ones). */
 __host__ __device__ __forceinline__ int bcn(int N) { return N * kRS + 4 * (N >> 3); }
 __host__ __device__ __forceinline__ int bco(int N, int r, int n) { return r * bcn(N) + n * kRS + 4 * (n >> 3); }
-const int kNS = 4;      /* states per thread (8 halves the warps: slower on an H200) */
-const int kSS = 8;      /* backward: steps per recomputed sub-segment */
-
-__device__ __forceinline__ float mx2(float x) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
 
 __device__ __forceinline__ float mlg2(float x) {
   float r;
@@ -62,7 +56,7 @@ __device__ __forceinline__ float mlg2(float x) {
  * and a fifth of the instructions. x > 20: x, as lrnnx. */
 __device__ __forceinline__ float msoftplus(float x, bool on) {
   if (!on || x > 20.f) return x;
-  const float t = mx2(-fabsf(x) * 1.4426950408889634f), u = 1.f + t;
+  const float t = ex2(-fabsf(x) * 1.4426950408889634f), u = 1.f + t;
   const float series = t * (1.f - t * (0.5f - t * (0.33333334f - t * (0.25f - t * 0.2f))));
   const float lg = mlg2(u) * 0.6931471805599453f * __fdividef(t, u - 1.f);
   return fmaxf(x, 0.f) + (t < 0.03125f ? series : lg);
@@ -294,7 +288,7 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
         }
 #pragma unroll
         for (int p = 0; p < 4; p++) {
-          h[k] = mx2(dl[p] * a2[k]) * h[k] + dlu[p] * bk[p];
+          h[k] = ex2(dl[p] * a2[k]) * h[k] + dlu[p] * bk[p];
           yp[p] += ck[p] * h[k];
         }
       }
@@ -542,7 +536,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
               bk[0] = bk[1] = bk[2] = bk[3] = Bf[k];
             }
 #pragma unroll
-            for (int p = 0; p < 4; p++) hh[k] = mx2(dl[p] * a2[k]) * hh[k] + dlu[p] * bk[p];
+            for (int p = 0; p < 4; p++) hh[k] = ex2(dl[p] * a2[k]) * hh[k] + dlu[p] * bk[p];
           }
         }
       }
@@ -582,7 +576,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
         for (int k = 0; k < NS; k++) {
           const float bk = PB ? Bv[PB ? ii : 0][k] : VB ? sB[ks[k] * kRS + i0 + ii] : Bf[k];
-          av[ii][k] = mx2(dl * a2[k]);
+          av[ii][k] = ex2(dl * a2[k]);
           hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + dlu * bk;
         }
       }

@@ -134,12 +134,6 @@ template <typename T> bool sok(const lr_scan_in *a, bool bwd) {
   return fits && (a->L <= 64 || a->Bn * a->D * q.tpc >= (int64_t)sm_count() * 128);
 }
 
-__device__ __forceinline__ float ex2(float x) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
-
 /* F32 mamba: Ā by the hardware exp2 */
 template <typename T, int DK> struct FastMamba {
   static constexpr bool v = DK == LR_DISC_MAMBA && std::is_same<T, float>::value;
