@@ -44,22 +44,34 @@ const int kSS = 8;      /* backward: steps per recomputed sub-segment */
 __host__ __device__ __forceinline__ int bcn(int N) { return N * kRS + 4 * (N >> 3); }
 __host__ __device__ __forceinline__ int bco(int N, int r, int n) { return r * bcn(N) + n * kRS + 4 * (n >> 3); }
 
-__device__ __forceinline__ float mlg2(float x) {
+__device__ __forceinline__ float mrcp(float x) {
   float r;
-  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
   return r;
 }
 
-/* Δ after the bias and softplus: log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with e^-|x| and log2 in
- * hardware, log1p(t) by its series below t = 1/32 and by Goldberg's log(1 + t) t / ((1 + t) - 1)
- * above (u - 1 is exact); about 4e-6 relative at worst (the CPU's log1pf(expf(x)) is within an ulp)
- * and a fifth of the instructions. x > 20: x, as lrnnx. */
-__device__ __forceinline__ float msoftplus(float x, bool on) {
-  if (!on || x > 20.f) return x;
-  const float t = ex2(-fabsf(x) * 1.4426950408889634f), u = 1.f + t;
-  const float series = t * (1.f - t * (0.5f - t * (0.33333334f - t * (0.25f - t * 0.2f))));
-  const float lg = mlg2(u) * 0.6931471805599453f * __fdividef(t, u - 1.f);
-  return fmaxf(x, 0.f) + (t < 0.03125f ? series : lg);
+/* Δ after the bias and softplus, without branches: log(1 + e^x) = max(x, 0) + log1p(t), t = e^-|x|
+ * in (0, 1], log1p(t) = 2 atanh(s), s = t / (2 + t) in (0, 1/3], by atanh's odd series to s^13
+ * (truncation below 2e-8 relative), e^-|x| and 1 / (2 + t) in hardware: a few ulp (the CPU's
+ * log1pf(expf(x)) is within one). x > 20: x, as lrnnx. */
+__device__ __forceinline__ float msoftplus(float x) {
+  const float t = ex2(-fabsf(x) * 1.4426950408889634f), s = t * mrcp(2.f + t), q = s * s;
+  const float p = fmaf(q, fmaf(q, fmaf(q, fmaf(q, fmaf(q, fmaf(q, 1.f / 13, 1.f / 11), 1.f / 9), 1.f / 7), 0.2f),
+                               1.f / 3), 1.f);
+  const float r = fmaxf(x, 0.f) + 2.f * s * p;
+  return x > 20.f ? x : r;
+}
+
+/* silu(z) = z / (1 + e^-z) in hardware (z -> -inf: -0) */
+__device__ __forceinline__ float msilu(float z) { return z * mrcp(1.f + ex2(z * -1.4426950408889634f)); }
+
+/* 1 - e^-x for x >= 0 (the softplus derivative from its output): its series below 1/2, where the
+ * difference would cancel, 1 - 2^(-x log2 e) above; no branches, a few ulp */
+__device__ __forceinline__ float m1mexp(float x) {
+  const float e = 1.f - ex2(x * -1.4426950408889634f);
+  const float s = x * fmaf(x, fmaf(x, fmaf(x, fmaf(x, fmaf(x, fmaf(x, fmaf(x, -1.f / 40320, 1.f / 5040), -1.f / 720),
+                                                            1.f / 120), -1.f / 24), 1.f / 6), -0.5f), 1.f);
+  return x < 0.5f ? s : e;
 }
 
 struct MGeom {
@@ -153,26 +165,27 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
    * row, channel cc = chunk / 8, steps 4 (chunk % 8) + [0, 4). */
   constexpr int EPT = CB * (kMS / 4) / kMT > 0 ? CB * (kMS / 4) / kMT : 1;
   int ecc[EPT], eq[EPT];
+  int64_t ego[EPT]; /* the chunk's offset in the (B, D, L) arrays, less t0 */
   float ebias[EPT], eD[EPT];
 #pragma unroll
   for (int m = 0; m < EPT; m++) {
     const int e = tid + m * kMT;
     ecc[m] = e < CB * (kMS / 4) ? e / (kMS / 4) : CB;
     eq[m] = (e % (kMS / 4)) * 4;
+    ego[m] = row0 + (int64_t)ecc[m] * L + eq[m];
     const bool ok = ecc[m] < ncb;
     ebias[m] = (ok && a.dbias) ? ((const float *)a.dbias)[d0 + ecc[m]] : 0.f;
     eD[m] = (ok && a.Dv) ? ((const float *)a.Dv)[d0 + ecc[m]] : 0.f;
   }
-  const float *src[3] = {(const float *)a.u + row0, (const float *)a.delta + row0, a.z ? (const float *)a.z + row0 : NULL};
+  const float *src[3] = {(const float *)a.u, (const float *)a.delta, (const float *)a.z};
   auto issue = [&](int buf, int64_t t0, int nv) {
     float *sr = rows(buf), *sb = bcrows(buf);
     if (q.vec) {
 #pragma unroll
       for (int m = 0; m < EPT; m++) {
         if (ecc[m] >= ncb || eq[m] >= nv) continue;
-        const int64_t go = (int64_t)ecc[m] * L + t0 + eq[m];
         const int so = ecc[m] * kRS + eq[m];
-        for (int r = 0; r < nr; r++) __pipeline_memcpy_async(sr + r * CB * kRS + so, src[r] + go, 16);
+        for (int r = 0; r < nr; r++) __pipeline_memcpy_async(sr + r * CB * kRS + so, src[r] + ego[m] + t0, 16);
       }
       for (int r = 0; r < (VB ? 1 : 0) + (VC ? 1 : 0); r++) {
         const float *s = (VB && r == 0) ? bsrc : csrc;
@@ -186,7 +199,7 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
         for (int e = tid; e < CB * kMS; e += kMT) {
           const int cc = e / kMS, tt = e % kMS;
           if (cc < ncb && tt < nv)
-            __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + cc * L + t0 + tt, 4);
+            __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + row0 + cc * L + t0 + tt, 4);
         }
       for (int r = 0; r < (VB ? 1 : 0) + (VC ? 1 : 0); r++) {
         const float *s = (VB && r == 0) ? bsrc : csrc;
@@ -207,8 +220,15 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
       const int so = ecc[m] * kRS + eq[m];
       float4 d4 = *(float4 *)(sd + so);
       float dv[4] = {d4.x, d4.y, d4.z, d4.w};
+      if (a.softplus) {
 #pragma unroll
-      for (int p = 0; p < 4; p++) dv[p] = eq[m] + p < nv ? msoftplus(dv[p] + ebias[m], a.softplus) : 0.f;
+        for (int p = 0; p < 4; p++) dv[p] = msoftplus(dv[p] + ebias[m]);
+      } else {
+#pragma unroll
+        for (int p = 0; p < 4; p++) dv[p] += ebias[m];
+      }
+#pragma unroll
+      for (int p = 0; p < 4; p++) dv[p] = eq[m] + p < nv ? dv[p] : 0.f;
       *(float4 *)(sd + so) = make_float4(dv[0], dv[1], dv[2], dv[3]);
       if (eq[m] + 4 > nv)
         for (int p = 0; p < 4; p++)
@@ -239,9 +259,9 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
         const float4 z4 = *(const float4 *)(sz + so);
         const float zv[4] = {z4.x, z4.y, z4.z, z4.w};
 #pragma unroll
-        for (int p = 0; p < 4; p++) o[p] = o[p] * __fdividef(zv[p], 1.f + __expf(-zv[p]));
+        for (int p = 0; p < 4; p++) o[p] *= msilu(zv[p]);
       }
-      float *yo = y + row0 + (int64_t)ecc[m] * L + t0 + eq[m];
+      float *yo = y + ego[m] + t0;
       if (q.vec) {
         *(float4 *)yo = make_float4(o[0], o[1], o[2], o[3]);
       } else {
@@ -425,40 +445,98 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
   float *part = red + (size_t)NBC * (kMT / 32) * kSS * N; /* (step, channel) -> (Σ s1, Σ s2, Σ C h) */
 
+  /* The stage's rows in 16-byte chunks: thread tid takes chunks tid + 128 m of the block's rows
+   * (channel rcc = chunk / 8, steps rq + [0, 4)) and of the B/C rows (state bn); their offsets in
+   * the (B, D, L) and (B, G, N, L) arrays are fixed, so they are worked out once. */
+  constexpr int RC = (CB * (kMS / 4) + kMT - 1) / kMT, BC = (N * (kMS / 4) + kMT - 1) / kMT;
+  int rcc[RC], rq[RC], bn[BC], bq[BC];
+  int64_t rgo[RC], bgo[BC];
+  float rbias[RC];
+#pragma unroll
+  for (int m = 0; m < RC; m++) {
+    const int e = tid + m * kMT;
+    rcc[m] = e < CB * (kMS / 4) ? e / (kMS / 4) : CB;
+    rq[m] = (e % (kMS / 4)) * 4;
+    rgo[m] = row0 + (int64_t)rcc[m] * L + rq[m];
+    rbias[m] = (rcc[m] < ncb && a.dbias) ? ((const float *)a.dbias)[d0 + rcc[m]] : 0.f;
+  }
+#pragma unroll
+  for (int m = 0; m < BC; m++) {
+    const int e = tid + m * kMT;
+    bn[m] = e < N * (kMS / 4) ? e / (kMS / 4) : N;
+    bq[m] = (e % (kMS / 4)) * 4;
+    bgo[m] = (int64_t)bn[m] * L + bq[m];
+  }
+  const float *bcsrc[2] = {(const float *)(VB ? a.Bm : a.Cm) + (b * G + g) * N * L,
+                           (const float *)a.Cm + (b * G + g) * N * L};
   auto issue = [&](int buf, int64_t t0, int nv) {
     float *sr = rows(buf), *sb = bcrows(buf);
     const float *src[4] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy, (const float *)a.z};
-    const int w = q.vec ? 4 : 1;
-    for (int r = 0; r < q.nr; r++)
-      for (int e = tid; e < CB * (kMS / w); e += kMT) {
-        const int cc = e / (kMS / w), tt = (e % (kMS / w)) * w;
-        if (cc < ncb && tt < nv)
-          __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + row0 + cc * L + t0 + tt, 4 * w);
+    if (q.vec) {
+#pragma unroll
+      for (int m = 0; m < RC; m++) {
+        if (rcc[m] >= ncb || rq[m] >= nv) continue;
+#pragma unroll
+        for (int r = 0; r < 4; r++)
+          if (r < q.nr) __pipeline_memcpy_async(sr + (r * CB + rcc[m]) * kRS + rq[m], src[r] + rgo[m] + t0, 16);
       }
-    for (int r = 0; r < NBC; r++) {
-      const float *s = (const float *)((VB && r == 0) ? a.Bm : a.Cm) + (b * G + g) * N * L;
-      for (int e = tid; e < N * (kMS / w); e += kMT) {
-        const int n = e / (kMS / w), tt = (e % (kMS / w)) * w;
-        if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n) + tt, s + n * L + t0 + tt, 4 * w);
-      }
+#pragma unroll
+      for (int r = 0; r < NBC; r++)
+#pragma unroll
+        for (int m = 0; m < BC; m++)
+          if (bn[m] < N && bq[m] < nv)
+            __pipeline_memcpy_async(sb + bco(N, r, bn[m]) + bq[m], bcsrc[r] + bgo[m] + t0, 16);
+    } else { /* element by element (L % 4 != 0 or rows not 16-byte aligned) */
+#pragma unroll
+      for (int r = 0; r < 4; r++)
+        for (int e = tid; e < CB * kMS && r < q.nr; e += kMT) {
+          const int cc = e / kMS, tt = e % kMS;
+          if (cc < ncb && tt < nv)
+            __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + row0 + cc * L + t0 + tt, 4);
+        }
+#pragma unroll
+      for (int r = 0; r < NBC; r++)
+        for (int e = tid; e < N * kMS; e += kMT) {
+          const int n = e / kMS, tt = e % kMS;
+          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n) + tt, bcsrc[r] + n * L + t0 + tt, 4);
+        }
     }
     __pipeline_commit();
   };
+  /* Δ -> Δ' = softplus(Δ + bias), dy -> c = dy silu(z), z -> dy silu'(z), by 16-byte chunks; past
+   * the end and in missing channels every row is 0: a step that changes nothing */
   auto prepare = [&](int buf, int nv) {
     float *su = rows(buf), *sd = su + CB * kRS, *sg = sd + CB * kRS, *sz = hz ? sg + CB * kRS : NULL;
-    for (int e = tid; e < CB * kMS; e += kMT) {
-      const int cc = e / kMS, tt = e % kMS, sl = cc * kRS + tt;
-      if (tt < nv && cc < ncb) {
-        const float bias = a.dbias ? ((const float *)a.dbias)[d0 + cc] : 0.f;
-        sd[sl] = msoftplus(sd[sl] + bias, a.softplus);
+#pragma unroll
+    for (int m = 0; m < RC; m++) {
+      if (rcc[m] >= CB) continue;
+      const int sl = rcc[m] * kRS + rq[m];
+      float4 d4 = *(float4 *)(sd + sl), g4 = *(float4 *)(sg + sl), z4 = sz ? *(float4 *)(sz + sl) : float4();
+      float dv[4] = {d4.x, d4.y, d4.z, d4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w}, zv[4] = {z4.x, z4.y, z4.z, z4.w};
+      const bool live4 = rcc[m] < ncb;
+#pragma unroll
+      for (int p = 0; p < 4; p++) {
+        const bool ok = live4 && rq[m] + p < nv;
+        const float x = dv[p] + rbias[m];
+        dv[p] = ok ? (a.softplus ? msoftplus(x) : x) : 0.f;
         if (sz) {
-          const float zz = sz[sl], sgm = __fdividef(1.f, sig_den(zz)), gy = sg[sl];
-          sg[sl] = gy * (zz * sgm);
-          sz[sl] = gy * (sgm * (1.f + zz * (1.f - sgm)));
+          const float zz = ok ? zv[p] : 0.f, sgm = mrcp(1.f + ex2(zz * -1.4426950408889634f)), gy = ok ? gv[p] : 0.f;
+          gv[p] = gy * (zz * sgm);
+          zv[p] = gy * (sgm * (1.f + zz * (1.f - sgm)));
+        } else {
+          gv[p] = ok ? gv[p] : 0.f;
         }
-      } else { /* past the end or a missing channel: a step that changes nothing */
-        su[sl] = sd[sl] = sg[sl] = 0.f;
-        if (sz) sz[sl] = 0.f;
+      }
+      *(float4 *)(sd + sl) = make_float4(dv[0], dv[1], dv[2], dv[3]);
+      *(float4 *)(sg + sl) = make_float4(gv[0], gv[1], gv[2], gv[3]);
+      if (sz) *(float4 *)(sz + sl) = make_float4(zv[0], zv[1], zv[2], zv[3]);
+      if (!live4 || rq[m] + 4 > nv) {
+        float4 u4 = *(float4 *)(su + sl);
+        if (!live4 || rq[m] >= nv) u4.x = 0.f;
+        if (!live4 || rq[m] + 1 >= nv) u4.y = 0.f;
+        if (!live4 || rq[m] + 2 >= nv) u4.z = 0.f;
+        if (!live4 || rq[m] + 3 >= nv) u4.w = 0.f;
+        *(float4 *)(su + sl) = u4;
       }
     }
     if (nv < kMS) {
@@ -472,26 +550,37 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     const float *su = rows(buf), *sd = su + CB * kRS, *sz = hz ? su + 3 * CB * kRS : NULL;
     float *outs[3] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz};
     const float *ins[3] = {su, sd, sz};
-    const int w = q.vec ? 4 : 1;
-    for (int r = 0; r < (hz ? 3 : 2); r++)
-      for (int e = tid; e < CB * (kMS / w); e += kMT) {
-        const int cc = e / (kMS / w), tt = (e % (kMS / w)) * w;
-        if (cc >= ncb || tt >= nv) continue;
-        float *o = outs[r] + row0 + cc * L + t0 + tt;
-        const float *i_ = ins[r] + cc * kRS + tt;
-        if (w == 4) *(float4 *)o = *(const float4 *)i_;
-        else *o = *i_;
-      }
     const float *sb = bcrows(buf);
-    for (int r = 0; r < NBC; r++) {
-      float *op = ((VB && r == 0) ? pB : pC) + ((bg * q.ntile + tile) * N) * L + t0;
-      for (int e = tid; e < N * (kMS / w); e += kMT) {
-        const int n = e / (kMS / w), tt = (e % (kMS / w)) * w;
-        if (tt >= nv) continue;
-        const float *i_ = sb + bco(N, r, n) + tt;
-        if (w == 4) *(float4 *)(op + n * L + tt) = *(const float4 *)i_;
-        else op[n * L + tt] = *i_;
+    float *pout[2] = {VB ? pB : pC, pC};
+    const int64_t po = (bg * q.ntile + tile) * N * L + t0;
+    if (q.vec) {
+#pragma unroll
+      for (int m = 0; m < RC; m++) {
+        if (rcc[m] >= ncb || rq[m] >= nv) continue;
+#pragma unroll
+        for (int r = 0; r < 3; r++)
+          if (r < 2 || hz)
+            *(float4 *)(outs[r] + rgo[m] + t0) = *(const float4 *)(ins[r] + rcc[m] * kRS + rq[m]);
       }
+#pragma unroll
+      for (int r = 0; r < NBC; r++)
+#pragma unroll
+        for (int m = 0; m < BC; m++)
+          if (bn[m] < N && bq[m] < nv)
+            *(float4 *)(pout[r] + po + bgo[m]) = *(const float4 *)(sb + bco(N, r, bn[m]) + bq[m]);
+    } else {
+#pragma unroll
+      for (int r = 0; r < 3; r++)
+        for (int e = tid; e < CB * kMS && (r < 2 || hz); e += kMT) {
+          const int cc = e / kMS, tt = e % kMS;
+          if (cc < ncb && tt < nv) outs[r][row0 + cc * L + t0 + tt] = ins[r][cc * kRS + tt];
+        }
+#pragma unroll
+      for (int r = 0; r < NBC; r++)
+        for (int e = tid; e < N * kMS; e += kMT) {
+          const int n = e / kMS, tt = e % kMS;
+          if (tt < nv) pout[r][po + n * L + tt] = sb[bco(N, r, n) + tt];
+        }
     }
   };
 
@@ -545,50 +634,58 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     for (int qs = nsub - 1; qs >= 0; qs--) {
       const int i0 = qs * kSS;
       float hin[NS], hs[kSS][NS], av[kSS][NS];
-      /* the sub-segment's inputs by 16-byte loads, B and C too when only one of them is variable;
-       * not with both variable (the registers cost occupancy: measured slower) */
-      constexpr bool PU = !(VB && VC), PB = VB && !VC, PC = VC && !VB;
-      float uv[PU ? kSS : 1], dv[PU ? kSS : 1], cv[PU ? kSS : 1], Bv[PB ? kSS : 1][NS], Cv[PC ? kSS : 1][NS];
-#pragma unroll
-      for (int h4 = 0; h4 < (PU ? kSS : 0); h4 += 4) {
-        const float4 u4 = *(const float4 *)(su + i0 + h4), d4 = *(const float4 *)(sd + i0 + h4),
-                     c4 = *(const float4 *)(sg + i0 + h4);
-        uv[h4] = u4.x, uv[h4 + 1] = u4.y, uv[h4 + 2] = u4.z, uv[h4 + 3] = u4.w;
-        dv[h4] = d4.x, dv[h4 + 1] = d4.y, dv[h4 + 2] = d4.z, dv[h4 + 3] = d4.w;
-        cv[h4] = c4.x, cv[h4 + 1] = c4.y, cv[h4 + 2] = c4.z, cv[h4 + 3] = c4.w;
+      /* 4 steps of u, Δ', c and the B/C rows of the thread's states by 16-byte loads (a half of the
+       * sub-segment at a time: the whole one costs registers, hence occupancy) */
+      float uv[4], dv[4], cv[4], Bv[4][NS], Cv[4][NS];
+      auto load4 = [&](int i, bool wc) {
+        const float4 u4 = *(const float4 *)(su + i), d4 = *(const float4 *)(sd + i);
+        uv[0] = u4.x, uv[1] = u4.y, uv[2] = u4.z, uv[3] = u4.w;
+        dv[0] = d4.x, dv[1] = d4.y, dv[2] = d4.z, dv[3] = d4.w;
+        if (wc) {
+          const float4 c4 = *(const float4 *)(sg + i);
+          cv[0] = c4.x, cv[1] = c4.y, cv[2] = c4.z, cv[3] = c4.w;
+        }
 #pragma unroll
         for (int k = 0; k < NS; k++) {
-          if constexpr (PB) {
-            const float4 v = *(const float4 *)(sB + ks[k] * kRS + i0 + h4);
-            Bv[h4][k] = v.x, Bv[h4 + 1][k] = v.y, Bv[h4 + 2][k] = v.z, Bv[h4 + 3][k] = v.w;
+          if (VB) {
+            const float4 v = *(const float4 *)(sB + ks[k] * kRS + i);
+            Bv[0][k] = v.x, Bv[1][k] = v.y, Bv[2][k] = v.z, Bv[3][k] = v.w;
+          } else {
+            Bv[0][k] = Bv[1][k] = Bv[2][k] = Bv[3][k] = Bf[k];
           }
-          if constexpr (PC) {
-            const float4 v = *(const float4 *)(sC + ks[k] * kRS + i0 + h4);
-            Cv[h4][k] = v.x, Cv[h4 + 1][k] = v.y, Cv[h4 + 2][k] = v.z, Cv[h4 + 3][k] = v.w;
+          if (wc && VC) {
+            const float4 v = *(const float4 *)(sC + ks[k] * kRS + i);
+            Cv[0][k] = v.x, Cv[1][k] = v.y, Cv[2][k] = v.z, Cv[3][k] = v.w;
+          } else if (wc) {
+            Cv[0][k] = Cv[1][k] = Cv[2][k] = Cv[3][k] = Cf[k];
           }
         }
-      }
+      };
 #pragma unroll
       for (int k = 0; k < NS; k++) hin[k] = sub[(qs * NS + k) * kMT + tid];
 #pragma unroll
-      for (int ii = 0; ii < kSS; ii++) {
-        const float dl = PU ? dv[PU ? ii : 0] : sd[i0 + ii], dlu = dl * (PU ? uv[PU ? ii : 0] : su[i0 + ii]);
+      for (int h4 = 0; h4 < kSS; h4 += 4) {
+        load4(i0 + h4, false);
 #pragma unroll
-        for (int k = 0; k < NS; k++) {
-          const float bk = PB ? Bv[PB ? ii : 0][k] : VB ? sB[ks[k] * kRS + i0 + ii] : Bf[k];
-          av[ii][k] = ex2(dl * a2[k]);
-          hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + dlu * bk;
+        for (int p = 0; p < 4; p++) {
+          const int ii = h4 + p;
+          const float dlu = dv[p] * uv[p];
+#pragma unroll
+          for (int k = 0; k < NS; k++) {
+            av[ii][k] = ex2(dv[p] * a2[k]);
+            hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + dlu * Bv[p][k];
+          }
         }
       }
 #pragma unroll
       for (int ii = kSS - 1; ii >= 0; ii--) {
-        const float uu = PU ? uv[PU ? ii : 0] : su[i0 + ii], dl = PU ? dv[PU ? ii : 0] : sd[i0 + ii];
-        const float cf = PU ? cv[PU ? ii : 0] : sg[i0 + ii], dlu = dl * uu;
+        const int p = ii & 3;
+        if (p == 3) load4(i0 + ii - 3, true);
+        const float uu = uv[p], dl = dv[p], cf = cv[p], dlu = dl * uu;
         float s1 = 0.f, s2 = 0.f, yp = 0.f, vB[NS], vC[NS];
 #pragma unroll
         for (int k = 0; k < NS; k++) {
-          const float bk = PB ? Bv[PB ? ii : 0][k] : VB ? sB[ks[k] * kRS + i0 + ii] : Bf[k];
-          const float ck = PC ? Cv[PC ? ii : 0][k] : VC ? sC[ks[k] * kRS + i0 + ii] : Cf[k];
+          const float bk = Bv[p][k], ck = Cv[p][k];
           const float Gt = ck * cf + E[k];
           s1 += Gt * bk;
           E[k] = av[ii][k] * Gt;
@@ -652,7 +749,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           du = cf * eDd[m] + du;
         }
         float g1 = uu * pt.x + pt.y;
-        if (a.softplus) g1 = g1 * -expm1f(-dl); /* σ(Δ + bias) = 1 - e^-Δ' */
+        if (a.softplus) g1 = g1 * m1mexp(dl); /* σ(Δ + bias) = 1 - e^-Δ' */
         dbacc[m] += g1;
         if (hz) ru[3 * CB * kRS] = ru[3 * CB * kRS] * (pt.z + eDd[m] * uu);
         *ru = du;
