@@ -13,7 +13,7 @@
  * Forward. Time goes in stages of T = 32 steps. One stage ahead, cp.async copies the block's rows
  * of u, Δ, z ([channel][step], row stride T + 4 floats) and the stage's variable B/C rows ([n][step],
  * shifted per lane pair: bco) into shared memory (two buffers). When a stage arrives, Δ's bias and
- * softplus are applied once per element (msoftplus: hardware exp2/log2, about 4e-6 relative). A
+ * softplus are applied once per element (msoftplus: no branches, hardware exp2 and reciprocal). A
  * thread then reads 4 steps of u, Δ, B and C per 16-byte load, runs them, and writes its partial y
  * to its own row; after the stage each thread takes fixed 4-step chunks of the block's channels,
  * sums the channel's TPC partials in lane order and writes (y + D u) · silu(z) out by 16 bytes.
@@ -227,12 +227,11 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
 #pragma unroll
         for (int p = 0; p < 4; p++) dv[p] += ebias[m];
       }
+      if (nv < kMS) /* the last stage */
 #pragma unroll
-      for (int p = 0; p < 4; p++) dv[p] = eq[m] + p < nv ? dv[p] : 0.f;
-      *(float4 *)(sd + so) = make_float4(dv[0], dv[1], dv[2], dv[3]);
-      if (eq[m] + 4 > nv)
         for (int p = 0; p < 4; p++)
-          if (eq[m] + p >= nv) su[so + p] = 0.f;
+          if (eq[m] + p >= nv) dv[p] = su[so + p] = 0.f;
+      *(float4 *)(sd + so) = make_float4(dv[0], dv[1], dv[2], dv[3]);
     }
     if (nv < kMS) {
       float *sb = bcrows(buf);
@@ -355,12 +354,16 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
  * shared memory (a row per lane measured slower: the larger buffer costs a block per SM); after
  * each sub-segment every thread takes fixed (channel, step) elements and writes
  *   du = Δ Σs1 + D c,  dΔ = (u Σs1 + Σs2) σ(Δ + bias),  dz = (Σ C h + D u) dy silu'(z)
- * in place of u, Δ' and z (σ = -expm1(-Δ'), the softplus derivative from Δ' itself); dD and dΔbias
- * add up per element thread and over its 8 lanes in order at the end. Variable dB/dC: summed over the
+ * in place of u, Δ' and z (σ = 1 - e^-Δ' by m1mexp, the softplus derivative from Δ' itself); dD
+ * and dΔbias add up per element thread and over its 8 lanes in order at the end. Pass B loads u, Δ',
+ * c and the B/C rows 4 steps at a time by 16-byte loads. Variable dB/dC: summed over the
  * warp's channels by select-free halving exchanges (ChRed), then over the block's 4 warps in order
  * into the consumed B/C slots, and out as a per-block partial (B, G, nblocks, N, L) that sum_mid
  * adds up in block order (straight into dB/dC when one block covers a group). du, dΔ, dz and the
- * partials go out by 16 bytes after the segment. No atomics: bitwise reproducible. */
+ * partials go out by 16 bytes after the segment. Each thread's 16-byte chunks of the staged rows
+ * keep their place from stage to stage, so their offsets are worked out once (per-stage address
+ * arithmetic with a runtime divisor was a quarter of the instructions). No atomics: bitwise
+ * reproducible. */
 
 /* Sums over the warp's channels (the lane bits TPC..16) of a value per state, without selects: a
  * lane keeps its states in the order k ^ X (X from its high lane bits, below), so every halving
@@ -839,13 +842,17 @@ lr_status pick(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const l
 }
 
 /* Mamba's case without lengths, resets or Δ_A, on the auto and mamba paths. The auto path takes the
- * backward only with channels enough to give every SM a block or a short sequence: with fewer, the
- * tile backward, which parallelises time, is faster (H200, B 1-2, D 1024, L 4096: tile 0.5-1.0 ms,
- * this one 1.2-1.9), while this forward stays faster at every size measured. */
+ * backward only with threads enough (Bn D N / 4 of them) or a short sequence: with fewer, the tile
+ * backward, which parallelises time, is faster. Measured on an H200 at L 4096, N 16 (this one, tile):
+ * variable B/C, B 2 D 1024 1.08, 1.89 ms and B 1 D 1024 1.07, 0.97; fixed B/C, B 4 D 1024 0.76,
+ * 1.21 and B 2 D 1024 0.75, 0.61. Hence 64 threads per SM with variable B/C, 96 with fixed. This
+ * forward was faster at every size measured. */
 bool takes(const lr_scan_in *a, bool bwd) {
   const int path = scan_path();
   if (path != 0 && path != 3) return false; /* forced seq or tile */
-  if (bwd && path == 0 && a->L > 64 && a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * kMT) return false;
+  if (bwd && path == 0 && a->L > 64 &&
+      a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * ((a->varB || a->varC) ? 64 : 96))
+    return false;
   if (a->rdt != LR_DTYPE_F32 || a->cplx || a->disc != LR_DISC_MAMBA || a->deltaA || a->lengths || a->reset)
     return false;
   if (!(a->N == 8 || a->N == 16 || a->N == 32 || a->N == 64)) return false;
