@@ -845,13 +845,13 @@ lr_status pick(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const l
  * backward only with threads enough (Bn D N / 4 of them) or a short sequence: with fewer, the tile
  * backward, which parallelises time, is faster. Measured on an H200 at L 4096, N 16 (this one, tile):
  * variable B/C, B 2 D 1024 1.08, 1.89 ms and B 1 D 1024 1.07, 0.97; fixed B/C, B 4 D 1024 0.76,
- * 1.21 and B 2 D 1024 0.75, 0.61. Hence 64 threads per SM with variable B/C, 96 with fixed. This
+ * 1.21 and B 2 D 1024 0.75, 0.61. Hence 48 threads per SM with variable B/C, 96 with fixed. This
  * forward was faster at every size measured. */
 bool takes(const lr_scan_in *a, bool bwd) {
   const int path = scan_path();
   if (path != 0 && path != 3) return false; /* forced seq or tile */
   if (bwd && path == 0 && a->L > 64 &&
-      a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * ((a->varB || a->varC) ? 64 : 96))
+      a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * ((a->varB || a->varC) ? 48 : 96))
     return false;
   if (a->rdt != LR_DTYPE_F32 || a->cplx || a->disc != LR_DISC_MAMBA || a->deltaA || a->lengths || a->reset)
     return false;
