@@ -36,13 +36,17 @@ const int kMT = 128;    /* threads per block */
 const int kMS = 32;     /* steps per stage */
 const int kRS = kMS + 4; /* row stride of a staged row, floats (16-byte rows, banks spread) */
 const int kNS = 4;      /* states per thread (8 halves the warps: slower on an H200) */
-const int kSS = 8;      /* backward: steps per recomputed sub-segment */
+const int kBS = 16;     /* backward: steps per segment (the forward's checkpoint interval) */
+const int kBRS = kBS + 4; /* backward: row stride of a staged row, floats */
+const int kSS = 4;      /* backward: steps per recomputed sub-segment */
 
 /* Offset of staged B/C row n of array r (arrays of N rows): every 8 rows (the rows of lanes j and
  * j + 1) start 16 bytes further on, so that the lanes' 16-byte loads of one step hit different
  * banks (the row stride alone puts lanes j and j + 2 on the same ones). */
-__host__ __device__ __forceinline__ int bcn(int N) { return N * kRS + 4 * (N >> 3); }
-__host__ __device__ __forceinline__ int bco(int N, int r, int n) { return r * bcn(N) + n * kRS + 4 * (n >> 3); }
+__host__ __device__ __forceinline__ int bcn(int N, int rs = kRS) { return N * rs + 4 * (N >> 3); }
+__host__ __device__ __forceinline__ int bco(int N, int r, int n, int rs = kRS) {
+  return r * bcn(N, rs) + n * rs + 4 * (n >> 3);
+}
 
 __device__ __forceinline__ float mrcp(float x) {
   float r;
@@ -97,14 +101,15 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
           (!a->varB || al16p(a->Bm)) && (!a->varC || al16p(a->Cm));
   const int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
   q.nr = (a->z ? 3 : 2) + (g ? 1 : 0); /* u, Δ, [z]; backward: dy */
-  q.rbuf = (size_t)q.nr * q.cb * kRS * sizeof(float);
-  q.bbuf = (size_t)nbc * bcn((int)a->N) * sizeof(float);
+  const int rs = g ? kBRS : kRS;
+  q.rbuf = (size_t)q.nr * q.cb * rs * sizeof(float);
+  q.bbuf = (size_t)nbc * bcn((int)a->N, rs) * sizeof(float);
   if (!g) {
     q.smem = 2 * (q.rbuf + q.bbuf) + (size_t)kMT * kRS * sizeof(float); /* + every lane's partial y */
   } else {
     q.vec = q.vec && al16p(g->gy) && al16p(g->du) && al16p(g->ddelta) && (!a->z || al16p(g->dz)) &&
             (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
-    q.sub = (size_t)(kMS / kSS) * kNS * kMT * sizeof(float);
+    q.sub = (size_t)(kBS / kSS) * kNS * kMT * sizeof(float);
     q.red = ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float); /* + part */
     q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red;
   }
@@ -133,7 +138,7 @@ template <int TPC> __device__ __forceinline__ MPos mpos(const lr_scan_in &a, con
 
 /* ================= forward ================= */
 template <int NS, int TPC, bool VB, bool VC>
-__global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
+__global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
                                                   float *__restrict__ ckpt) {
   constexpr int CB = kMT / TPC, N = TPC * NS;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -144,6 +149,8 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
   const int ncb = P.ncb;
   const bool live = P.live;
   const int64_t C = a.chunk, nch = (L + C - 1) / C;
+  /* C dividing the stage is a power of two: its checkpoints by mask and shift */
+  const int cmask = (int)C - 1, cshift = __ffs((int)C) - 1, cps = kMS % C == 0 ? kMS / (int)C : 0;
   const int nr = a.z ? 3 : 2;
   const float *bsrc = VB ? (const float *)a.Bm + (b * G + g) * N * L : NULL;
   const float *csrc = VC ? (const float *)a.Cm + (b * G + g) * N * L : NULL;
@@ -313,20 +320,26 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
       }
       *(float4 *)(sy + tid * kRS + i) = make_float4(yp[0], yp[1], yp[2], yp[3]);
     };
-    auto save = [&](int64_t t) {
+    auto save = [&](int64_t ci) { /* the state entering chunk ci */
       if (ckpt && live) {
-        float *o = ckpt + ((b * D + d) * nch + t / C) * N + j * NS;
+        float *o = ckpt + ((b * D + d) * nch + ci) * N + j * NS;
 #pragma unroll
         for (int k = 0; k < NS; k++) o[k] = h[k];
       }
     };
     if (C % kMS == 0) { /* at most one checkpoint per stage, at its start */
-      if (t0 % C == 0) save(t0);
+      if (t0 % C == 0) save(t0 / C);
 #pragma unroll 2
       for (int i = 0; i < nv; i += 4) group(i);
+    } else if (kMS % C == 0) { /* C = 4, 8 or 16 (a multiple of 4 dividing the stage): at i ≡ 0 mod C */
+#pragma unroll 2
+      for (int i = 0; i < nv; i += 4) {
+        if ((i & cmask) == 0) save(s * cps + (i >> cshift));
+        group(i);
+      }
     } else {
       for (int i = 0; i < nv; i += 4) {
-        if ((t0 + i) % C == 0) save(t0 + i);
+        if ((t0 + i) % C == 0) save((t0 + i) / C);
         group(i);
       }
     }
@@ -342,11 +355,11 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
 }
 
 /* ================= backward =================
- * Segments of `chunk` (<= 32, a multiple of 8) steps, from the last: one stage of u, Δ, dy, z and
+ * Segments of `chunk` (<= 16, a multiple of 4) steps, from the last: one stage of u, Δ, dy, z and
  * the B/C rows per segment, prefetched (cp.async) while the one after it runs. When it arrives:
  * Δ -> Δ' = softplus(Δ + bias), dy -> c = dy·silu(z) (the gradient of y before the gate),
  * z -> dy·silu'(z). Pass A walks the segment from its checkpoint and keeps the state entering every
- * 8th step in shared memory; pass B takes the 8-step sub-segments in reverse, recomputes their
+ * 4th step in shared memory; pass B takes the 4-step sub-segments in reverse, recomputes their
  * states and Ā in registers and runs the adjoint
  *   G_t = C_t c_t + E_{t+1},  E_t = Ā_t G_t   (E is dL/dh_{t-1}; E starts at dhL, ends as dh0)
  * with, per state, s1 += G B, s2 += E h_{t-1} λ, dλ += E h_{t-1} Δ, dB_t = G Δ u, dC_t = c h_t.
@@ -355,15 +368,17 @@ __global__ void __launch_bounds__(kMT) mamba_fwd_k(lr_scan_in a, MGeom q, float 
  * each sub-segment every thread takes fixed (channel, step) elements and writes
  *   du = Δ Σs1 + D c,  dΔ = (u Σs1 + Σs2) σ(Δ + bias),  dz = (Σ C h + D u) dy silu'(z)
  * in place of u, Δ' and z (σ = 1 - e^-Δ' by m1mexp, the softplus derivative from Δ' itself); dD
- * and dΔbias add up per element thread and over its 8 lanes in order at the end. Pass B loads u, Δ',
- * c and the B/C rows 4 steps at a time by 16-byte loads. Variable dB/dC: summed over the
+ * and dΔbias add up per element thread and over its 4 lanes in order at the end. Pass B loads u, Δ',
+ * c and the B/C rows by 16-byte loads. Variable dB/dC: summed over the
  * warp's channels by select-free halving exchanges (ChRed), then over the block's 4 warps in order
  * into the consumed B/C slots, and out as a per-block partial (B, G, nblocks, N, L) that sum_mid
  * adds up in block order (straight into dB/dC when one block covers a group). du, dΔ, dz and the
  * partials go out by 16 bytes after the segment. Each thread's 16-byte chunks of the staged rows
  * keep their place from stage to stage, so their offsets are worked out once (per-stage address
- * arithmetic with a runtime divisor was a quarter of the instructions). No atomics: bitwise
- * reproducible. */
+ * arithmetic with a runtime divisor was a quarter of the instructions). 16-step segments and
+ * 4-step pieces keep a block within 128 registers and 38 KB of shared memory, so that 4 blocks fit
+ * an SM (3 with 32-step segments: B 8, D 2048 then took 1.3 waves; 2.77 -> 2.29 ms on an H200); the
+ * forward keeps a checkpoint every 16 steps for it. No atomics: bitwise reproducible. */
 
 /* Sums over the warp's channels (the lane bits TPC..16) of a value per state, without selects: a
  * lane keeps its states in the order k ^ X (X from its high lane bits, below), so every halving
@@ -400,7 +415,7 @@ template <int NS, int TPC> struct ChRed {
 };
 
 template <int NS, int TPC, bool VB, bool VC>
-__global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
+__global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
                                                   const float *__restrict__ ckpt, float *pB, float *pC) {
   constexpr int CB = kMT / TPC, N = TPC * NS, NBC = (VB ? 1 : 0) + (VC ? 1 : 0);
   typedef ChRed<NS, TPC> RD;
@@ -451,23 +466,23 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   /* The stage's rows in 16-byte chunks: thread tid takes chunks tid + 128 m of the block's rows
    * (channel rcc = chunk / 8, steps rq + [0, 4)) and of the B/C rows (state bn); their offsets in
    * the (B, D, L) and (B, G, N, L) arrays are fixed, so they are worked out once. */
-  constexpr int RC = (CB * (kMS / 4) + kMT - 1) / kMT, BC = (N * (kMS / 4) + kMT - 1) / kMT;
+  constexpr int RC = (CB * (kBS / 4) + kMT - 1) / kMT, BC = (N * (kBS / 4) + kMT - 1) / kMT;
   int rcc[RC], rq[RC], bn[BC], bq[BC];
   int64_t rgo[RC], bgo[BC];
   float rbias[RC];
 #pragma unroll
   for (int m = 0; m < RC; m++) {
     const int e = tid + m * kMT;
-    rcc[m] = e < CB * (kMS / 4) ? e / (kMS / 4) : CB;
-    rq[m] = (e % (kMS / 4)) * 4;
+    rcc[m] = e < CB * (kBS / 4) ? e / (kBS / 4) : CB;
+    rq[m] = (e % (kBS / 4)) * 4;
     rgo[m] = row0 + (int64_t)rcc[m] * L + rq[m];
     rbias[m] = (rcc[m] < ncb && a.dbias) ? ((const float *)a.dbias)[d0 + rcc[m]] : 0.f;
   }
 #pragma unroll
   for (int m = 0; m < BC; m++) {
     const int e = tid + m * kMT;
-    bn[m] = e < N * (kMS / 4) ? e / (kMS / 4) : N;
-    bq[m] = (e % (kMS / 4)) * 4;
+    bn[m] = e < N * (kBS / 4) ? e / (kBS / 4) : N;
+    bq[m] = (e % (kBS / 4)) * 4;
     bgo[m] = (int64_t)bn[m] * L + bq[m];
   }
   const float *bcsrc[2] = {(const float *)(VB ? a.Bm : a.Cm) + (b * G + g) * N * L,
@@ -481,27 +496,27 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         if (rcc[m] >= ncb || rq[m] >= nv) continue;
 #pragma unroll
         for (int r = 0; r < 4; r++)
-          if (r < q.nr) __pipeline_memcpy_async(sr + (r * CB + rcc[m]) * kRS + rq[m], src[r] + rgo[m] + t0, 16);
+          if (r < q.nr) __pipeline_memcpy_async(sr + (r * CB + rcc[m]) * kBRS + rq[m], src[r] + rgo[m] + t0, 16);
       }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
 #pragma unroll
         for (int m = 0; m < BC; m++)
           if (bn[m] < N && bq[m] < nv)
-            __pipeline_memcpy_async(sb + bco(N, r, bn[m]) + bq[m], bcsrc[r] + bgo[m] + t0, 16);
+            __pipeline_memcpy_async(sb + bco(N, r, bn[m], kBRS) + bq[m], bcsrc[r] + bgo[m] + t0, 16);
     } else { /* element by element (L % 4 != 0 or rows not 16-byte aligned) */
 #pragma unroll
       for (int r = 0; r < 4; r++)
-        for (int e = tid; e < CB * kMS && r < q.nr; e += kMT) {
-          const int cc = e / kMS, tt = e % kMS;
+        for (int e = tid; e < CB * kBS && r < q.nr; e += kMT) {
+          const int cc = e / kBS, tt = e % kBS;
           if (cc < ncb && tt < nv)
-            __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + row0 + cc * L + t0 + tt, 4);
+            __pipeline_memcpy_async(sr + (r * CB + cc) * kBRS + tt, src[r] + row0 + cc * L + t0 + tt, 4);
         }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
-        for (int e = tid; e < N * kMS; e += kMT) {
-          const int n = e / kMS, tt = e % kMS;
-          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n) + tt, bcsrc[r] + n * L + t0 + tt, 4);
+        for (int e = tid; e < N * kBS; e += kMT) {
+          const int n = e / kBS, tt = e % kBS;
+          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n, kBRS) + tt, bcsrc[r] + n * L + t0 + tt, 4);
         }
     }
     __pipeline_commit();
@@ -509,11 +524,11 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   /* Δ -> Δ' = softplus(Δ + bias), dy -> c = dy silu(z), z -> dy silu'(z), by 16-byte chunks; past
    * the end and in missing channels every row is 0: a step that changes nothing */
   auto prepare = [&](int buf, int nv) {
-    float *su = rows(buf), *sd = su + CB * kRS, *sg = sd + CB * kRS, *sz = hz ? sg + CB * kRS : NULL;
+    float *su = rows(buf), *sd = su + CB * kBRS, *sg = sd + CB * kBRS, *sz = hz ? sg + CB * kBRS : NULL;
 #pragma unroll
     for (int m = 0; m < RC; m++) {
       if (rcc[m] >= CB) continue;
-      const int sl = rcc[m] * kRS + rq[m];
+      const int sl = rcc[m] * kBRS + rq[m];
       float4 d4 = *(float4 *)(sd + sl), g4 = *(float4 *)(sg + sl), z4 = sz ? *(float4 *)(sz + sl) : float4();
       float dv[4] = {d4.x, d4.y, d4.z, d4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w}, zv[4] = {z4.x, z4.y, z4.z, z4.w};
       const bool live4 = rcc[m] < ncb;
@@ -542,15 +557,15 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         *(float4 *)(su + sl) = u4;
       }
     }
-    if (nv < kMS) {
+    if (nv < kBS) {
       float *sb = bcrows(buf);
-      for (int e = tid; e < NBC * N * kMS; e += kMT)
-        if (e % kMS >= nv) sb[bco(N, e / kMS / N, e / kMS % N) + e % kMS] = 0.f;
+      for (int e = tid; e < NBC * N * kBS; e += kMT)
+        if (e % kBS >= nv) sb[bco(N, e / kBS / N, e / kBS % N, kBRS) + e % kBS] = 0.f;
     }
   };
   /* du, dΔ, dz and the variable dB/dC partial of a finished segment */
   auto flush = [&](int buf, int64_t t0, int nv) {
-    const float *su = rows(buf), *sd = su + CB * kRS, *sz = hz ? su + 3 * CB * kRS : NULL;
+    const float *su = rows(buf), *sd = su + CB * kBRS, *sz = hz ? su + 3 * CB * kBRS : NULL;
     float *outs[3] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz};
     const float *ins[3] = {su, sd, sz};
     const float *sb = bcrows(buf);
@@ -563,26 +578,26 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
         for (int r = 0; r < 3; r++)
           if (r < 2 || hz)
-            *(float4 *)(outs[r] + rgo[m] + t0) = *(const float4 *)(ins[r] + rcc[m] * kRS + rq[m]);
+            *(float4 *)(outs[r] + rgo[m] + t0) = *(const float4 *)(ins[r] + rcc[m] * kBRS + rq[m]);
       }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
 #pragma unroll
         for (int m = 0; m < BC; m++)
           if (bn[m] < N && bq[m] < nv)
-            *(float4 *)(pout[r] + po + bgo[m]) = *(const float4 *)(sb + bco(N, r, bn[m]) + bq[m]);
+            *(float4 *)(pout[r] + po + bgo[m]) = *(const float4 *)(sb + bco(N, r, bn[m], kBRS) + bq[m]);
     } else {
 #pragma unroll
       for (int r = 0; r < 3; r++)
-        for (int e = tid; e < CB * kMS && (r < 2 || hz); e += kMT) {
-          const int cc = e / kMS, tt = e % kMS;
-          if (cc < ncb && tt < nv) outs[r][row0 + cc * L + t0 + tt] = ins[r][cc * kRS + tt];
+        for (int e = tid; e < CB * kBS && (r < 2 || hz); e += kMT) {
+          const int cc = e / kBS, tt = e % kBS;
+          if (cc < ncb && tt < nv) outs[r][row0 + cc * L + t0 + tt] = ins[r][cc * kBRS + tt];
         }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
-        for (int e = tid; e < N * kMS; e += kMT) {
-          const int n = e / kMS, tt = e % kMS;
-          if (tt < nv) pout[r][po + n * L + tt] = sb[bco(N, r, n) + tt];
+        for (int e = tid; e < N * kBS; e += kMT) {
+          const int n = e / kBS, tt = e % kBS;
+          if (tt < nv) pout[r][po + n * L + tt] = sb[bco(N, r, n, kBRS) + tt];
         }
     }
   };
@@ -599,9 +614,9 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     prepare(buf, nv);
     __syncthreads();
     if (s > 0) issue(buf ^ 1, t0 - S, (int)S);
-    float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS, *sg = rows(buf) + (2 * CB + c) * kRS;
-    float *sz = hz ? rows(buf) + (3 * CB + c) * kRS : NULL;
-    float *sB = bcrows(buf) + bco(N, 0, j * NS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS);
+    float *su = rows(buf) + c * kBRS, *sd = rows(buf) + (CB + c) * kBRS, *sg = rows(buf) + (2 * CB + c) * kBRS;
+    float *sz = hz ? rows(buf) + (3 * CB + c) * kBRS : NULL;
+    float *sB = bcrows(buf) + bco(N, 0, j * NS, kBRS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS, kBRS);
     const int nsub = (nv + kSS - 1) / kSS;
     /* pass A: the states entering each sub-segment */
     {
@@ -622,7 +637,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           for (int k = 0; k < NS; k++) {
             float bk[4];
             if (VB) {
-              const float4 v = *(const float4 *)(sB + ks[k] * kRS + i);
+              const float4 v = *(const float4 *)(sB + ks[k] * kBRS + i);
               bk[0] = v.x, bk[1] = v.y, bk[2] = v.z, bk[3] = v.w;
             } else {
               bk[0] = bk[1] = bk[2] = bk[3] = Bf[k];
@@ -637,8 +652,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     for (int qs = nsub - 1; qs >= 0; qs--) {
       const int i0 = qs * kSS;
       float hin[NS], hs[kSS][NS], av[kSS][NS];
-      /* 4 steps of u, Δ', c and the B/C rows of the thread's states by 16-byte loads (a half of the
-       * sub-segment at a time: the whole one costs registers, hence occupancy) */
+      /* the sub-segment's 4 steps of u, Δ', c and the B/C rows of the thread's states by 16-byte loads */
       float uv[4], dv[4], cv[4], Bv[4][NS], Cv[4][NS];
       auto load4 = [&](int i, bool wc) {
         const float4 u4 = *(const float4 *)(su + i), d4 = *(const float4 *)(sd + i);
@@ -651,13 +665,13 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
         for (int k = 0; k < NS; k++) {
           if (VB) {
-            const float4 v = *(const float4 *)(sB + ks[k] * kRS + i);
+            const float4 v = *(const float4 *)(sB + ks[k] * kBRS + i);
             Bv[0][k] = v.x, Bv[1][k] = v.y, Bv[2][k] = v.z, Bv[3][k] = v.w;
           } else {
             Bv[0][k] = Bv[1][k] = Bv[2][k] = Bv[3][k] = Bf[k];
           }
           if (wc && VC) {
-            const float4 v = *(const float4 *)(sC + ks[k] * kRS + i);
+            const float4 v = *(const float4 *)(sC + ks[k] * kBRS + i);
             Cv[0][k] = v.x, Cv[1][k] = v.y, Cv[2][k] = v.z, Cv[3][k] = v.w;
           } else if (wc) {
             Cv[0][k] = Cv[1][k] = Cv[2][k] = Cv[3][k] = Cf[k];
@@ -734,7 +748,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           float acc = rr[0];
 #pragma unroll
           for (int w = 1; w < kMT / 32; w++) acc += rr[(size_t)w * kSS * N];
-          sbc[bco(N, r, n) + i0 + ii] = acc;
+          sbc[bco(N, r, n, kBRS) + i0 + ii] = acc;
         }
       }
       /* the sub-segment's per-element gradients, in place of u, Δ' and z's slots:
@@ -744,7 +758,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         const int cc = ecc[m], ii = (tid + m * kMT) % kSS, i = i0 + ii;
         if (cc >= ncb || i >= nv) continue;
         const float4 pt = *(const float4 *)(part + (ii * CB + cc) * 4);
-        float *ru = rows(buf) + cc * kRS + i, *rd = ru + CB * kRS, *rg = ru + 2 * CB * kRS;
+        float *ru = rows(buf) + cc * kBRS + i, *rd = ru + CB * kBRS, *rg = ru + 2 * CB * kBRS;
         const float uu = *ru, dl = *rd, cf = *rg;
         float du = dl * pt.x;
         if (a.Dv) {
@@ -754,7 +768,7 @@ __global__ void __launch_bounds__(kMT, 3) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         float g1 = uu * pt.x + pt.y;
         if (a.softplus) g1 = g1 * m1mexp(dl); /* σ(Δ + bias) = 1 - e^-Δ' */
         dbacc[m] += g1;
-        if (hz) ru[3 * CB * kRS] = ru[3 * CB * kRS] * (pt.z + eDd[m] * uu);
+        if (hz) ru[3 * CB * kBRS] = ru[3 * CB * kBRS] * (pt.z + eDd[m] * uu);
         *ru = du;
         *rd = g1;
       }
@@ -844,8 +858,8 @@ lr_status pick(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const l
 /* Mamba's case without lengths, resets or Δ_A, on the auto and mamba paths. The auto path takes the
  * backward only with threads enough (Bn D N / 4 of them) or a short sequence: with fewer, the tile
  * backward, which parallelises time, is faster. Measured on an H200 at L 4096, N 16 (this one, tile):
- * variable B/C, B 2 D 1024 1.08, 1.89 ms and B 1 D 1024 1.07, 0.97; fixed B/C, B 4 D 1024 0.76,
- * 1.21 and B 2 D 1024 0.75, 0.61. Hence 48 threads per SM with variable B/C, 96 with fixed. This
+ * variable B/C, B 2 D 1024 1.19, 1.90 ms and B 1 D 1024 1.19, 0.97; fixed B/C, B 4 D 1024 0.84,
+ * 1.20 and B 2 D 1024 0.83, 0.61. Hence 48 threads per SM with variable B/C, 96 with fixed. This
  * forward was faster at every size measured. */
 bool takes(const lr_scan_in *a, bool bwd) {
   const int path = scan_path();
@@ -864,12 +878,12 @@ bool takes(const lr_scan_in *a, bool bwd) {
 bool mamba_fwd_ok(const lr_scan_in *a) { return takes(a, false) && a->chunk % 4 == 0 && mgeom(a).smem <= smem_max(); }
 
 bool mamba_bwd_ok(const lr_scan_in *a) {
-  if (!takes(a, true) || a->chunk % kSS != 0 || a->chunk > kMS) return false;
+  if (!takes(a, true) || a->chunk % kSS != 0 || a->chunk > kBS) return false;
   lr_scan_grads g = {};
   return mgeom(a, &g).smem <= smem_max();
 }
 
-int mamba_chunk() { return kMS; }
+int mamba_chunk() { return kBS; }
 
 size_t mamba_ws_elems(const lr_scan_in *a) {
   lr_scan_grads g = {};
