@@ -455,7 +455,7 @@ lr_status lr_kcuda_scan_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, 
  * once, else 4. Results are bitwise the same for both (top of scan.cu); for tests and benches. */
 int lr_kcuda_scan_set_cpw(int cpw);
 /* Which selective-scan kernels run: 0 auto (scan_mamba.cu's kernels for F32 Mamba problems: the
- * forward always, the backward with channels enough to fill the device or a short sequence; the
+ * forward always, the backward with channels enough (48 or 96 threads an SM) or a short sequence; the
  * channel-sequential forward of scan_seq.cu for complex scans with channels enough or a short
  * sequence; the time-parallel tile kernels of scan.cu otherwise), 1 the
  * sequential ones of scan_seq.cu wherever they can, 2 always the tile kernels, 3 the Mamba kernels
@@ -463,8 +463,8 @@ int lr_kcuda_scan_set_cpw(int cpw);
  * (auto, seq, tile, mamba), read once. Returns the previous setting; for tests and benches (results
  * agree to rounding, each is deterministic). */
 int lr_kcuda_scan_set_path(int path);
-/* The checkpoint spacing the GPU backward wants for this problem (32 where the Mamba or the
- * sequential backward runs, LR_KCUDA_SCAN_MAX_CHUNK otherwise); reads shapes and flags only. */
+/* The checkpoint spacing the GPU backward wants for this problem (16 where the Mamba backward runs,
+ * 32 where the sequential one does, LR_KCUDA_SCAN_MAX_CHUNK otherwise); reads shapes and flags only. */
 int64_t lr_kcuda_scan_chunk(const lr_scan_in *a);
 /* Device scratch bytes lr_kcuda_scan_bwd needs. */
 size_t lr_kcuda_scan_ws_bytes(const lr_scan_in *a);

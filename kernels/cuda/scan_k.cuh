@@ -135,7 +135,8 @@ int scan_path();
 
 /* ---- Mamba's F32 case (scan_mamba.cu): real A, Ā = exp(ΔA), B̄ = Δ, N = 8·2^k <= 64, no
  * lengths, resets or Δ_A. Taken first: the forward at any size, the backward (auto) with channels
- * enough for a block per SM or a short sequence. */
+ * enough (48 threads an SM with variable B/C, 96 with fixed) or a short sequence; its checkpoint
+ * spacing (mamba_chunk) is 16. */
 bool mamba_fwd_ok(const lr_scan_in *a);
 bool mamba_bwd_ok(const lr_scan_in *a);
 int mamba_chunk();
