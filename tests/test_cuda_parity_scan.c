@@ -724,6 +724,7 @@ Test(cuda_parity_scan, diag_scan, .init = on_gpu) {
     for (int k = 0; k < 4; k++)
       for (int v = 0; v < 32; v += 3) diag_case(dts[d], kinds[k], 3, 7, (v & 4) ? 1 : 65, v, seed++);
   diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 2, 300, 2049, 31, seed++);
+  diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 2, 300, 2049, 9, seed++); /* Δ per state: Ā, B̄ worked out once */
   diag_case(LR_DTYPE_F32, LR_DISC_ZOH, 4, 64, 5000, 4, seed++);
 }
 

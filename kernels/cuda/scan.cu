@@ -949,10 +949,15 @@ __global__ void dscan_fwd_k(lr_dscan_in a, T *__restrict__ h, T *hL) {
     const int64_t len = a.lengths ? a.lengths[b] : L;
     T s = a.h0 ? ((const T *)a.h0)[i] : O::r((R)0);
     T *hr = h + i * L;
+    /* Δ and Δ_A per state (S5): Ā and B̄ are the same at every step, worked out once */
+    const bool cst = a.delta_bcast && (!dla || a.deltaA_bcast);
+    T ab, bb;
+    if (cst) O::eval(a.disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb);
     for (int64_t t = 0; t < len; t++) {
-      T ab, bb;
-      R d = dl[t * ds];
-      O::eval(a.disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
+      if (!cst) {
+        R d = dl[t * ds];
+        O::eval(a.disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
+      }
       s = O::add(O::mul(ab, (rs && rs[t]) ? O::r((R)0) : s), O::mul(bb, x[t]));
       hr[t] = s;
     }
@@ -985,11 +990,15 @@ __global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__r
       ddl[i * L + t] = 0;
       if (ddla) ddla[i * L + t] = 0;
     }
+    const bool cst = a.delta_bcast && (!dla || a.deltaA_bcast); /* as the forward */
+    T ab, bb, pp[6];
+    if (cst) O::deriv(a.disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb, pp);
     for (int64_t t = len - 1; t >= 0; t--) {
       if (gh) G = O::add(G, gh[i * L + t]);
-      T ab, bb, pp[6];
-      R d = dl[t * ds], da = dla ? dla[t * das] : d;
-      O::deriv(a.disc, lam, da, d, &ab, &bb, pp);
+      if (!cst) {
+        R d = dl[t * ds], da = dla ? dla[t * das] : d;
+        O::deriv(a.disc, lam, da, d, &ab, &bb, pp);
+      }
       const bool rst = rs && rs[t];
       T hp = rst ? zero : (t ? hr[t - 1] : h0);
       T gA = O::mul(G, O::conj(hp)), gB = O::mul(G, O::conj(x[t]));
