@@ -932,7 +932,13 @@ template <typename T> lr_status fbwd_d(const lr_scan_in *a, const void *ckpt, co
   return fbwd_t<T, -1, 2>(a, ckpt, g, ws, s);
 }
 
-/* ================= diagonal scan ================= */
+/* ================= diagonal scan =================
+ * A thread per (b, p) walks time. There are only B P of them (B 8, P 2048: one block per SM), so
+ * each hides memory latency by itself: it takes time in blocks of kDK steps and issues the block's
+ * loads before the recurrence runs over them (the inputs are __restrict__, so no store waits on
+ * them). With Δ and Δ_A per state (S5's case), Ā, B̄ and their partials are worked out once. */
+const int kDK = 8;
+
 template <typename T>
 __global__ void dscan_fwd_k(lr_dscan_in a, T *__restrict__ h, T *hL) {
   typedef typename Tr<T>::R R;
@@ -940,28 +946,39 @@ __global__ void dscan_fwd_k(lr_dscan_in a, T *__restrict__ h, T *hL) {
   const int64_t P = a.P, L = a.L, BP = a.Bn * P;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < BP; i += (int64_t)blockDim.x * gridDim.x) {
     const int64_t b = i / P, p = i % P;
-    const T *x = (const T *)a.x + i * L;
-    const R *dl = (const R *)a.delta + (a.delta_bcast ? p : i * L);
-    const R *dla = a.deltaA ? (const R *)a.deltaA + (a.deltaA_bcast ? p : i * L) : NULL;
+    const T *__restrict__ x = (const T *)a.x + i * L;
+    const R *__restrict__ dl = (const R *)a.delta + (a.delta_bcast ? p : i * L);
+    const R *__restrict__ dla = a.deltaA ? (const R *)a.deltaA + (a.deltaA_bcast ? p : i * L) : NULL;
     const int64_t ds = a.delta_bcast ? 0 : 1, das = a.deltaA_bcast ? 0 : 1;
-    const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+    const uint8_t *__restrict__ rs = a.reset ? a.reset + b * L : NULL;
     const T lam = ((const T *)a.lam)[p];
     const int64_t len = a.lengths ? a.lengths[b] : L;
     T s = a.h0 ? ((const T *)a.h0)[i] : O::r((R)0);
     T *hr = h + i * L;
-    /* Δ and Δ_A per state (S5): Ā and B̄ are the same at every step, worked out once */
     const bool cst = a.delta_bcast && (!dla || a.deltaA_bcast);
     T ab, bb;
     if (cst) O::eval(a.disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb);
-    for (int64_t t = 0; t < len; t++) {
-      if (!cst) {
-        R d = dl[t * ds];
-        O::eval(a.disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
-      }
-      s = O::add(O::mul(ab, (rs && rs[t]) ? O::r((R)0) : s), O::mul(bb, x[t]));
+    /* one step; xv, dv, av: its loaded x, Δ, Δ_A */
+    auto step = [&](int64_t t, T xv, R dv, R av) {
+      if (!cst) O::eval(a.disc, lam, dla ? av : dv, dv, &ab, &bb);
+      s = O::add(O::mul(ab, (rs && rs[t]) ? O::r((R)0) : s), O::mul(bb, xv));
       hr[t] = s;
+    };
+    int64_t t = 0;
+    for (; t + kDK <= len; t += kDK) {
+      T xv[kDK];
+      R dv[kDK], av[kDK];
+#pragma unroll
+      for (int k = 0; k < kDK; k++) {
+        xv[k] = x[t + k];
+        dv[k] = cst ? (R)0 : dl[(t + k) * ds];
+        av[k] = (cst || !dla) ? (R)0 : dla[(t + k) * das];
+      }
+#pragma unroll
+      for (int k = 0; k < kDK; k++) step(t + k, xv[k], dv[k], av[k]);
     }
-    for (int64_t t = len; t < L; t++) hr[t] = O::r((R)0);
+    for (; t < len; t++) step(t, x[t], dl[t * ds], dla ? dla[t * das] : (R)0);
+    for (t = len; t < L; t++) hr[t] = O::r((R)0);
     hL[i] = s;
   }
 }
@@ -976,11 +993,12 @@ __global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__r
   const T zero = O::r((R)0);
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < BP; i += (int64_t)blockDim.x * gridDim.x) {
     const int64_t b = i / P, p = i % P;
-    const T *x = (const T *)a.x + i * L, *hr = h + i * L;
-    const R *dl = (const R *)a.delta + (a.delta_bcast ? p : i * L);
-    const R *dla = a.deltaA ? (const R *)a.deltaA + (a.deltaA_bcast ? p : i * L) : NULL;
+    const T *__restrict__ x = (const T *)a.x + i * L, *__restrict__ hr = h + i * L;
+    const T *__restrict__ ghr = gh ? gh + i * L : NULL;
+    const R *__restrict__ dl = (const R *)a.delta + (a.delta_bcast ? p : i * L);
+    const R *__restrict__ dla = a.deltaA ? (const R *)a.deltaA + (a.deltaA_bcast ? p : i * L) : NULL;
     const int64_t ds = a.delta_bcast ? 0 : 1, das = a.deltaA_bcast ? 0 : 1;
-    const uint8_t *rs = a.reset ? a.reset + b * L : NULL;
+    const uint8_t *__restrict__ rs = a.reset ? a.reset + b * L : NULL;
     const T lam = ((const T *)a.lam)[p];
     const T h0 = a.h0 ? ((const T *)a.h0)[i] : zero;
     const int64_t len = a.lengths ? a.lengths[b] : L;
@@ -993,15 +1011,13 @@ __global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__r
     const bool cst = a.delta_bcast && (!dla || a.deltaA_bcast); /* as the forward */
     T ab, bb, pp[6];
     if (cst) O::deriv(a.disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb, pp);
-    for (int64_t t = len - 1; t >= 0; t--) {
-      if (gh) G = O::add(G, gh[i * L + t]);
-      if (!cst) {
-        R d = dl[t * ds], da = dla ? dla[t * das] : d;
-        O::deriv(a.disc, lam, da, d, &ab, &bb, pp);
-      }
+    /* one step back; gv, hv, xv, dv, av: its loaded dL/dh, h_{t-1}, x, Δ, Δ_A */
+    auto step = [&](int64_t t, T gv, T hv, T xv, R dv, R av) {
+      if (ghr) G = O::add(G, gv);
+      if (!cst) O::deriv(a.disc, lam, dla ? av : dv, dv, &ab, &bb, pp);
       const bool rst = rs && rs[t];
-      T hp = rst ? zero : (t ? hr[t - 1] : h0);
-      T gA = O::mul(G, O::conj(hp)), gB = O::mul(G, O::conj(x[t]));
+      T hp = rst ? zero : hv;
+      T gA = O::mul(G, O::conj(hp)), gB = O::mul(G, O::conj(xv));
       dx[i * L + t] = O::mul(G, O::conj(bb));
       dl_acc = O::add(dl_acc, O::add(O::mul(gA, O::conj(pp[0])), O::mul(gB, O::conj(pp[3]))));
       R gda = O::redot(gA, pp[1]) + O::redot(gB, pp[4]);
@@ -1010,7 +1026,28 @@ __global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__r
       else gd += gda;
       ddl[i * L + t] = gd;
       G = rst ? zero : O::mul(G, O::conj(ab));
+    };
+    auto one = [&](int64_t t) {
+      step(t, ghr ? ghr[t] : zero, t ? hr[t - 1] : h0, x[t], dl[t * ds], dla ? dla[t * das] : (R)0);
+    };
+    int64_t t = len - 1;
+    for (; t >= 0 && (t + 1) % kDK != 0; t--) one(t); /* down to a block boundary */
+    for (; t >= kDK; t -= kDK) { /* blocks [t - kDK + 1, t], t - kDK + 1 >= 1 */
+      T gv[kDK], hv[kDK], xv[kDK];
+      R dv[kDK], av[kDK];
+#pragma unroll
+      for (int k = 0; k < kDK; k++) {
+        const int64_t tk = t - k;
+        gv[k] = ghr ? ghr[tk] : zero;
+        hv[k] = hr[tk - 1];
+        xv[k] = x[tk];
+        dv[k] = cst ? (R)0 : dl[tk * ds];
+        av[k] = (cst || !dla) ? (R)0 : dla[tk * das];
+      }
+#pragma unroll
+      for (int k = 0; k < kDK; k++) step(t - k, gv[k], hv[k], xv[k], dv[k], av[k]);
     }
+    for (; t >= 0; t--) one(t);
     dlam_p[i] = dl_acc;
     dh0[i] = G;
   }
