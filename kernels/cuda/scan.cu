@@ -945,11 +945,10 @@ const int kDR = 128; /* rows (threads) per block */
  * steps past L (or rows past the end) read as zero. */
 template <typename T>
 __device__ __forceinline__ void dtile_load(T *dst, const T *__restrict__ src, int64_t i0, int64_t nrow, int64_t L,
-                                           int64_t t0, int64_t shift = 0, T pad = T()) {
+                                           int64_t t0) {
   for (int e = threadIdx.x; e < kDR * kDT; e += kDR) {
     const int r = e / kDT, c = e % kDT;
-    const int64_t t = t0 + c - shift;
-    dst[r * (kDT + 1) + c] = (r < nrow && t >= 0 && t < L) ? src[(i0 + r) * L + t] : pad;
+    dst[r * (kDT + 1) + c] = (r < nrow && t0 + c < L) ? src[(i0 + r) * L + t0 + c] : T();
   }
 }
 template <typename T>
