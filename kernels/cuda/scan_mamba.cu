@@ -82,6 +82,7 @@ struct MGeom {
   int tpc, cb;          /* lanes per channel, channels per block */
   int64_t Gt, Dg, ntile; /* channel groups, channels per group, blocks per (b, group) */
   bool vec;             /* 16-byte copies (L % 4 == 0 and 16-byte aligned rows) */
+  bool cvec;            /* forward: 16-byte checkpoint stores (ckpt 16-byte aligned) */
   int nr;               /* staged real rows per channel */
   size_t rbuf, bbuf, smem; /* bytes: real rows of one buffer, B/C rows of one buffer, all */
   size_t sub, red;      /* backward: sub-segment states, per-warp dB/dC sums */
@@ -172,19 +173,28 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
    * row, channel cc = chunk / 8, steps 4 (chunk % 8) + [0, 4). */
   constexpr int EPT = CB * (kMS / 4) / kMT > 0 ? CB * (kMS / 4) / kMT : 1;
   int ecc[EPT], eq[EPT];
-  int64_t ego[EPT]; /* the chunk's offset in the (B, D, L) arrays, less t0 */
+  int ego[EPT]; /* the chunk's offset from the block's first row, less t0 (CB L < 2^31: takes) */
   float ebias[EPT], eD[EPT];
 #pragma unroll
   for (int m = 0; m < EPT; m++) {
     const int e = tid + m * kMT;
     ecc[m] = e < CB * (kMS / 4) ? e / (kMS / 4) : CB;
     eq[m] = (e % (kMS / 4)) * 4;
-    ego[m] = row0 + (int64_t)ecc[m] * L + eq[m];
+    ego[m] = ecc[m] * (int)L + eq[m];
     const bool ok = ecc[m] < ncb;
     ebias[m] = (ok && a.dbias) ? ((const float *)a.dbias)[d0 + ecc[m]] : 0.f;
     eD[m] = (ok && a.Dv) ? ((const float *)a.Dv)[d0 + ecc[m]] : 0.f;
   }
   const float *src[3] = {(const float *)a.u, (const float *)a.delta, (const float *)a.z};
+  /* the B/C rows' 16-byte chunks: thread tid takes chunks tid + 128 m (state fbn, steps fbq + [0, 4)) */
+  constexpr int NBC = (VB ? 1 : 0) + (VC ? 1 : 0), BCF = (N * (kMS / 4) + kMT - 1) / kMT;
+  int fbn[BCF], fbq[BCF];
+#pragma unroll
+  for (int m = 0; m < BCF; m++) {
+    const int e = tid + m * kMT;
+    fbn[m] = e < N * (kMS / 4) ? e / (kMS / 4) : N;
+    fbq[m] = (e % (kMS / 4)) * 4;
+  }
   auto issue = [&](int buf, int64_t t0, int nv) {
     float *sr = rows(buf), *sb = bcrows(buf);
     if (q.vec) {
@@ -192,14 +202,17 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       for (int m = 0; m < EPT; m++) {
         if (ecc[m] >= ncb || eq[m] >= nv) continue;
         const int so = ecc[m] * kRS + eq[m];
-        for (int r = 0; r < nr; r++) __pipeline_memcpy_async(sr + r * CB * kRS + so, src[r] + ego[m] + t0, 16);
+#pragma unroll
+        for (int r = 0; r < 3; r++)
+          if (r < nr) __pipeline_memcpy_async(sr + r * CB * kRS + so, src[r] + (row0 + t0) + ego[m], 16);
       }
-      for (int r = 0; r < (VB ? 1 : 0) + (VC ? 1 : 0); r++) {
+#pragma unroll
+      for (int r = 0; r < NBC; r++) {
         const float *s = (VB && r == 0) ? bsrc : csrc;
-        for (int e = tid; e < N * (kMS / 4); e += kMT) {
-          const int n = e / (kMS / 4), tt = (e % (kMS / 4)) * 4;
-          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n) + tt, s + n * L + t0 + tt, 16);
-        }
+#pragma unroll
+        for (int m = 0; m < BCF; m++)
+          if (fbn[m] < N && fbq[m] < nv)
+            __pipeline_memcpy_async(sb + bco(N, r, fbn[m]) + fbq[m], s + (int64_t)fbn[m] * L + fbq[m] + t0, 16);
       }
     } else {
       for (int r = 0; r < nr; r++)
@@ -208,7 +221,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
           if (cc < ncb && tt < nv)
             __pipeline_memcpy_async(sr + (r * CB + cc) * kRS + tt, src[r] + row0 + cc * L + t0 + tt, 4);
         }
-      for (int r = 0; r < (VB ? 1 : 0) + (VC ? 1 : 0); r++) {
+      for (int r = 0; r < NBC; r++) {
         const float *s = (VB && r == 0) ? bsrc : csrc;
         for (int e = tid; e < N * kMS; e += kMT) {
           const int n = e / kMS, tt = e % kMS;
@@ -242,7 +255,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     }
     if (nv < kMS) {
       float *sb = bcrows(buf);
-      for (int e = tid; e < ((VB ? 1 : 0) + (VC ? 1 : 0)) * N * kMS; e += kMT)
+      for (int e = tid; e < NBC * N * kMS; e += kMT)
         if (e % kMS >= nv) sb[bco(N, e / kMS / N, e / kMS % N) + e % kMS] = 0.f;
     }
   };
@@ -267,7 +280,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
 #pragma unroll
         for (int p = 0; p < 4; p++) o[p] *= msilu(zv[p]);
       }
-      float *yo = y + ego[m] + t0;
+      float *yo = y + (row0 + t0) + ego[m];
       if (q.vec) {
         *(float4 *)yo = make_float4(o[0], o[1], o[2], o[3]);
       } else {
@@ -277,6 +290,8 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     }
   };
 
+  /* the thread's checkpoints (none when idle) */
+  float *const ck0 = (ckpt && live) ? ckpt + (b * D + d) * nch * N + j * NS : NULL;
   const int64_t nst = (L + kMS - 1) / kMS;
   if (nst > 0) issue(0, 0, (int)(L < kMS ? L : kMS));
   for (int64_t s = 0; s < nst; s++) {
@@ -321,18 +336,27 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       *(float4 *)(sy + tid * kRS + i) = make_float4(yp[0], yp[1], yp[2], yp[3]);
     };
     auto save = [&](int64_t ci) { /* the state entering chunk ci */
-      if (ckpt && live) {
-        float *o = ckpt + ((b * D + d) * nch + ci) * N + j * NS;
+      if (ck0) {
+        float *o = ck0 + ci * N;
+        if (NS == 4 && q.cvec) {
+          *(float4 *)o = make_float4(h[0], h[1], h[2], h[3 % NS]);
+        } else {
 #pragma unroll
-        for (int k = 0; k < NS; k++) o[k] = h[k];
+          for (int k = 0; k < NS; k++) o[k] = h[k];
+        }
       }
     };
     if (C % kMS == 0) { /* at most one checkpoint per stage, at its start */
       if (t0 % C == 0) save(t0 / C);
 #pragma unroll 2
       for (int i = 0; i < nv; i += 4) group(i);
-    } else if (kMS % C == 0) { /* C = 4, 8 or 16 (a multiple of 4 dividing the stage): at i ≡ 0 mod C */
+    } else if (kMS % C == 0 && nv == kMS) { /* C = 4, 8 or 16 (a multiple of 4 dividing the stage): at i ≡ 0 mod C */
 #pragma unroll 2
+      for (int i = 0; i < kMS; i += 4) {
+        if ((i & cmask) == 0) save(s * cps + (i >> cshift));
+        group(i);
+      }
+    } else if (kMS % C == 0) { /* the last stage, part full */
       for (int i = 0; i < nv; i += 4) {
         if ((i & cmask) == 0) save(s * cps + (i >> cshift));
         group(i);
@@ -808,6 +832,7 @@ template <int NS, int TPC, bool VB, bool VC>
 lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
   MGeom q = mgeom(a);
   q.vec = q.vec && al16p(y); /* the flush writes y by 16 bytes too */
+  q.cvec = al16p(ckpt);
   auto k = mamba_fwd_k<NS, TPC, VB, VC>;
   LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, q, (float *)y, (float *)hL, (float *)ckpt);
@@ -870,6 +895,7 @@ bool takes(const lr_scan_in *a, bool bwd) {
   if (a->rdt != LR_DTYPE_F32 || a->cplx || a->disc != LR_DISC_MAMBA || a->deltaA || a->lengths || a->reset)
     return false;
   if (!(a->N == 8 || a->N == 16 || a->N == 32 || a->N == 64)) return false;
+  if (a->L > (1 << 24)) return false; /* the forward's 32-bit offsets within a block's rows */
   return !(a->varB || a->varC) || (a->G > 0 && a->D % a->G == 0);
 }
 
