@@ -316,12 +316,13 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     const float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS;
     const float *sB = bcrows(buf) + bco(N, 0, j * NS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS);
     /* 4 steps of the thread's states; the lane's partial y goes to its own row of sy */
-    /* Δ of the next 4 steps, loaded a group ahead: the group's exps wait on nothing (the last group
+    /* Δ and u of the next 4 steps, loaded a group ahead: the group's exps wait on nothing (the last group
      * reads the row's padding) */
-    float4 dnx = *(const float4 *)sd;
+    float4 dnx = *(const float4 *)sd, unx = *(const float4 *)su;
     auto group = [&](int i) {
-      const float4 d4 = dnx, u4 = *(const float4 *)(su + i);
+      const float4 d4 = dnx, u4 = unx;
       dnx = *(const float4 *)(sd + i + 4);
+      unx = *(const float4 *)(su + i + 4);
       const float dl[4] = {d4.x, d4.y, d4.z, d4.w};
       const float dlu[4] = {d4.x * u4.x, d4.y * u4.y, d4.z * u4.z, d4.w * u4.w};
       float yp[4] = {0.f, 0.f, 0.f, 0.f};
