@@ -91,10 +91,10 @@ struct MGeom {
   int tpc, cb;          /* lanes per channel, channels per block */
   int64_t Gt, Dg, ntile; /* channel groups, channels per group, blocks per (b, group) */
   bool vec;             /* 16-byte copies (L % 4 == 0 and 16-byte aligned rows) */
-  bool cvec;            /* forward: 16-byte checkpoint stores (ckpt 16-byte aligned) */
+  bool cvec;            /* 16-byte checkpoint stores (forward) and loads (backward): ckpt 16-byte aligned */
   int nr;               /* staged real rows per channel */
   size_t rbuf, bbuf, smem; /* bytes: real rows of one buffer, B/C rows of one buffer, all */
-  size_t sub, red;      /* backward: sub-segment states, per-warp dB/dC sums */
+  size_t sub, red, ck;  /* backward: sub-segment states, per-warp dB/dC sums, staged checkpoints */
 };
 
 bool al16p(const void *p) { return ((uintptr_t)p & 15) == 0; }
@@ -120,8 +120,10 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
     q.vec = q.vec && al16p(g->gy) && al16p(g->du) && al16p(g->ddelta) && (!a->z || al16p(g->dz)) &&
             (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
     q.sub = (size_t)(kBS / kSS) * kNS * kMT * sizeof(float);
-    q.red = ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float); /* + part */
-    q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red;
+    /* + part; two of each, by piece parity */
+    q.red = 2 * ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float);
+    q.ck = 2 * (size_t)kMT * kNS * sizeof(float); /* the segment's checkpoint, a stage ahead */
+    q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red + q.ck;
   }
   return q;
 }
@@ -475,6 +477,9 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   const bool hz = a.z != NULL;
   float *sub = (float *)(smem + 2 * (q.rbuf + q.bbuf));
   float *red = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub);
+  float *cks = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub + q.red); /* [buf][thread][NS] */
+  /* the thread's checkpoints: the block's base and a 32-bit offset (L <= 2^24: takes) */
+  const int ckoff = (live ? c : 0) * (int)nch * N + j * NS;
   /* staged rows: 0 u (-> du), 1 Δ (-> Δ' -> dΔ), 2 dy (-> c), 3 z (-> dy silu'(z) -> dz) */
   auto rows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf)); };
   auto bcrows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf) + q.rbuf); };
@@ -506,7 +511,10 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     dDacc[m] = dbacc[m] = 0.f;
     eDd[m] = (ecc[m] < ncb && a.Dv) ? ((const float *)a.Dv)[d0 + ecc[m]] : 0.f;
   }
-  float *part = red + (size_t)NBC * (kMT / 32) * kSS * N; /* (step, channel) -> (Σ s1, Σ s2, Σ C h) */
+  /* per piece, by its parity (so that one barrier a piece keeps them apart): the warps' dB/dC sums
+   * red, then part: (step, channel) -> (Σ s1, Σ s2, Σ C h) */
+  const size_t rbsz = (size_t)NBC * (kMT / 32) * kSS * N + (size_t)kSS * CB * 4;
+  float *const red0 = red;
 
   /* The stage's rows in 16-byte chunks: thread tid takes chunks tid + 128 m of the block's rows
    * (channel rcc = chunk / 8, steps rq + [0, 4)) and of the B/C rows (state bn); their offsets in
@@ -532,8 +540,18 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
   const float *bcsrc[2] = {(const float *)(VB ? a.Bm : a.Cm) + (b * G + g) * N * L,
                            (const float *)a.Cm + (b * G + g) * N * L};
-  auto issue = [&](int buf, int64_t t0, int nv) {
+  auto issue = [&](int buf, int64_t seg, int nv) {
+    const int64_t t0 = seg * S;
     float *sr = rows(buf), *sb = bcrows(buf);
+    /* the checkpoint entering the segment: its global load was a long wait at the segment's start */
+    float *ckd = cks + (buf * kMT + tid) * NS;
+    if (q.cvec && (NS & 3) == 0) {
+#pragma unroll
+      for (int k = 0; k < NS; k += 4) __pipeline_memcpy_async(ckd + k, ckpt + ((b * D + d0) * nch + seg) * N + ckoff + k, 16);
+    } else {
+#pragma unroll
+      for (int k = 0; k < NS; k++) __pipeline_memcpy_async(ckd + k, ckpt + ((b * D + d0) * nch + seg) * N + ckoff + k, 4);
+    }
     const float *src[4] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy, (const float *)a.z};
     if (q.vec) {
 #pragma unroll
@@ -648,7 +666,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   };
 
   const int64_t nseg = (L + S - 1) / S;
-  if (nseg > 0) issue(0, (nseg - 1) * S, (int)(L - (nseg - 1) * S));
+  if (nseg > 0) issue(0, nseg - 1, (int)(L - (nseg - 1) * S));
   for (int64_t s = nseg - 1; s >= 0; s--) {
     const int buf = (int)((nseg - 1 - s) & 1);
     const int64_t t0 = s * S;
@@ -658,7 +676,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     if (s + 1 < nseg) flush(buf ^ 1, t0 + S, (int)(L - t0 - S < S ? L - t0 - S : S));
     prepare(buf, nv);
     __syncthreads();
-    if (s > 0) issue(buf ^ 1, t0 - S, (int)S);
+    if (s > 0) issue(buf ^ 1, s - 1, (int)S);
     float *su = rows(buf) + c * kBRS, *sd = rows(buf) + (CB + c) * kBRS, *sg = rows(buf) + (2 * CB + c) * kBRS;
     float *sz = hz ? rows(buf) + (3 * CB + c) * kBRS : NULL;
     float *sB = bcrows(buf) + bco(N, 0, j * NS, kBRS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS, kBRS);
@@ -667,7 +685,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     {
       float hh[NS];
 #pragma unroll
-      for (int k = 0; k < NS; k++) hh[k] = ckpt[((b * D + d) * nch + s) * N + j * NS + ks[k]];
+      for (int k = 0; k < NS; k++) hh[k] = cks[(buf * kMT + tid) * NS + ks[k]];
       for (int qs = 0; qs < nsub; qs++) {
 #pragma unroll
         for (int k = 0; k < NS; k++) sub[(qs * NS + k) * kMT + tid] = hh[k];
@@ -696,6 +714,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     /* pass B: sub-segments in reverse */
     for (int qs = nsub - 1; qs >= 0; qs--) {
       const int i0 = qs * kSS;
+      red = red0 + (qs & 1) * rbsz;
+      float *const part = red + (size_t)NBC * (kMT / 32) * kSS * N;
       float hin[NS], hs[kSS][NS], av[kSS][NS];
       /* the sub-segment's 4 steps of u, Δ', c and the B/C rows of the thread's states by 16-byte loads */
       float uv[4], dv[4], cv[4], Bv[4][NS], Cv[4][NS];
@@ -817,7 +837,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         *ru = du;
         *rd = g1;
       }
-      __syncthreads();
+      /* no barrier: the next piece writes the other red and part and reads other steps' rows */
     }
   }
   if (nseg > 0) {
@@ -864,6 +884,7 @@ template <int NS, int TPC, bool VB, bool VC>
 lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
   MGeom q = mgeom(a, g);
   q.vec = q.vec && al16p(ws);
+  q.cvec = al16p(ckpt);
   const size_t part = q.ntile > 1 ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
   float *pB = NULL, *pC = NULL, *p = (float *)ws;
   if (VB) pB = part ? p : (float *)g->dB, p += part;
