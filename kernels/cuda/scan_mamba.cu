@@ -14,12 +14,15 @@
  * of u, Δ, z ([channel][step], row stride T + 4 floats) and the stage's variable B/C rows ([n][step],
  * shifted per lane pair: bco) into shared memory (two buffers). When a stage arrives, Δ's bias and
  * softplus are applied once per element (msoftplus: no branches, hardware exp2 and a polynomial). A
- * thread then reads 4 steps of u, Δ, B and C per 16-byte load, runs them, and writes its partial y
- * to its own row; after the stage each thread takes fixed 4-step chunks of the block's channels,
+ * thread then reads 4 steps of u, Δ, B and C per 16-byte load (Δ and u a group ahead, so that the
+ * exps wait on no load), runs them, and writes its partial y to its own row; after the stage each thread takes fixed 4-step chunks of the block's channels,
  * sums the channel's TPC partials in lane order and writes (y + D u) · silu(z) out by 16 bytes.
  * Ā = 2^(Δ · A log2 e) by the hardware exp2 (ex2.approx, about 2 ulp), as scan_seq.cu's F32 mamba.
  * The state entering every step t ≡ 0 (mod chunk) goes to ckpt (B, D, nch, N), the layout of the
- * other kernels, so that any backward can follow this forward; the chunk must be a multiple of 4.
+ * other kernels, so that any backward can follow this forward; the chunk must be a multiple of 4
+ * (16, the Mamba backward's, has its own loop without per-step tests). Offsets within a block's
+ * rows are 32-bit (L <= 2^24). The per-stage work (copies, softplus, the flush) was 40% of the
+ * instructions on an H200; its offsets are worked out once per thread.
  * Past L inside the last stage the staged Δ and u are 0, so Ā = 1 and the step adds nothing.
  *
  * Backward: see the comment above mamba_bwd_k. Both directions are deterministic (no atomics).
@@ -402,8 +405,10 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
 }
 
 /* ================= backward =================
- * Segments of `chunk` (<= 16, a multiple of 4) steps, from the last: one stage of u, Δ, dy, z and
- * the B/C rows per segment, prefetched (cp.async) while the one after it runs. When it arrives:
+ * Segments of `chunk` (<= 16, a multiple of 4) steps, from the last: one stage of u, Δ, dy, z, the
+ * B/C rows and the segment's checkpoint per segment, prefetched (cp.async) while the one after it
+ * runs (the checkpoint's own global load at the segment's start was 9% of the stall samples). When
+ * it arrives:
  * Δ -> Δ' = softplus(Δ + bias), dy -> c = dy·silu(z) (the gradient of y before the gate),
  * z -> dy·silu'(z). Pass A walks the segment from its checkpoint and keeps the state entering every
  * 4th step in shared memory; pass B takes the 4-step sub-segments in reverse, recomputes their
@@ -412,7 +417,9 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
  * with, per state, s1 += G B, s2 += E h_{t-1} λ, dλ += E h_{t-1} Δ, dB_t = G Δ u, dC_t = c h_t.
  * The channel's lanes sum (s1, s2, C h) by a xor butterfly and its first lane keeps them per step in
  * shared memory (a row per lane measured slower: the larger buffer costs a block per SM); after
- * each sub-segment every thread takes fixed (channel, step) elements and writes
+ * each sub-segment (one barrier; its per-step sums alternate between two buffers by piece parity,
+ * so the next piece needs no second barrier) every thread takes fixed (channel, step) elements and
+ * writes
  *   du = Δ Σs1 + D c,  dΔ = (u Σs1 + Σs2) σ(Δ + bias),  dz = (Σ C h + D u) dy silu'(z)
  * in place of u, Δ' and z (σ = 1 - e^-Δ' by m1mexp, the softplus derivative from Δ' itself); dD
  * and dΔbias add up per element thread and over its 4 lanes in order at the end. Pass B loads u, Δ',
@@ -423,7 +430,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
  * partials go out by 16 bytes after the segment. Each thread's 16-byte chunks of the staged rows
  * keep their place from stage to stage, so their offsets are worked out once (per-stage address
  * arithmetic with a runtime divisor was a quarter of the instructions). 16-step segments and
- * 4-step pieces keep a block within 128 registers and 38 KB of shared memory, so that 4 blocks fit
+ * 4-step pieces keep a block within 128 registers and 46 KB of shared memory, so that 4 blocks fit
  * an SM (3 with 32-step segments: B 8, D 2048 then took 1.3 waves; 2.77 -> 2.29 ms on an H200); the
  * forward keeps a checkpoint every 16 steps for it. No atomics: bitwise reproducible. */
 
