@@ -15,8 +15,9 @@
  * shifted per lane pair: bco) into shared memory (two buffers). When a stage arrives, Δ's bias and
  * softplus are applied once per element (msoftplus: no branches, hardware exp2 and a polynomial). A
  * thread then reads 4 steps of u, Δ, B and C per 16-byte load (Δ and u a group ahead, so that the
- * exps wait on no load), runs them, and writes its partial y to its own row; after the stage each thread takes fixed 4-step chunks of the block's channels,
- * sums the channel's TPC partials in lane order and writes (y + D u) · silu(z) out by 16 bytes.
+ * exps wait on no load), runs them, and writes its partial y to its own row; after the stage each
+ * thread takes fixed 4-step chunks of the block's channels, sums the channel's TPC partials in lane
+ * order and writes (y + D u) · silu(z) out by 16 bytes.
  * Ā = 2^(Δ · A log2 e) by the hardware exp2 (ex2.approx, about 2 ulp), as scan_seq.cu's F32 mamba.
  * The state entering every step t ≡ 0 (mod chunk) goes to ckpt (B, D, nch, N), the layout of the
  * other kernels, so that any backward can follow this forward; the chunk must be a multiple of 4
@@ -376,7 +377,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
 #pragma unroll 2
         for (int i = i0; i < i0 + 16; i += 4) group(i);
       }
-    } else if (kMS % C == 0 && nv == kMS) { /* C = 4, 8 or 16 (a multiple of 4 dividing the stage): at i ≡ 0 mod C */
+    } else if (kMS % C == 0 && nv == kMS) { /* C = 4, 8 (a multiple of 4 dividing the stage): at i ≡ 0 mod C */
 #pragma unroll 2
       for (int i = 0; i < kMS; i += 4) {
         if ((i & cmask) == 0) save(s * cps + (i >> cshift));
@@ -555,12 +556,13 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     float *sr = rows(buf), *sb = bcrows(buf);
     /* the checkpoint entering the segment: its global load was a long wait at the segment's start */
     float *ckd = cks + (buf * kMT + tid) * NS;
+    const float *ckg = ckpt + ((b * D + d0) * nch + seg) * N + ckoff;
     if (q.cvec && (NS & 3) == 0) {
 #pragma unroll
-      for (int k = 0; k < NS; k += 4) __pipeline_memcpy_async(ckd + k, ckpt + ((b * D + d0) * nch + seg) * N + ckoff + k, 16);
+      for (int k = 0; k < NS; k += 4) __pipeline_memcpy_async(ckd + k, ckg + k, 16);
     } else {
 #pragma unroll
-      for (int k = 0; k < NS; k++) __pipeline_memcpy_async(ckd + k, ckpt + ((b * D + d0) * nch + seg) * N + ckoff + k, 4);
+      for (int k = 0; k < NS; k++) __pipeline_memcpy_async(ckd + k, ckg + k, 4);
     }
     const float *src[4] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy, (const float *)a.z};
     if (q.vec) {
