@@ -124,8 +124,8 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
     q.vec = q.vec && al16p(g->gy) && al16p(g->du) && al16p(g->ddelta) && (!a->z || al16p(g->dz)) &&
             (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
     q.sub = (size_t)(kBS / kSS) * kNS * kMT * sizeof(float);
-    /* the warps' dB/dC sums for a segment, then part (two, by piece parity) */
-    q.red = ((size_t)nbc * (kMT / 32) * a->N * kBRS + 2 * (size_t)kSS * q.cb * 4) * sizeof(float);
+    /* + part; two of each, by piece parity */
+    q.red = 2 * ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float);
     q.ck = 2 * (size_t)kMT * kNS * sizeof(float); /* the segment's checkpoint, a stage ahead */
     q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red + q.ck;
   }
@@ -418,22 +418,20 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
  * with, per state, s1 += G B, s2 += E h_{t-1} λ, dλ += E h_{t-1} Δ, dB_t = G Δ u, dC_t = c h_t.
  * The channel's lanes sum (s1, s2, C h) by a xor butterfly and its first lane keeps them per step in
  * shared memory (a row per lane measured slower: the larger buffer costs a block per SM); after
- * each sub-segment the warp's lanes take the (channel, step) elements of the warp's own channels
- * (so a piece needs only __syncwarp, no block barrier; its per-step sums alternate between two
- * buffers by piece parity) and write
+ * each sub-segment (one barrier; its per-step sums alternate between two buffers by piece parity,
+ * so the next piece needs no second barrier) every thread takes fixed (channel, step) elements and
+ * writes
  *   du = Δ Σs1 + D c,  dΔ = (u Σs1 + Σs2) σ(Δ + bias),  dz = (Σ C h + D u) dy silu'(z)
  * in place of u, Δ' and z (σ = 1 - e^-Δ' by m1mexp, the softplus derivative from Δ' itself); dD
  * and dΔbias add up per element thread and over its 4 lanes in order at the end. Pass B loads u, Δ',
  * c and the B/C rows by 16-byte loads. Variable dB/dC: summed over the
- * warp's channels by select-free halving exchanges (ChRed) into the warp's rows for the segment,
- * then, when the segment is flushed, over the block's 4 warps in order and out as a per-block
- * partial (B, G, nblocks, N, L) that sum_mid adds up in block order (straight into dB/dC when one
- * block covers a group). The per-piece block barrier this replaced (two, then one) drew 4-7% of
- * the stall samples; H200 B8 D2048: 2.30 -> 2.15 ms. du, dΔ, dz and the
+ * warp's channels by select-free halving exchanges (ChRed), then over the block's 4 warps in order
+ * into the consumed B/C slots, and out as a per-block partial (B, G, nblocks, N, L) that sum_mid
+ * adds up in block order (straight into dB/dC when one block covers a group). du, dΔ, dz and the
  * partials go out by 16 bytes after the segment. Each thread's 16-byte chunks of the staged rows
  * keep their place from stage to stage, so their offsets are worked out once (per-stage address
  * arithmetic with a runtime divisor was a quarter of the instructions). 16-step segments and
- * 4-step pieces keep a block within 128 registers and 51 KB of shared memory, so that 4 blocks fit
+ * 4-step pieces keep a block within 128 registers and 46 KB of shared memory, so that 4 blocks fit
  * an SM (3 with 32-step segments: B 8, D 2048 then took 1.3 waves; 2.77 -> 2.29 ms on an H200); the
  * forward keeps a checkpoint every 16 steps for it. No atomics: bitwise reproducible. */
 
@@ -509,23 +507,22 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     E[k] = (live && gr.ghL) ? ((const float *)gr.ghL)[(b * D + d) * N + n] : 0.f;
     dlam[k] = dBf[k] = dCf[k] = 0.f;
   }
-  /* the epilogue's elements, within the warp's own channels (so a warp needs no other's sums): lane
-   * takes element lane + 32 m of the warp's (32 / TPC) channels x kSS steps, channel by channel */
-  constexpr int CW = 32 / TPC, EPB = kSS / TPC > 0 ? kSS / TPC : 1;
+  /* the epilogue's elements: thread tid takes (channel, step) = ((tid + 128 m) / 8, (tid + 128 m) % 8)
+   * of each sub-segment */
+  constexpr int EPB = CB * kSS / kMT > 0 ? CB * kSS / kMT : 1;
   float dDacc[EPB], dbacc[EPB], eDd[EPB];
-  int ecc[EPB], eii[EPB];
+  int ecc[EPB];
 #pragma unroll
   for (int m = 0; m < EPB; m++) {
-    const int el = lane + 32 * m;
-    ecc[m] = el < CW * kSS ? warp * CW + el / kSS : CB;
-    eii[m] = el % kSS;
+    const int e = tid + m * kMT;
+    ecc[m] = e < CB * kSS ? e / kSS : CB;
     dDacc[m] = dbacc[m] = 0.f;
     eDd[m] = (ecc[m] < ncb && a.Dv) ? ((const float *)a.Dv)[d0 + ecc[m]] : 0.f;
   }
-  /* red: each warp's dB/dC sums over its channels for the segment, [r][warp][n][step] (row stride
-   * kBRS), added over the warps by the flush; part: (step, channel) -> (Σ s1, Σ s2, Σ C h), two by
-   * piece parity (the warp's own lanes write and read them, between __syncwarp()s) */
-  float *const part0 = red + (size_t)NBC * (kMT / 32) * N * kBRS;
+  /* per piece, by its parity (so that one barrier a piece keeps them apart): the warps' dB/dC sums
+   * red, then part: (step, channel) -> (Σ s1, Σ s2, Σ C h) */
+  const size_t rbsz = (size_t)NBC * (kMT / 32) * kSS * N + (size_t)kSS * CB * 4;
+  float *const red0 = red;
 
   /* The stage's rows in 16-byte chunks: thread tid takes chunks tid + 128 m of the block's rows
    * (channel rcc = chunk / 8, steps rq + [0, 4)) and of the B/C rows (state bn); their offsets in
@@ -643,18 +640,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     const float *su = rows(buf), *sd = su + CB * kBRS, *sz = hz ? su + 3 * CB * kBRS : NULL;
     float *outs[3] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz};
     const float *ins[3] = {su, sd, sz};
+    const float *sb = bcrows(buf);
     float *pout[2] = {VB ? pB : pC, pC};
-    /* the segment's dB/dC at (state n, steps t + [0, 4)): the warps' sums in warp order */
-    auto wsum4 = [&](int r, int n, int t) {
-      const float *rr = red + ((size_t)r * (kMT / 32) * N + n) * kBRS + t;
-      float4 acc = *(const float4 *)rr;
-#pragma unroll
-      for (int w = 1; w < kMT / 32; w++) {
-        const float4 v = *(const float4 *)(rr + (size_t)w * N * kBRS);
-        acc.x += v.x, acc.y += v.y, acc.z += v.z, acc.w += v.w;
-      }
-      return acc;
-    };
     const int64_t po = (bg * q.ntile + tile) * N * L + t0;
     if (q.vec) {
 #pragma unroll
@@ -670,7 +657,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
         for (int m = 0; m < BC; m++)
           if (bn[m] < N && bq[m] < nv)
-            *(float4 *)(pout[r] + po + bgo[m]) = wsum4(r, bn[m], bq[m]);
+            *(float4 *)(pout[r] + po + bgo[m]) = *(const float4 *)(sb + bco(N, r, bn[m], kBRS) + bq[m]);
     } else {
 #pragma unroll
       for (int r = 0; r < 3; r++)
@@ -682,13 +669,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int r = 0; r < NBC; r++)
         for (int e = tid; e < N * kBS; e += kMT) {
           const int n = e / kBS, tt = e % kBS;
-          if (tt < nv) {
-            const float *rr = red + ((size_t)r * (kMT / 32) * N + n) * kBRS + tt;
-            float acc = rr[0];
-#pragma unroll
-            for (int w = 1; w < kMT / 32; w++) acc += rr[(size_t)w * N * kBRS];
-            pout[r][po + n * L + tt] = acc;
-          }
+          if (tt < nv) pout[r][po + n * L + tt] = sb[bco(N, r, n, kBRS) + tt];
         }
     }
   };
@@ -742,7 +723,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     /* pass B: sub-segments in reverse */
     for (int qs = nsub - 1; qs >= 0; qs--) {
       const int i0 = qs * kSS;
-      float *const part = part0 + (qs & 1) * (kSS * CB * 4);
+      red = red0 + (qs & 1) * rbsz;
+      float *const part = red + (size_t)NBC * (kMT / 32) * kSS * N;
       float hin[NS], hs[kSS][NS], av[kSS][NS];
       /* the sub-segment's 4 steps of u, Δ', c and the B/C rows of the thread's states by 16-byte loads */
       float uv[4], dv[4], cv[4], Bv[4][NS], Cv[4][NS];
@@ -815,28 +797,39 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         }
         if (j == 0) *(float4 *)(part + (ii * CB + c) * 4) = make_float4(s1, s2, yp, 0.f);
         if (VB || VC) {
-          /* the warp's sums for states j NS + X + v, step i0 + ii */
-          float *rw = red + ((size_t)warp * N + j * NS + X) * kBRS + i0 + ii;
+          float *rw = red + (size_t)(warp * kSS + ii) * N + j * NS + X;
           if (VB) {
             RD::run(vB);
             if ((lane & RD::dup) == 0)
 #pragma unroll
-              for (int v = 0; v < RD::V; v++) rw[v * kBRS] = vB[v];
+              for (int v = 0; v < RD::V; v++) rw[v] = vB[v];
           }
           if (VC) {
             RD::run(vC);
             if ((lane & RD::dup) == 0)
 #pragma unroll
-              for (int v = 0; v < RD::V; v++) rw[(VB ? (kMT / 32) * N * kBRS : 0) + v * kBRS] = vC[v];
+              for (int v = 0; v < RD::V; v++) rw[(VB ? (kMT / 32) * kSS * N : 0) + v] = vC[v];
           }
         }
       }
-      __syncwarp(); /* part: its channel's first lane wrote it, the epilogue's lanes read it */
+      __syncthreads();
+      if (VB || VC) {
+        /* the sub-segment's dB/dC: the 4 warps in order, into the consumed B/C slots */
+        float *sbc = bcrows(buf);
+        for (int e = tid; e < NBC * kSS * N; e += kMT) {
+          const int r = e / (kSS * N), ii = (e / N) % kSS, n = e % N;
+          const float *rr = red + (size_t)r * (kMT / 32) * kSS * N + ii * N + n;
+          float acc = rr[0];
+#pragma unroll
+          for (int w = 1; w < kMT / 32; w++) acc += rr[(size_t)w * kSS * N];
+          sbc[bco(N, r, n, kBRS) + i0 + ii] = acc;
+        }
+      }
       /* the sub-segment's per-element gradients, in place of u, Δ' and z's slots:
        * du = Δ Σs1 + D c, dΔ = (u Σs1 + Σs2) σ, dz = (Σ C h + D u) dy silu'(z) */
 #pragma unroll
       for (int m = 0; m < EPB; m++) {
-        const int cc = ecc[m], ii = eii[m], i = i0 + ii;
+        const int cc = ecc[m], ii = (tid + m * kMT) % kSS, i = i0 + ii;
         if (cc >= ncb || i >= nv) continue;
         const float4 pt = *(const float4 *)(part + (ii * CB + cc) * 4);
         float *ru = rows(buf) + cc * kBRS + i, *rd = ru + CB * kBRS, *rg = ru + 2 * CB * kBRS;
@@ -853,8 +846,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         *ru = du;
         *rd = g1;
       }
-      /* no barrier: the next piece writes the other part and other steps of red, and reads only
-       * other steps of the warp's own rows */
+      /* no barrier: the next piece writes the other red and part and reads other steps' rows */
     }
   }
   if (nseg > 0) {
