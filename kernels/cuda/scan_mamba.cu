@@ -358,8 +358,9 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     auto save = [&](int64_t ci) { /* the state entering chunk ci */
       if (ck0) {
         float *o = ck0 + ci * N;
-        if (NS == 4 && q.cvec) {
-          *(float4 *)o = make_float4(h[0], h[1], h[2], h[3 % NS]);
+        if ((NS & 3) == 0 && q.cvec) {
+#pragma unroll
+          for (int k = 0; k < NS; k += 4) *(float4 *)(o + k) = make_float4(h[k], h[k + 1], h[k + 2], h[k + 3]);
         } else {
 #pragma unroll
           for (int k = 0; k < NS; k++) o[k] = h[k];
