@@ -4,9 +4,9 @@
  * The math is that of kernels/cpu/scan.c:
  *   h_t[n] = Ā_t[n] h_{t-1}[n] + Δ_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
  *
- * Layout: a thread owns NS = 4 consecutive states of one channel, TPC = N / 4 consecutive lanes
- * share a channel, a block of 128 threads holds CB = 128 / TPC consecutive channels of one
- * (b, group). Every thread walks time in order with its states in registers. The inner loops have
+ * Layout: a thread owns NS = 4 consecutive states of one channel, TPC = N / 4 lanes of a warp share
+ * a channel (consecutive lanes, or in the forward with variable B/C lanes 32 / TPC apart: MLanes), a
+ * block of 128 threads holds CB = 128 / TPC consecutive channels of one (b, group). Every thread walks time in order with its states in registers. The inner loops have
  * no per-state branches and load by 16 bytes; 4 states per thread (not 8) gives the H200 twice the
  * warps, which it needs to hide the exp2 and shared-memory latencies.
  *
@@ -152,13 +152,29 @@ template <int TPC> __device__ __forceinline__ MPos mpos(const lr_scan_in &a, con
   return p;
 }
 
+/* Which lanes hold a channel. An H200 serves a warp's 16-byte shared-memory load in 2 wavefronts
+ * when each quad of lanes (4i .. 4i + 3) reads one address, in 4 otherwise (measured). The staged
+ * B/C rows are read per state group j, the u and Δ rows per channel. With variable B or C (RM) a
+ * channel's lanes are j·CPW + cw (the state group in the high lane bits): the B/C loads come
+ * quad-uniform, the u and Δ loads do not, and the forward's shared-memory wavefronts fall by a
+ * quarter (81% -> 64% of peak at B 8, D 2048, L 4096, N 16; 0.545 -> 0.540 ms on an H200, and
+ * 0.973 -> 0.913 ms at N 32). Not at N 8 (0.408 -> 0.414 ms), nor with fixed B and C (no B/C
+ * loads): there a channel keeps TPC consecutive lanes. */
+template <int TPC, bool RM> struct MLanes {
+  static constexpr int CPW = 32 / TPC; /* channels per warp */
+  __device__ static int chan(int tid) { return RM ? (tid >> 5) * CPW + (tid & 31) % CPW : tid / TPC; }
+  __device__ static int grp(int tid) { return RM ? (tid & 31) / CPW : tid % TPC; }
+  __device__ static int thread(int c, int j) { return RM ? (c / CPW) * 32 + j * CPW + c % CPW : c * TPC + j; }
+};
+
 /* ================= forward ================= */
 template <int NS, int TPC, bool VB, bool VC>
 __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
                                                   float *__restrict__ ckpt) {
   constexpr int CB = kMT / TPC, N = TPC * NS;
   extern __shared__ __align__(16) unsigned char smem[];
-  const int tid = threadIdx.x, c = tid / TPC, j = tid % TPC;
+  typedef MLanes<TPC, (VB || VC) && TPC >= 4> LN;
+  const int tid = threadIdx.x, c = LN::chan(tid), j = LN::grp(tid);
   const int64_t L = a.L, D = a.D, G = a.G;
   const MPos P = mpos<TPC>(a, q, c);
   const int64_t b = P.b, g = P.g, d0 = P.d0, d = P.d, row0 = P.row0;
@@ -282,10 +298,10 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       if (ecc[m] >= ncb || eq[m] >= nv) continue;
       const int so = ecc[m] * kRS + eq[m];
       const float4 u4 = *(const float4 *)(su + so);
-      float4 y4 = *(const float4 *)(sy + ecc[m] * TPC * kRS + eq[m]);
+      float4 y4 = *(const float4 *)(sy + LN::thread(ecc[m], 0) * kRS + eq[m]);
 #pragma unroll
       for (int jj = 1; jj < TPC; jj++) { /* the channel's lanes in order */
-        const float4 v = *(const float4 *)(sy + (ecc[m] * TPC + jj) * kRS + eq[m]);
+        const float4 v = *(const float4 *)(sy + LN::thread(ecc[m], jj) * kRS + eq[m]);
         y4.x += v.x, y4.y += v.y, y4.z += v.z, y4.w += v.w;
       }
       float o[4] = {y4.x + eD[m] * u4.x, y4.y + eD[m] * u4.y, y4.z + eD[m] * u4.z, y4.w + eD[m] * u4.w};
