@@ -110,7 +110,7 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
   q.cb = kMT / (q.tpc ? q.tpc : 1);
   q.Gt = (a->varB || a->varC) ? a->G : 1;
   q.Dg = a->D / q.Gt;
-  q.ntile = (q.Dg + q.cb - 1) / q.cb;
+  q.ntile = q.cb ? (q.Dg + q.cb - 1) / q.cb : 0; /* cb = 0 (N > 512): not taken */
   q.vec = a->L % 4 == 0 && al16p(a->u) && al16p(a->delta) && (!a->z || al16p(a->z)) &&
           (!a->varB || al16p(a->Bm)) && (!a->varC || al16p(a->Cm));
   const int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
@@ -980,9 +980,10 @@ bool mamba_bwd_ok(const lr_scan_in *a) {
 int mamba_chunk() { return kBS; }
 
 size_t mamba_ws_elems(const lr_scan_in *a) {
+  if (!takes(a, true)) return 0; /* before mgeom: N > 512 has no geometry */
   lr_scan_grads g = {};
   const MGeom q = mgeom(a, &g);
-  return (takes(a, true) && q.ntile > 1) ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
+  return q.ntile > 1 ? (size_t)(a->Bn * q.Gt * q.ntile * a->N * a->L) : 0;
 }
 
 lr_status mamba_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
