@@ -418,7 +418,7 @@ Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) { on_path(0, select
 Test(cuda_parity_scan, selective_fast_tiles_seq, .init = on_gpu) { on_path(1, selective_fast_tiles_cases); }
 Test(cuda_parity_scan, selective_fast_tiles_tile, .init = on_gpu) { on_path(2, selective_fast_tiles_cases); }
 
-/* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, no lengths, resets or Δ_A),
+/* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, mamba or dirac, no lengths, resets or Δ_A),
  * forced (path 3; auto takes them only with many channels or L <= 64): every N; B/C both variable, both fixed and mixed; groups; D not a
  * multiple of a block's channels (32 or 64 per block: idle lanes) and several blocks per group
  * (the dB/dC partials); L of 1, 3, 33, 100 (not a multiple of 4: word copies and a padded last
@@ -453,6 +453,15 @@ static void selective_mamba_fast_cases(void) {
     scfg c = {LR_DTYPE_F32, false, LR_DISC_MAMBA, t[i].Bn, t[i].D, t[i].L, t[i].N, t[i].G, t[i].varB, t[i].varC,
               t[i].opts, t[i].chunk};
     sel_case(&c, 900 + i);
+  }
+  /* dirac (B̄ = 1) on the same kernels: every N, B/C both variable or both fixed, L = 1, checkpoint
+   * spacing 16; mixed B/C (case 7) is left to the other kernels */
+  static const int dirac[] = {0, 3, 4, 5, 6, 7, 9, 12};
+  for (size_t i = 0; i < sizeof dirac / sizeof dirac[0]; i++) {
+    const int k = dirac[i];
+    scfg c = {LR_DTYPE_F32, false, LR_DISC_DIRAC, t[k].Bn, t[k].D, t[k].L, t[k].N, t[k].G, t[k].varB, t[k].varC,
+              t[k].opts, t[k].chunk};
+    sel_case(&c, 950 + i);
   }
 }
 Test(cuda_parity_scan, selective_mamba_fast, .init = on_gpu) { on_path(3, selective_mamba_fast_cases); }

@@ -11,6 +11,7 @@
  *   real mamba var  real A (D, N), variable B, C (B, 1, N, L), D, z, delta_bias, softplus,
  *                   Ā = exp(ΔA), B̄ = Δ (the CPU's vectorised path)
  *   real mamba fix  the same with fixed B, C (D, N) and no z
+ *   real dirac var  real mamba var with B̄ = 1 (Event-SSM's convention; Mamba's discretization="dirac")
  *   real zoh        real A, fixed B, C (D, N), D (the CPU's vectorised path: exp and expm1 per
  *                   state and step)
  *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
@@ -153,7 +154,7 @@ typedef struct {
 static float softplus_f(float x) { return x <= 20.0f ? log1pf(expf(x)) : x; }
 static float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* Real selective scan: mamba (B̄ = Δ) or zoh (B̄ = expm1(ΔA)/A), fixed or variable B and C. */
+/* Real selective scan: mamba (B̄ = Δ), dirac (B̄ = 1) or zoh (B̄ = expm1(ΔA)/A), fixed or variable B and C. */
 static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
   const int64_t D = a->D, L = a->L, N = a->N;
   const float *u = a->u, *delta = a->delta, *A = a->A, *Bm = a->Bm, *Cm = a->Cm, *Dv = a->Dv, *z = a->z,
@@ -172,7 +173,7 @@ static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
           const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
           const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
           const float ab = expf(dl * An);
-          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : dl;
+          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : a->disc == LR_DISC_DIRAC ? 1.0f : dl;
           h[n] = ab * h[n] + bb * Bn * u[i];
           yt += Cn * h[n];
         }
@@ -204,7 +205,7 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
           const float An = A[d * N + n];
           const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
           const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
-          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : dl;
+          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : a->disc == LR_DISC_DIRAC ? 1.0f : dl;
           hs[(t + 1) * N + n] = expf(dl * An) * hs[t * N + n] + bb * Bn * u[i];
           yt += Cn * hs[(t + 1) * N + n];
         }
@@ -240,6 +241,8 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
             bb = expm1f(dl * An) / An;
             dbb_dl = ab;
             dbb_dA = (dl * An * ab - expm1f(dl * An)) / (An * An);
+          } else if (a->disc == LR_DISC_DIRAC) {
+            bb = 1, dbb_dl = 0;
           }
           const float G = dh[n] + gt * Cn;
           dC[ci] += gt * hs[(t + 1) * N + n];
@@ -423,7 +426,7 @@ static lr_status k_sel_bwd(bctx *b, void *p) {
   return LR_OK;
 }
 
-typedef enum { V_MAMBA, V_MAMBA_FIX, V_ZOH, V_CZOH, V_NSEL } sel_variant;
+typedef enum { V_MAMBA, V_MAMBA_FIX, V_DIRAC, V_ZOH, V_CZOH, V_NSEL } sel_variant;
 
 static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_t L, int64_t N, sel_arg *s,
                            double *fwd_bytes, double *bwd_bytes) {
@@ -431,10 +434,10 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   lr_scan_in *a = &s->a;
   a->rdt = LR_DTYPE_F32;
   a->cplx = v == V_CZOH;
-  a->disc = v == V_MAMBA ? LR_DISC_MAMBA : LR_DISC_ZOH;
+  a->disc = v == V_MAMBA ? LR_DISC_MAMBA : v == V_DIRAC ? LR_DISC_DIRAC : LR_DISC_ZOH;
   a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = 1;
-  a->varB = a->varC = v == V_MAMBA;
-  a->softplus = v == V_MAMBA || v == V_MAMBA_FIX;
+  a->varB = a->varC = v == V_MAMBA || v == V_DIRAC;
+  a->softplus = v == V_MAMBA || v == V_MAMBA_FIX || v == V_DIRAC;
   if (v == V_MAMBA_FIX) a->disc = LR_DISC_MAMBA;
   a->chunk = 64;
   lr_dtype wdt = a->cplx ? LR_DTYPE_C64 : LR_DTYPE_F32;
@@ -453,7 +456,7 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   a->Cm = t->data;
   LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(D), -1, 1, 6, &t));
   a->Dv = t->data;
-  if (v == V_MAMBA) {
+  if (v == V_MAMBA || v == V_DIRAC) {
     LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -2, 2, 7, &t));
     a->z = t->data;
   }
@@ -675,7 +678,8 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
   /* the kernel's results are saved here before the plain loop overwrites them */
   float *save = cpu ? malloc(sizeof(float) * (size_t)(2 * Bn * D * L)) : NULL;
   if (cpu && !save) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
-  static const char *names[V_NSEL] = {"real mamba var", "real mamba fix", "real zoh", "complex zoh"};
+  static const char *names[V_NSEL] = {"real mamba var", "real mamba fix", "real dirac var", "real zoh",
+                                      "complex zoh"};
   for (int v = 0; v < V_NSEL; v++) {
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);

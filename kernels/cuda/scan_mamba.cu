@@ -1,8 +1,9 @@
-/* The selective scan for Mamba's case, F32: real A, Ā = exp(Δ A), B̄ = Δ, N = 8, 16, 32 or 64
- * states, B and C fixed (D, N) or variable (B, G, N, L), optional D, z, delta_bias, softplus, h0,
- * the final state and checkpoints; no lengths, resets or Δ_A (scan_seq.cu and scan.cu take those).
- * The math is that of kernels/cpu/scan.c:
- *   h_t[n] = Ā_t[n] h_{t-1}[n] + Δ_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
+/* The selective scan for Mamba's case, F32: real A, Ā = exp(Δ A), B̄ = Δ (mamba) or 1 (dirac, with
+ * B and C both variable or both fixed), N = 8, 16, 32 or 64 states, B and C fixed (D, N) or
+ * variable (B, G, N, L), optional D, z, delta_bias, softplus, h0, the final state and checkpoints;
+ * no lengths, resets or Δ_A (scan_seq.cu and scan.cu take those). The math is that of
+ * kernels/cpu/scan.c:
+ *   h_t[n] = Ā_t[n] h_{t-1}[n] + B̄_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
  *
  * Layout: a thread owns NS = 4 consecutive states of one channel, TPC = N / 4 lanes of a warp share
  * a channel (consecutive lanes, or in the forward with variable B/C lanes 32 / TPC apart: MLanes), a
@@ -91,6 +92,12 @@ __device__ __forceinline__ float m1mexp(float x) {
   return x < 0.5f ? s : e;
 }
 
+/* B̄ u of 4 steps: Δ u (mamba) or u (dirac) */
+template <bool DIR> __device__ __forceinline__ void mbu4(const float4 d4, const float4 u4, float (&o)[4]) {
+  o[0] = DIR ? u4.x : d4.x * u4.x, o[1] = DIR ? u4.y : d4.y * u4.y;
+  o[2] = DIR ? u4.z : d4.z * u4.z, o[3] = DIR ? u4.w : d4.w * u4.w;
+}
+
 struct MGeom {
   int tpc, cb;          /* lanes per channel, channels per block */
   int64_t Gt, Dg, ntile; /* channel groups, channels per group, blocks per (b, group) */
@@ -168,7 +175,7 @@ template <int TPC, bool RM> struct MLanes {
 };
 
 /* ================= forward ================= */
-template <int NS, int TPC, bool VB, bool VC>
+template <int NS, int TPC, bool VB, bool VC, bool DIR>
 __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
                                                   float *__restrict__ ckpt) {
   constexpr int CB = kMT / TPC, N = TPC * NS;
@@ -346,7 +353,8 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       dnx = *(const float4 *)(sd + i + 4);
       unx = *(const float4 *)(su + i + 4);
       const float dl[4] = {d4.x, d4.y, d4.z, d4.w};
-      const float dlu[4] = {d4.x * u4.x, d4.y * u4.y, d4.z * u4.z, d4.w * u4.w};
+      float dlu[4];
+      mbu4<DIR>(d4, u4, dlu);
       float yp[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
       for (int k = 0; k < NS; k++) {
@@ -439,6 +447,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
  * so the next piece needs no second barrier) every thread takes fixed (channel, step) elements and
  * writes
  *   du = Δ Σs1 + D c,  dΔ = (u Σs1 + Σs2) σ(Δ + bias),  dz = (Σ C h + D u) dy silu'(z)
+ * (dirac, B̄ = 1: du = Σs1 + D c, dΔ = Σs2 σ, dB_t = G u)
  * in place of u, Δ' and z (σ = 1 - e^-Δ' by m1mexp, the softplus derivative from Δ' itself); dD
  * and dΔbias add up per element thread and over its 4 lanes in order at the end. Pass B loads u, Δ',
  * c and the B/C rows by 16-byte loads. Variable dB/dC: summed over the
@@ -486,7 +495,7 @@ template <int NS, int TPC> struct ChRed {
   }
 };
 
-template <int NS, int TPC, bool VB, bool VC>
+template <int NS, int TPC, bool VB, bool VC, bool DIR>
 __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
                                                   const float *__restrict__ ckpt, float *pB, float *pC) {
   constexpr int CB = kMT / TPC, N = TPC * NS, NBC = (VB ? 1 : 0) + (VC ? 1 : 0);
@@ -721,7 +730,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           const int i = qs * kSS + i4;
           const float4 d4 = *(const float4 *)(sd + i), u4 = *(const float4 *)(su + i);
           const float dl[4] = {d4.x, d4.y, d4.z, d4.w};
-          const float dlu[4] = {d4.x * u4.x, d4.y * u4.y, d4.z * u4.z, d4.w * u4.w};
+          float dlu[4];
+          mbu4<DIR>(d4, u4, dlu);
 #pragma unroll
           for (int k = 0; k < NS; k++) {
             float bk[4];
@@ -777,7 +787,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
         for (int p = 0; p < 4; p++) {
           const int ii = h4 + p;
-          const float dlu = dv[p] * uv[p];
+          const float dlu = DIR ? uv[p] : dv[p] * uv[p];
 #pragma unroll
           for (int k = 0; k < NS; k++) {
             av[ii][k] = ex2(dv[p] * a2[k]);
@@ -789,7 +799,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int ii = kSS - 1; ii >= 0; ii--) {
         const int p = ii & 3;
         if (p == 3) load4(i0 + ii - 3, true);
-        const float uu = uv[p], dl = dv[p], cf = cv[p], dlu = dl * uu;
+        const float uu = uv[p], dl = dv[p], cf = cv[p], dlu = DIR ? uu : dl * uu;
         float s1 = 0.f, s2 = 0.f, yp = 0.f, vB[NS], vC[NS];
 #pragma unroll
         for (int k = 0; k < NS; k++) {
@@ -851,12 +861,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         const float4 pt = *(const float4 *)(part + (ii * CB + cc) * 4);
         float *ru = rows(buf) + cc * kBRS + i, *rd = ru + CB * kBRS, *rg = ru + 2 * CB * kBRS;
         const float uu = *ru, dl = *rd, cf = *rg;
-        float du = dl * pt.x;
+        float du = DIR ? pt.x : dl * pt.x;
         if (a.Dv) {
           dDacc[m] += cf * uu;
           du = cf * eDd[m] + du;
         }
-        float g1 = uu * pt.x + pt.y;
+        float g1 = DIR ? pt.y : uu * pt.x + pt.y;
         if (a.softplus) g1 = g1 * m1mexp(dl); /* σ(Δ + bias) = 1 - e^-Δ' */
         dbacc[m] += g1;
         if (hz) ru[3 * CB * kBRS] = ru[3 * CB * kBRS] * (pt.z + eDd[m] * uu);
@@ -895,18 +905,18 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
 }
 
-template <int NS, int TPC, bool VB, bool VC>
+template <int NS, int TPC, bool VB, bool VC, bool DIR>
 lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
   MGeom q = mgeom(a);
   q.vec = q.vec && al16p(y); /* the flush writes y by 16 bytes too */
   q.cvec = al16p(ckpt);
-  auto k = mamba_fwd_k<NS, TPC, VB, VC>;
+  auto k = mamba_fwd_k<NS, TPC, VB, VC, DIR>;
   LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, q, (float *)y, (float *)hL, (float *)ckpt);
   return lr_cuda_check_launch("lr_kcuda_scan_fwd");
 }
 
-template <int NS, int TPC, bool VB, bool VC>
+template <int NS, int TPC, bool VB, bool VC, bool DIR>
 lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
   MGeom q = mgeom(a, g);
   q.vec = q.vec && al16p(ws);
@@ -915,7 +925,7 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   float *pB = NULL, *pC = NULL, *p = (float *)ws;
   if (VB) pB = part ? p : (float *)g->dB, p += part;
   if (VC) pC = part ? p : (float *)g->dC;
-  auto k = mamba_bwd_k<NS, TPC, VB, VC>;
+  auto k = mamba_bwd_k<NS, TPC, VB, VC, DIR>;
   LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, *g, q, (const float *)ckpt, pB, pC);
   LR_TRY(lr_cuda_check_launch("lr_kcuda_scan_bwd"));
@@ -926,14 +936,16 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   return LR_OK;
 }
 
-/* the instantiation for N and the kinds of B and C */
+/* the instantiation for N, the kinds of B and C and the discretization (dirac: B and C both
+ * variable or both fixed, see takes) */
 template <bool BWD, int NS, int TPC>
 lr_status pick_bc(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
                   cudaStream_t s) {
-#define LR_M(VB, VC)                                                                                         \
-  (BWD ? bwd_m<NS, TPC, VB, VC>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC>(a, y, hL, (void *)ckpt, s))
-  if (a->varB) return a->varC ? LR_M(true, true) : LR_M(true, false);
-  return a->varC ? LR_M(false, true) : LR_M(false, false);
+#define LR_M(VB, VC, DIR)                                                                                    \
+  (BWD ? bwd_m<NS, TPC, VB, VC, DIR>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC, DIR>(a, y, hL, (void *)ckpt, s))
+  if (a->disc == LR_DISC_DIRAC) return a->varB ? LR_M(true, true, true) : LR_M(false, false, true);
+  if (a->varB) return a->varC ? LR_M(true, true, false) : LR_M(true, false, false);
+  return a->varC ? LR_M(false, true, false) : LR_M(false, false, false);
 #undef LR_M
 }
 
@@ -960,8 +972,8 @@ bool takes(const lr_scan_in *a, bool bwd) {
   if (bwd && path == 0 && a->L > 64 &&
       a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * ((a->varB || a->varC) ? 48 : 96))
     return false;
-  if (a->rdt != LR_DTYPE_F32 || a->cplx || a->disc != LR_DISC_MAMBA || a->deltaA || a->lengths || a->reset)
-    return false;
+  if (a->rdt != LR_DTYPE_F32 || a->cplx || a->deltaA || a->lengths || a->reset) return false;
+  if (a->disc != LR_DISC_MAMBA && !(a->disc == LR_DISC_DIRAC && a->varB == a->varC)) return false;
   if (!(a->N == 8 || a->N == 16 || a->N == 32 || a->N == 64)) return false;
   if (a->L > (1 << 24)) return false; /* the forward's 32-bit offsets within a block's rows */
   return !(a->varB || a->varC) || (a->G > 0 && a->D % a->G == 0);
