@@ -1,15 +1,17 @@
-/* The selective scan for Mamba's case, F32: real A, Ā = exp(Δ A), B̄ = Δ (mamba) or 1 (dirac, with
- * B and C both variable or both fixed), N = 8, 16, 32 or 64 states, B and C fixed (D, N) or
- * variable (B, G, N, L), optional D, z, delta_bias, softplus, h0, the final state and checkpoints;
- * no lengths, resets or Δ_A (scan_seq.cu and scan.cu take those). The math is that of
- * kernels/cpu/scan.c:
+/* The selective scan for Mamba's case, F32: real A, Ā = exp(Δ A), B̄ = Δ (mamba), 1 (dirac) or, in
+ * the forward only, (Ā - 1) / A (zoh: mzoh; zoh's backward runs scan.cu's tile kernels from these
+ * checkpoints; dirac and zoh with B and C both variable or both fixed), N = 8, 16, 32 or 64 states,
+ * B and C fixed (D, N) or variable (B, G, N, L), optional D, z, delta_bias, softplus, h0, the final
+ * state and checkpoints; no lengths, resets or Δ_A (scan_seq.cu and scan.cu take those). The math
+ * is that of kernels/cpu/scan.c:
  *   h_t[n] = Ā_t[n] h_{t-1}[n] + B̄_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
  *
  * Layout: a thread owns NS = 4 consecutive states of one channel, TPC = N / 4 lanes of a warp share
- * a channel (consecutive lanes, or in the forward with variable B/C lanes 32 / TPC apart: MLanes), a
- * block of 128 threads holds CB = 128 / TPC consecutive channels of one (b, group). Every thread walks time in order with its states in registers. The inner loops have
- * no per-state branches and load by 16 bytes; 4 states per thread (not 8) gives the H200 twice the
- * warps, which it needs to hide the exp2 and shared-memory latencies.
+ * a channel (consecutive lanes, or in the forward with variable B/C lanes 32 / TPC apart: MLanes),
+ * a block of 128 threads holds CB = 128 / TPC consecutive channels of one (b, group). Every thread
+ * walks time in order with its states in registers. The inner loops have no per-state branches and
+ * load by 16 bytes; 4 states per thread (not 8) gives the H200 twice the warps, which it needs to
+ * hide the exp2 and shared-memory latencies.
  *
  * Forward. Time goes in stages of T = 32 steps. One stage ahead, cp.async copies the block's rows
  * of u, Δ, z ([channel][step], row stride T + 4 floats) and the stage's variable B/C rows ([n][step],
@@ -98,6 +100,22 @@ template <bool DIR> __device__ __forceinline__ void mbu4(const float4 d4, const 
   o[2] = DIR ? u4.z : d4.z * u4.z, o[3] = DIR ? u4.w : d4.w * u4.w;
 }
 
+/* zoh's B̄ = (e^{Δλ} - 1) / λ from Ā = e: (e - 1) / λ for |Δλ| >= 1/2, where the difference keeps
+ * its precision (a few ulp with the hardware exp2); below, Δ φ1(Δλ) with φ1(v) = (e^v - 1) / v by
+ * its series to v^7 (truncation < 1.1e-8). λ = 0 takes the series (its 1 / λ is never used). */
+__device__ __forceinline__ float mzoh(float dl, float lam, float rlam, float e) {
+  const float v = dl * lam;
+  float p = 1.f / 40320;
+  p = fmaf(p, v, 1.f / 5040);
+  p = fmaf(p, v, 1.f / 720);
+  p = fmaf(p, v, 1.f / 120);
+  p = fmaf(p, v, 1.f / 24);
+  p = fmaf(p, v, 1.f / 6);
+  p = fmaf(p, v, 0.5f);
+  p = fmaf(p, v, 1.f);
+  return fabsf(v) < 0.5f ? dl * p : (e - 1.f) * rlam;
+}
+
 struct MGeom {
   int tpc, cb;          /* lanes per channel, channels per block */
   int64_t Gt, Dg, ntile; /* channel groups, channels per group, blocks per (b, group) */
@@ -175,7 +193,7 @@ template <int TPC, bool RM> struct MLanes {
 };
 
 /* ================= forward ================= */
-template <int NS, int TPC, bool VB, bool VC, bool DIR>
+template <int NS, int TPC, bool VB, bool VC, bool DIR, bool ZOH>
 __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
                                                   float *__restrict__ ckpt) {
   constexpr int CB = kMT / TPC, N = TPC * NS;
@@ -195,11 +213,13 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
   const float *csrc = VC ? (const float *)a.Cm + (b * G + g) * N * L : NULL;
   float *sy = (float *)(smem + 2 * (q.rbuf + q.bbuf));
 
-  float h[NS], a2[NS], Bf[NS], Cf[NS];
+  float h[NS], a2[NS], Bf[NS], Cf[NS], lam[NS], rlam[NS]; /* zoh: λ and 1 / λ */
 #pragma unroll
   for (int k = 0; k < NS; k++) {
     const int64_t n = (int64_t)j * NS + k;
-    a2[k] = ((const float *)a.A)[d * N + n] * 1.4426950408889634f;
+    lam[k] = ((const float *)a.A)[d * N + n];
+    rlam[k] = 1.f / lam[k];
+    a2[k] = lam[k] * 1.4426950408889634f;
     h[k] = a.h0 ? ((const float *)a.h0)[(b * D + d) * N + n] : 0.f;
     Bf[k] = VB ? 0.f : ((const float *)a.Bm)[d * N + n];
     Cf[k] = VC ? 0.f : ((const float *)a.Cm)[d * N + n];
@@ -352,7 +372,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       const float4 d4 = dnx, u4 = unx;
       dnx = *(const float4 *)(sd + i + 4);
       unx = *(const float4 *)(su + i + 4);
-      const float dl[4] = {d4.x, d4.y, d4.z, d4.w};
+      const float dl[4] = {d4.x, d4.y, d4.z, d4.w}, u[4] = {u4.x, u4.y, u4.z, u4.w};
       float dlu[4];
       mbu4<DIR>(d4, u4, dlu);
       float yp[4] = {0.f, 0.f, 0.f, 0.f};
@@ -373,7 +393,8 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
         }
 #pragma unroll
         for (int p = 0; p < 4; p++) {
-          h[k] = ex2(dl[p] * a2[k]) * h[k] + dlu[p] * bk[p];
+          const float e = ex2(dl[p] * a2[k]);
+          h[k] = e * h[k] + (ZOH ? mzoh(dl[p], lam[k], rlam[k], e) * u[p] : dlu[p]) * bk[p];
           yp[p] += ck[p] * h[k];
         }
       }
@@ -905,12 +926,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
 }
 
-template <int NS, int TPC, bool VB, bool VC, bool DIR>
+template <int NS, int TPC, bool VB, bool VC, bool DIR, bool ZOH>
 lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
   MGeom q = mgeom(a);
   q.vec = q.vec && al16p(y); /* the flush writes y by 16 bytes too */
   q.cvec = al16p(ckpt);
-  auto k = mamba_fwd_k<NS, TPC, VB, VC, DIR>;
+  auto k = mamba_fwd_k<NS, TPC, VB, VC, DIR, ZOH>;
   LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, q, (float *)y, (float *)hL, (float *)ckpt);
   return lr_cuda_check_launch("lr_kcuda_scan_fwd");
@@ -936,13 +957,17 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   return LR_OK;
 }
 
-/* the instantiation for N, the kinds of B and C and the discretization (dirac: B and C both
- * variable or both fixed, see takes) */
+/* the instantiation for N, the kinds of B and C and the discretization (dirac, and zoh's forward:
+ * B and C both variable or both fixed, see takes) */
 template <bool BWD, int NS, int TPC>
 lr_status pick_bc(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
                   cudaStream_t s) {
 #define LR_M(VB, VC, DIR)                                                                                    \
-  (BWD ? bwd_m<NS, TPC, VB, VC, DIR>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC, DIR>(a, y, hL, (void *)ckpt, s))
+  (BWD ? bwd_m<NS, TPC, VB, VC, DIR>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC, DIR, false>(a, y, hL, (void *)ckpt, s))
+  if constexpr (!BWD)
+    if (a->disc == LR_DISC_ZOH)
+      return a->varB ? fwd_m<NS, TPC, true, true, false, true>(a, y, hL, (void *)ckpt, s)
+                     : fwd_m<NS, TPC, false, false, false, true>(a, y, hL, (void *)ckpt, s);
   if (a->disc == LR_DISC_DIRAC) return a->varB ? LR_M(true, true, true) : LR_M(false, false, true);
   if (a->varB) return a->varC ? LR_M(true, true, false) : LR_M(true, false, false);
   return a->varC ? LR_M(false, true, false) : LR_M(false, false, false);
@@ -973,7 +998,9 @@ bool takes(const lr_scan_in *a, bool bwd) {
       a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * ((a->varB || a->varC) ? 48 : 96))
     return false;
   if (a->rdt != LR_DTYPE_F32 || a->cplx || a->deltaA || a->lengths || a->reset) return false;
-  if (a->disc != LR_DISC_MAMBA && !(a->disc == LR_DISC_DIRAC && a->varB == a->varC)) return false;
+  if (a->disc != LR_DISC_MAMBA &&
+      !((a->disc == LR_DISC_DIRAC || (a->disc == LR_DISC_ZOH && !bwd)) && a->varB == a->varC))
+    return false;
   if (!(a->N == 8 || a->N == 16 || a->N == 32 || a->N == 64)) return false;
   if (a->L > (1 << 24)) return false; /* the forward's 32-bit offsets within a block's rows */
   return !(a->varB || a->varC) || (a->G > 0 && a->D % a->G == 0);
