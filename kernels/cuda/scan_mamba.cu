@@ -182,9 +182,9 @@ template <int TPC> __device__ __forceinline__ MPos mpos(const lr_scan_in &a, con
  * B/C rows are read per state group j, the u and Δ rows per channel. With variable B or C (RM) a
  * channel's lanes are j·CPW + cw (the state group in the high lane bits): the B/C loads come
  * quad-uniform, the u and Δ loads do not, and the forward's shared-memory wavefronts fall by a
- * quarter (81% -> 64% of peak at B 8, D 2048, L 4096, N 16; 0.545 -> 0.540 ms on an H200, and
- * 0.973 -> 0.913 ms at N 32). Not at N 8 (0.408 -> 0.414 ms), nor with fixed B and C (no B/C
- * loads): there a channel keeps TPC consecutive lanes. */
+ * quarter (81% -> 64% of peak at B 8, D 2048, L 4096, N 16 on an H200; the time there moved within
+ * its noise, 0.544-0.550 -> 0.539-0.548 ms, and at N 32 0.973 -> 0.913 ms). Not at N 8 (no gain
+ * measured), nor with fixed B and C (no B/C loads): there a channel keeps TPC consecutive lanes. */
 template <int TPC, bool RM> struct MLanes {
   static constexpr int CPW = 32 / TPC; /* channels per warp */
   __device__ static int chan(int tid) { return RM ? (tid >> 5) * CPW + (tid & 31) % CPW : tid / TPC; }
