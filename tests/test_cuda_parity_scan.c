@@ -418,8 +418,8 @@ Test(cuda_parity_scan, selective_fast_tiles, .init = on_gpu) { on_path(0, select
 Test(cuda_parity_scan, selective_fast_tiles_seq, .init = on_gpu) { on_path(1, selective_fast_tiles_cases); }
 Test(cuda_parity_scan, selective_fast_tiles_tile, .init = on_gpu) { on_path(2, selective_fast_tiles_cases); }
 
-/* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, mamba, dirac or zoh's
- * forward, no lengths, resets or Δ_A), forced (path 3; auto takes them only with many channels or L
+/* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, mamba, dirac, zoh or
+ * bilinear, no lengths, resets or Δ_A), forced (path 3; auto takes them only with many channels or L
  * <= 64): every N; B/C both variable, both fixed and mixed; groups; D not a multiple of a block's
  * channels (32 or 64 per block: idle lanes) and several blocks per group (the dB/dC partials); L of
  * 1, 3, 33, 100 (not a multiple of 4: word copies and a padded last group) and 1000, 2049; each
@@ -455,14 +455,14 @@ static void selective_mamba_fast_cases(void) {
               t[i].opts, t[i].chunk};
     sel_case(&c, 900 + i);
   }
-  /* dirac (B̄ = 1) on the same kernels, and zoh's forward (its backward runs the tile kernels from
-   * these checkpoints): every N, B/C both variable or both fixed, L = 1, checkpoint spacing 16;
-   * mixed B/C (case 7) is left to the other kernels */
+  /* dirac, zoh and bilinear on the same kernels, both directions: every N, B/C both variable or
+   * both fixed, L = 1, checkpoint spacing 16; mixed B/C (case 7) is left to the other kernels */
   static const int other[] = {0, 3, 4, 5, 6, 7, 9, 12};
-  for (int z = 0; z < 2; z++)
+  static const int odisc[] = {LR_DISC_DIRAC, LR_DISC_ZOH, LR_DISC_BILINEAR};
+  for (int z = 0; z < 3; z++)
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
       const int k = other[i];
-      scfg c = {LR_DTYPE_F32, false, z ? LR_DISC_ZOH : LR_DISC_DIRAC, t[k].Bn, t[k].D, t[k].L, t[k].N, t[k].G,
+      scfg c = {LR_DTYPE_F32, false, odisc[z], t[k].Bn, t[k].D, t[k].L, t[k].N, t[k].G,
                 t[k].varB, t[k].varC, t[k].opts, t[k].chunk};
       sel_case(&c, 950 + 20 * z + i);
     }

@@ -12,6 +12,8 @@
  *                   Ā = exp(ΔA), B̄ = Δ (the CPU's vectorised path)
  *   real mamba fix  the same with fixed B, C (D, N) and no z
  *   real dirac var  real mamba var with B̄ = 1 (Event-SSM's convention; Mamba's discretization="dirac")
+ *   real zoh var    real mamba var with zoh: B̄ = expm1(ΔA)/A (Mamba's discretization="zoh")
+ *   real bilin var  real mamba var with bilinear: Ā = (1 + ΔA/2)/(1 - ΔA/2), B̄ = Δ/(1 - ΔA/2)
  *   real zoh        real A, fixed B, C (D, N), D (the CPU's vectorised path: exp and expm1 per
  *                   state and step)
  *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
@@ -154,7 +156,19 @@ typedef struct {
 static float softplus_f(float x) { return x <= 20.0f ? log1pf(expf(x)) : x; }
 static float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* Real selective scan: mamba (B̄ = Δ), dirac (B̄ = 1) or zoh (B̄ = expm1(ΔA)/A), fixed or variable B and C. */
+/* Ā and B̄ of the real plain loops: mamba (Ā = exp(ΔA), B̄ = Δ), dirac (B̄ = 1), zoh
+ * (B̄ = expm1(ΔA)/A) or bilinear (Ā = (1 + ΔA/2)/(1 - ΔA/2), B̄ = Δ/(1 - ΔA/2)) */
+static void plain_disc(lr_disc k, float dl, float An, float *ab, float *bb) {
+  if (k == LR_DISC_BILINEAR) {
+    const float q = 1 - 0.5f * dl * An;
+    *ab = (1 + 0.5f * dl * An) / q, *bb = dl / q;
+    return;
+  }
+  *ab = expf(dl * An);
+  *bb = k == LR_DISC_ZOH ? expm1f(dl * An) / An : k == LR_DISC_DIRAC ? 1.0f : dl;
+}
+
+/* Real selective scan (plain_disc), fixed or variable B and C. */
 static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
   const int64_t D = a->D, L = a->L, N = a->N;
   const float *u = a->u, *delta = a->delta, *A = a->A, *Bm = a->Bm, *Cm = a->Cm, *Dv = a->Dv, *z = a->z,
@@ -172,8 +186,8 @@ static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
           const float An = A[d * N + n];
           const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
           const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
-          const float ab = expf(dl * An);
-          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : a->disc == LR_DISC_DIRAC ? 1.0f : dl;
+          float ab, bb;
+          plain_disc(a->disc, dl, An, &ab, &bb);
           h[n] = ab * h[n] + bb * Bn * u[i];
           yt += Cn * h[n];
         }
@@ -205,8 +219,9 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
           const float An = A[d * N + n];
           const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
           const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
-          const float bb = a->disc == LR_DISC_ZOH ? expm1f(dl * An) / An : a->disc == LR_DISC_DIRAC ? 1.0f : dl;
-          hs[(t + 1) * N + n] = expf(dl * An) * hs[t * N + n] + bb * Bn * u[i];
+          float ab, bb;
+          plain_disc(a->disc, dl, An, &ab, &bb);
+          hs[(t + 1) * N + n] = ab * hs[t * N + n] + bb * Bn * u[i];
           yt += Cn * hs[(t + 1) * N + n];
         }
         acc[t] = yt;
@@ -235,19 +250,23 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
           const float An = A[d * N + n];
           const int64_t bi = a->varB ? (b * N + n) * L + t : o + n, ci = a->varC ? (b * N + n) * L + t : o + n;
           const float Bn = a->varB ? Bm[bi] : Bm[d * N + n], Cn = a->varC ? Cm[ci] : Cm[d * N + n];
-          const float ab = expf(dl * An), hp = hs[t * N + n];
-          float bb = dl, dbb_dl = 1, dbb_dA = 0;
-          if (a->disc == LR_DISC_ZOH) {
-            bb = expm1f(dl * An) / An;
+          const float hp = hs[t * N + n];
+          float ab, bb, dbb_dl = 1, dbb_dA = 0;
+          plain_disc(a->disc, dl, An, &ab, &bb);
+          float dab_dl = ab * An, dab_dA = ab * dl; /* ∂Ā/∂Δ, ∂Ā/∂A */
+          if (a->disc == LR_DISC_BILINEAR) {
+            const float q = 1 - 0.5f * dl * An, r2 = 1 / (q * q);
+            dab_dl = An * r2, dab_dA = dl * r2, dbb_dl = r2, dbb_dA = 0.5f * dl * dl * r2;
+          } else if (a->disc == LR_DISC_ZOH) {
             dbb_dl = ab;
             dbb_dA = (dl * An * ab - expm1f(dl * An)) / (An * An);
           } else if (a->disc == LR_DISC_DIRAC) {
-            bb = 1, dbb_dl = 0;
+            dbb_dl = 0;
           }
           const float G = dh[n] + gt * Cn;
           dC[ci] += gt * hs[(t + 1) * N + n];
-          dA[o + n] += G * hp * ab * dl + G * Bn * u[i] * dbb_dA;
-          gd += G * hp * ab * An + G * Bn * u[i] * dbb_dl;
+          dA[o + n] += G * hp * dab_dA + G * Bn * u[i] * dbb_dA;
+          gd += G * hp * dab_dl + G * Bn * u[i] * dbb_dl;
           dB[bi] += G * bb * u[i];
           dut += G * bb * Bn;
           dh[n] = G * ab;
@@ -426,7 +445,7 @@ static lr_status k_sel_bwd(bctx *b, void *p) {
   return LR_OK;
 }
 
-typedef enum { V_MAMBA, V_MAMBA_FIX, V_DIRAC, V_ZOH, V_CZOH, V_NSEL } sel_variant;
+typedef enum { V_MAMBA, V_MAMBA_FIX, V_DIRAC, V_ZOHV, V_BIL, V_ZOH, V_CZOH, V_NSEL } sel_variant;
 
 static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_t L, int64_t N, sel_arg *s,
                            double *fwd_bytes, double *bwd_bytes) {
@@ -434,10 +453,11 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   lr_scan_in *a = &s->a;
   a->rdt = LR_DTYPE_F32;
   a->cplx = v == V_CZOH;
-  a->disc = v == V_MAMBA ? LR_DISC_MAMBA : v == V_DIRAC ? LR_DISC_DIRAC : LR_DISC_ZOH;
+  a->disc = v == V_MAMBA ? LR_DISC_MAMBA : v == V_DIRAC ? LR_DISC_DIRAC : v == V_BIL ? LR_DISC_BILINEAR : LR_DISC_ZOH;
   a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = 1;
-  a->varB = a->varC = v == V_MAMBA || v == V_DIRAC;
-  a->softplus = v == V_MAMBA || v == V_MAMBA_FIX || v == V_DIRAC;
+  const bool mvar = v == V_MAMBA || v == V_DIRAC || v == V_ZOHV || v == V_BIL; /* real mamba var's inputs */
+  a->varB = a->varC = mvar;
+  a->softplus = mvar || v == V_MAMBA_FIX;
   if (v == V_MAMBA_FIX) a->disc = LR_DISC_MAMBA;
   a->chunk = 64;
   lr_dtype wdt = a->cplx ? LR_DTYPE_C64 : LR_DTYPE_F32;
@@ -456,7 +476,7 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   a->Cm = t->data;
   LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(D), -1, 1, 6, &t));
   a->Dv = t->data;
-  if (v == V_MAMBA || v == V_DIRAC) {
+  if (mvar) {
     LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), -2, 2, 7, &t));
     a->z = t->data;
   }
@@ -678,8 +698,8 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
   /* the kernel's results are saved here before the plain loop overwrites them */
   float *save = cpu ? malloc(sizeof(float) * (size_t)(2 * Bn * D * L)) : NULL;
   if (cpu && !save) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
-  static const char *names[V_NSEL] = {"real mamba var", "real mamba fix", "real dirac var", "real zoh",
-                                      "complex zoh"};
+  static const char *names[V_NSEL] = {"real mamba var", "real mamba fix", "real dirac var", "real zoh var",
+                                      "real bilin var", "real zoh", "complex zoh"};
   for (int v = 0; v < V_NSEL; v++) {
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);

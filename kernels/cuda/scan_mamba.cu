@@ -1,6 +1,6 @@
-/* The selective scan for Mamba's case, F32: real A, Ā = exp(Δ A), B̄ = Δ (mamba), 1 (dirac) or, in
- * the forward only, (Ā - 1) / A (zoh: mzoh; zoh's backward runs scan.cu's tile kernels from these
- * checkpoints; dirac and zoh with B and C both variable or both fixed), N = 8, 16, 32 or 64 states,
+/* The selective scan for Mamba's case, F32: real A, Ā and B̄ by the discretizations mamba
+ * (Ā = exp(Δ A), B̄ = Δ), dirac (B̄ = 1), zoh (B̄ = (Ā - 1) / A) and bilinear (see kMam .. kBil;
+ * dirac, zoh and bilinear with B and C both variable or both fixed), N = 8, 16, 32 or 64 states,
  * B and C fixed (D, N) or variable (B, G, N, L), optional D, z, delta_bias, softplus, h0, the final
  * state and checkpoints; no lengths, resets or Δ_A (scan_seq.cu and scan.cu take those). The math
  * is that of kernels/cpu/scan.c:
@@ -21,7 +21,8 @@
  * exps wait on no load), runs them, and writes its partial y to its own row; after the stage each
  * thread takes fixed 4-step chunks of the block's channels, sums the channel's TPC partials in lane
  * order and writes (y + D u) · silu(z) out by 16 bytes.
- * Ā = 2^(Δ · A log2 e) by the hardware exp2 (ex2.approx, about 2 ulp), as scan_seq.cu's F32 mamba.
+ * Ā = 2^(Δ · A log2 e) by the hardware exp2 (ex2.approx, about 2 ulp), as scan_seq.cu's F32
+ * mamba; bilinear's r by the hardware reciprocal (rcp.approx, about 1 ulp).
  * The state entering every step t ≡ 0 (mod chunk) goes to ckpt (B, D, nch, N), the layout of the
  * other kernels, so that any backward can follow this forward; the chunk must be a multiple of 4
  * (16, the Mamba backward's, has its own loop without per-step tests). Offsets within a block's
@@ -94,10 +95,22 @@ __device__ __forceinline__ float m1mexp(float x) {
   return x < 0.5f ? s : e;
 }
 
-/* B̄ u of 4 steps: Δ u (mamba) or u (dirac) */
-template <bool DIR> __device__ __forceinline__ void mbu4(const float4 d4, const float4 u4, float (&o)[4]) {
-  o[0] = DIR ? u4.x : d4.x * u4.x, o[1] = DIR ? u4.y : d4.y * u4.y;
-  o[2] = DIR ? u4.z : d4.z * u4.z, o[3] = DIR ? u4.w : d4.w * u4.w;
+/* The discretizations these kernels take (template argument DK), with Δ_A = Δ and v = Δλ:
+ *   kMam  mamba     Ā = e^v, B̄ = Δ
+ *   kDir  dirac     Ā = e^v, B̄ = 1
+ *   kZoh  zoh       Ā = e^v, B̄ = (e^v - 1) / λ (mzoh; its λ-derivative: mzohd)
+ *   kBil  bilinear  Ā = (1 + v/2) r, B̄ = Δ r, r = 1 / (1 - v/2): Ā = 2r - 1 by the hardware
+ *                   reciprocal (mbil), and in the backward r = (1 + Ā) / 2, so that
+ *                   ∂Ā/∂Δ = λ r², ∂Ā/∂λ = Δ r², ∂B̄/∂Δ = r², ∂B̄/∂λ = Δ² r² / 2.
+ * Per state the constant ac is λ log2 e (the exp2 kinds) or -λ/2 (bilinear). */
+enum { kMam = 0, kDir = 1, kZoh = 2, kBil = 3 };
+__host__ __device__ constexpr bool mexp(int DK) { return DK != kBil; }
+
+/* Δ u of 4 steps (mamba, zoh's series and bilinear scale it further) or u (dirac) */
+template <int DK> __device__ __forceinline__ void mbu4(const float4 d4, const float4 u4, float (&o)[4]) {
+  constexpr bool U = DK == kDir;
+  o[0] = U ? u4.x : d4.x * u4.x, o[1] = U ? u4.y : d4.y * u4.y;
+  o[2] = U ? u4.z : d4.z * u4.z, o[3] = U ? u4.w : d4.w * u4.w;
 }
 
 /* zoh's B̄ = (e^{Δλ} - 1) / λ from Ā = e: (e - 1) / λ for |Δλ| >= 1/2, where the difference keeps
@@ -114,6 +127,38 @@ __device__ __forceinline__ float mzoh(float dl, float lam, float rlam, float e) 
   p = fmaf(p, v, 0.5f);
   p = fmaf(p, v, 1.f);
   return fabsf(v) < 0.5f ? dl * p : (e - 1.f) * rlam;
+}
+
+/* zoh's B̄ and ∂B̄/∂λ = ((v - 1) e + 1) / λ² from Ā = e: the closed forms for |v| >= 1/2 (the
+ * fma keeps (v - 1) e + 1 to a few ulp of e: relative error ~1e-6 at |v| = 1/2), below Δ φ1(v) and
+ * Δ² ψ(v), ψ(v) = Σ_k (k + 1) v^k / (k + 2)! to v^7 (truncation < 2e-9 relative): the series of
+ * kernels/discretize_math_impl.h. */
+__device__ __forceinline__ void mzohd(float dl, float lam, float rlam, float e, float &bb, float &db) {
+  const float v = dl * lam;
+  float p = 1.f / 40320, q = 1.f / 45360;
+  p = fmaf(p, v, 1.f / 5040), q = fmaf(q, v, 1.f / 5760);
+  p = fmaf(p, v, 1.f / 720), q = fmaf(q, v, 1.f / 840);
+  p = fmaf(p, v, 1.f / 120), q = fmaf(q, v, 1.f / 144);
+  p = fmaf(p, v, 1.f / 24), q = fmaf(q, v, 1.f / 30);
+  p = fmaf(p, v, 1.f / 6), q = fmaf(q, v, 0.125f);
+  p = fmaf(p, v, 0.5f), q = fmaf(q, v, 1.f / 3);
+  p = fmaf(p, v, 1.f), q = fmaf(q, v, 0.5f);
+  const bool sm = fabsf(v) < 0.5f;
+  bb = sm ? dl * p : (e - 1.f) * rlam;
+  db = sm ? dl * dl * q : fmaf(v - 1.f, e, 1.f) * rlam * rlam;
+}
+
+/* Ā and B̄ u of one step of one state: dl = Δ, dlu = Δ u (u for dirac), ac the state's constant */
+template <int DK>
+__device__ __forceinline__ void mstep(float dl, float u, float dlu, float ac, float lam, float rlam, float &e, float &bu) {
+  if (DK == kBil) {
+    const float r = mrcp(fmaf(dl, ac, 1.f));
+    e = fmaf(2.f, r, -1.f);
+    bu = dlu * r;
+  } else {
+    e = ex2(dl * ac);
+    bu = DK == kZoh ? mzoh(dl, lam, rlam, e) * u : dlu;
+  }
 }
 
 struct MGeom {
@@ -193,7 +238,7 @@ template <int TPC, bool RM> struct MLanes {
 };
 
 /* ================= forward ================= */
-template <int NS, int TPC, bool VB, bool VC, bool DIR, bool ZOH>
+template <int NS, int TPC, bool VB, bool VC, int DK>
 __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
                                                   float *__restrict__ ckpt) {
   constexpr int CB = kMT / TPC, N = TPC * NS;
@@ -219,7 +264,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     const int64_t n = (int64_t)j * NS + k;
     lam[k] = ((const float *)a.A)[d * N + n];
     rlam[k] = 1.f / lam[k];
-    a2[k] = lam[k] * 1.4426950408889634f;
+    a2[k] = mexp(DK) ? lam[k] * 1.4426950408889634f : -0.5f * lam[k];
     h[k] = a.h0 ? ((const float *)a.h0)[(b * D + d) * N + n] : 0.f;
     Bf[k] = VB ? 0.f : ((const float *)a.Bm)[d * N + n];
     Cf[k] = VC ? 0.f : ((const float *)a.Cm)[d * N + n];
@@ -374,7 +419,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       unx = *(const float4 *)(su + i + 4);
       const float dl[4] = {d4.x, d4.y, d4.z, d4.w}, u[4] = {u4.x, u4.y, u4.z, u4.w};
       float dlu[4];
-      mbu4<DIR>(d4, u4, dlu);
+      mbu4<DK>(d4, u4, dlu);
       float yp[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
       for (int k = 0; k < NS; k++) {
@@ -393,8 +438,9 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
         }
 #pragma unroll
         for (int p = 0; p < 4; p++) {
-          const float e = ex2(dl[p] * a2[k]);
-          h[k] = e * h[k] + (ZOH ? mzoh(dl[p], lam[k], rlam[k], e) * u[p] : dlu[p]) * bk[p];
+          float e, bu;
+          mstep<DK>(dl[p], u[p], dlu[p], a2[k], lam[k], rlam[k], e, bu);
+          h[k] = e * h[k] + bu * bk[p];
           yp[p] += ck[p] * h[k];
         }
       }
@@ -468,7 +514,12 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
  * so the next piece needs no second barrier) every thread takes fixed (channel, step) elements and
  * writes
  *   du = Δ Σs1 + D c,  dΔ = (u Σs1 + Σs2) σ(Δ + bias),  dz = (Σ C h + D u) dy silu'(z)
- * (dirac, B̄ = 1: du = Σs1 + D c, dΔ = Σs2 σ, dB_t = G u)
+ * (dirac, B̄ = 1: du = Σs1 + D c, dΔ = Σs2 σ, dB_t = G u; zoh and bilinear, whose B̄ depends on
+ * the state, put B̄'s terms into the per-state sums: zoh s1 += G B B̄, s2 += E (λ h_{t-1} + B u),
+ * dλ += E h_{t-1} Δ + G B u ∂B̄/∂λ, du = Σs1 + D c; bilinear s1 += G r B, s2 += G r² (λ h_{t-1} + B u),
+ * dλ += G r² Δ (h_{t-1} + B u Δ/2), du = Δ Σs1 + D c; both dΔ = Σs2 σ, dB_t = G B̄ u. Zoh's two
+ * series spill 12-224 bytes; built for 3 blocks an SM instead (168 registers, no spills) it was
+ * slower on an H200: B 8, D 2048, L 4096, N 16 variable B/C 4.16 against 4.05 ms, fixed 3.05 / 2.88)
  * in place of u, Δ' and z (σ = 1 - e^-Δ' by m1mexp, the softplus derivative from Δ' itself); dD
  * and dΔbias add up per element thread and over its 4 lanes in order at the end. Pass B loads u, Δ',
  * c and the B/C rows by 16-byte loads. Variable dB/dC: summed over the
@@ -516,7 +567,7 @@ template <int NS, int TPC> struct ChRed {
   }
 };
 
-template <int NS, int TPC, bool VB, bool VC, bool DIR>
+template <int NS, int TPC, bool VB, bool VC, int DK>
 __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
                                                   const float *__restrict__ ckpt, float *pB, float *pC) {
   constexpr int CB = kMT / TPC, N = TPC * NS, NBC = (VB ? 1 : 0) + (VC ? 1 : 0);
@@ -548,7 +599,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     ks[k] = k ^ X;
     const int64_t n = (int64_t)j * NS + ks[k];
     lam[k] = ((const float *)a.A)[d * N + n];
-    a2[k] = lam[k] * 1.4426950408889634f;
+    a2[k] = mexp(DK) ? lam[k] * 1.4426950408889634f : -0.5f * lam[k];
     Bf[k] = VB ? 0.f : ((const float *)a.Bm)[d * N + n];
     Cf[k] = VC ? 0.f : ((const float *)a.Cm)[d * N + n];
     E[k] = (live && gr.ghL) ? ((const float *)gr.ghL)[(b * D + d) * N + n] : 0.f;
@@ -750,9 +801,9 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         for (int i4 = 0; i4 < kSS; i4 += 4) {
           const int i = qs * kSS + i4;
           const float4 d4 = *(const float4 *)(sd + i), u4 = *(const float4 *)(su + i);
-          const float dl[4] = {d4.x, d4.y, d4.z, d4.w};
+          const float dl[4] = {d4.x, d4.y, d4.z, d4.w}, u[4] = {u4.x, u4.y, u4.z, u4.w};
           float dlu[4];
-          mbu4<DIR>(d4, u4, dlu);
+          mbu4<DK>(d4, u4, dlu);
 #pragma unroll
           for (int k = 0; k < NS; k++) {
             float bk[4];
@@ -763,7 +814,11 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
               bk[0] = bk[1] = bk[2] = bk[3] = Bf[k];
             }
 #pragma unroll
-            for (int p = 0; p < 4; p++) hh[k] = ex2(dl[p] * a2[k]) * hh[k] + dlu[p] * bk[p];
+            for (int p = 0; p < 4; p++) {
+              float e, bu;
+              mstep<DK>(dl[p], u[p], dlu[p], a2[k], lam[k], mrcp(lam[k]), e, bu);
+              hh[k] = e * hh[k] + bu * bk[p];
+            }
           }
         }
       }
@@ -808,11 +863,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
         for (int p = 0; p < 4; p++) {
           const int ii = h4 + p;
-          const float dlu = DIR ? uv[p] : dv[p] * uv[p];
+          const float dlu = DK == kDir ? uv[p] : dv[p] * uv[p];
 #pragma unroll
           for (int k = 0; k < NS; k++) {
-            av[ii][k] = ex2(dv[p] * a2[k]);
-            hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + dlu * Bv[p][k];
+            float bu;
+            mstep<DK>(dv[p], uv[p], dlu, a2[k], lam[k], mrcp(lam[k]), av[ii][k], bu);
+            hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + bu * Bv[p][k];
           }
         }
       }
@@ -820,20 +876,42 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int ii = kSS - 1; ii >= 0; ii--) {
         const int p = ii & 3;
         if (p == 3) load4(i0 + ii - 3, true);
-        const float uu = uv[p], dl = dv[p], cf = cv[p], dlu = DIR ? uu : dl * uu;
+        const float uu = uv[p], dl = dv[p], cf = cv[p], dlu = DK == kDir ? uu : dl * uu, hdl = 0.5f * dl;
         float s1 = 0.f, s2 = 0.f, yp = 0.f, vB[NS], vC[NS];
 #pragma unroll
         for (int k = 0; k < NS; k++) {
-          const float bk = Bv[p][k], ck = Cv[p][k];
+          const float bk = Bv[p][k], ck = Cv[p][k], hp = ii ? hs[ii - 1][k] : hin[k];
           const float Gt = ck * cf + E[k];
-          s1 += Gt * bk;
-          E[k] = av[ii][k] * Gt;
-          const float eh = E[k] * (ii ? hs[ii - 1][k] : hin[k]);
-          s2 += eh * lam[k];
-          dlam[k] += eh * dl;
+          float gB; /* G B̄ u: dB_t, or its sum over time */
+          if (DK == kZoh) { /* s1 = Σ G B B̄, s2 = Σ G (λ e h + e B u), dλ += G (Δ e h + B u ∂B̄/∂λ) */
+            float bb, db;
+            mzohd(dl, lam[k], mrcp(lam[k]), av[ii][k], bb, db);
+            const float gb = Gt * bk;
+            s1 += gb * bb;
+            E[k] = av[ii][k] * Gt;
+            const float eh = E[k] * hp;
+            s2 = fmaf(E[k] * bk, uu, fmaf(eh, lam[k], s2));
+            dlam[k] = fmaf(gb * uu, db, fmaf(eh, dl, dlam[k]));
+            gB = Gt * bb * uu;
+          } else if (DK == kBil) { /* s1 = Σ G r B (du = Δ Σs1), s2 = Σ G r² (λ h + B u),
+                                    * dλ += G r² Δ (h + B u Δ/2) */
+            const float r = fmaf(0.5f, av[ii][k], 0.5f), gr = Gt * r, w = gr * r, bu = bk * uu;
+            s1 += gr * bk;
+            E[k] = av[ii][k] * Gt;
+            s2 = fmaf(w, fmaf(lam[k], hp, bu), s2);
+            dlam[k] = fmaf(w * dl, fmaf(bu, hdl, hp), dlam[k]);
+            gB = gr * dlu;
+          } else { /* mamba and dirac: s1 = Σ G B, s2 = Σ E h λ, dλ += E h Δ */
+            s1 += Gt * bk;
+            E[k] = av[ii][k] * Gt;
+            const float eh = E[k] * hp;
+            s2 += eh * lam[k];
+            dlam[k] += eh * dl;
+            gB = Gt * dlu;
+          }
           yp += ck * hs[ii][k];
-          if (VB) vB[k] = Gt * dlu;
-          else dBf[k] += Gt * dlu;
+          if (VB) vB[k] = gB;
+          else dBf[k] += gB;
           if (VC) vC[k] = hs[ii][k] * cf;
           else dCf[k] += hs[ii][k] * cf;
         }
@@ -882,12 +960,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         const float4 pt = *(const float4 *)(part + (ii * CB + cc) * 4);
         float *ru = rows(buf) + cc * kBRS + i, *rd = ru + CB * kBRS, *rg = ru + 2 * CB * kBRS;
         const float uu = *ru, dl = *rd, cf = *rg;
-        float du = DIR ? pt.x : dl * pt.x;
+        float du = (DK == kMam || DK == kBil) ? dl * pt.x : pt.x;
         if (a.Dv) {
           dDacc[m] += cf * uu;
           du = cf * eDd[m] + du;
         }
-        float g1 = DIR ? pt.y : uu * pt.x + pt.y;
+        float g1 = DK == kMam ? uu * pt.x + pt.y : pt.y;
         if (a.softplus) g1 = g1 * m1mexp(dl); /* σ(Δ + bias) = 1 - e^-Δ' */
         dbacc[m] += g1;
         if (hz) ru[3 * CB * kBRS] = ru[3 * CB * kBRS] * (pt.z + eDd[m] * uu);
@@ -926,18 +1004,18 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
 }
 
-template <int NS, int TPC, bool VB, bool VC, bool DIR, bool ZOH>
+template <int NS, int TPC, bool VB, bool VC, int DK>
 lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
   MGeom q = mgeom(a);
   q.vec = q.vec && al16p(y); /* the flush writes y by 16 bytes too */
   q.cvec = al16p(ckpt);
-  auto k = mamba_fwd_k<NS, TPC, VB, VC, DIR, ZOH>;
+  auto k = mamba_fwd_k<NS, TPC, VB, VC, DK>;
   LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, q, (float *)y, (float *)hL, (float *)ckpt);
   return lr_cuda_check_launch("lr_kcuda_scan_fwd");
 }
 
-template <int NS, int TPC, bool VB, bool VC, bool DIR>
+template <int NS, int TPC, bool VB, bool VC, int DK>
 lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
   MGeom q = mgeom(a, g);
   q.vec = q.vec && al16p(ws);
@@ -946,7 +1024,7 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   float *pB = NULL, *pC = NULL, *p = (float *)ws;
   if (VB) pB = part ? p : (float *)g->dB, p += part;
   if (VC) pC = part ? p : (float *)g->dC;
-  auto k = mamba_bwd_k<NS, TPC, VB, VC, DIR>;
+  auto k = mamba_bwd_k<NS, TPC, VB, VC, DK>;
   LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, *g, q, (const float *)ckpt, pB, pC);
   LR_TRY(lr_cuda_check_launch("lr_kcuda_scan_bwd"));
@@ -957,20 +1035,21 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   return LR_OK;
 }
 
-/* the instantiation for N, the kinds of B and C and the discretization (dirac, and zoh's forward:
- * B and C both variable or both fixed, see takes) */
+/* the instantiation for N, the kinds of B and C and the discretization (mamba: every kind of B and
+ * C; dirac, zoh and bilinear: B and C both variable or both fixed, see takes) */
 template <bool BWD, int NS, int TPC>
 lr_status pick_bc(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
                   cudaStream_t s) {
-#define LR_M(VB, VC, DIR)                                                                                    \
-  (BWD ? bwd_m<NS, TPC, VB, VC, DIR>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC, DIR, false>(a, y, hL, (void *)ckpt, s))
-  if constexpr (!BWD)
-    if (a->disc == LR_DISC_ZOH)
-      return a->varB ? fwd_m<NS, TPC, true, true, false, true>(a, y, hL, (void *)ckpt, s)
-                     : fwd_m<NS, TPC, false, false, false, true>(a, y, hL, (void *)ckpt, s);
-  if (a->disc == LR_DISC_DIRAC) return a->varB ? LR_M(true, true, true) : LR_M(false, false, true);
-  if (a->varB) return a->varC ? LR_M(true, true, false) : LR_M(true, false, false);
-  return a->varC ? LR_M(false, true, false) : LR_M(false, false, false);
+#define LR_M(VB, VC, DK)                                                                                     \
+  (BWD ? bwd_m<NS, TPC, VB, VC, DK>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC, DK>(a, y, hL, (void *)ckpt, s))
+  switch (a->disc) {
+  case LR_DISC_DIRAC: return a->varB ? LR_M(true, true, kDir) : LR_M(false, false, kDir);
+  case LR_DISC_ZOH: return a->varB ? LR_M(true, true, kZoh) : LR_M(false, false, kZoh);
+  case LR_DISC_BILINEAR: return a->varB ? LR_M(true, true, kBil) : LR_M(false, false, kBil);
+  default: break;
+  }
+  if (a->varB) return a->varC ? LR_M(true, true, kMam) : LR_M(true, false, kMam);
+  return a->varC ? LR_M(false, true, kMam) : LR_M(false, false, kMam);
 #undef LR_M
 }
 
@@ -999,7 +1078,7 @@ bool takes(const lr_scan_in *a, bool bwd) {
     return false;
   if (a->rdt != LR_DTYPE_F32 || a->cplx || a->deltaA || a->lengths || a->reset) return false;
   if (a->disc != LR_DISC_MAMBA &&
-      !((a->disc == LR_DISC_DIRAC || (a->disc == LR_DISC_ZOH && !bwd)) && a->varB == a->varC))
+      !((a->disc == LR_DISC_DIRAC || a->disc == LR_DISC_ZOH || a->disc == LR_DISC_BILINEAR) && a->varB == a->varC))
     return false;
   if (!(a->N == 8 || a->N == 16 || a->N == 32 || a->N == 64)) return false;
   if (a->L > (1 << 24)) return false; /* the forward's 32-bit offsets within a block's rows */
