@@ -738,6 +738,9 @@ Test(cuda_parity_scan, diag_scan, .init = on_gpu) {
   diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 2, 300, 2049, 31, seed++);
   diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 2, 300, 2049, 9, seed++); /* Δ per state: Ā, B̄ worked out once */
   diag_case(LR_DTYPE_F32, LR_DISC_ZOH, 4, 64, 5000, 4, seed++);
+  /* few rows: the forward's time chunks (4 of 80 steps) in F64 and C128, every option */
+  diag_case(LR_DTYPE_C128, LR_DISC_ZOH, 3, 7, 300, 31, seed++);
+  diag_case(LR_DTYPE_F64, LR_DISC_BILINEAR, 3, 7, 300, 26, seed++);
 }
 
 Test(cuda_parity_scan, s5_scan_and_step, .init = on_gpu) {

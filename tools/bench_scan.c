@@ -546,13 +546,13 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
 /* ---- diagonal scan ---- */
 typedef struct {
   lr_dscan_in a;
-  void *h, *hL, *gh, *dx, *dlp, *ddl, *dh0;
+  void *h, *hL, *gh, *dx, *dlp, *ddl, *dh0, *ws; /* ws: the CUDA forward's time chunks */
 } ds_arg;
 
 static lr_status k_ds_fwd(bctx *b, void *p) {
   ds_arg *s = p;
 #ifdef LR_CUDA
-  if (b->dev == LR_DEVICE_CUDA) return lr_kcuda_dscan_fwd(&s->a, s->h, s->hL, NULL);
+  if (b->dev == LR_DEVICE_CUDA) return lr_kcuda_dscan_fwd(&s->a, s->h, s->hL, s->ws, NULL);
 #endif
   int prev = omp_get_max_threads();
   omp_set_num_threads(b->nt);
@@ -611,6 +611,13 @@ static lr_status ds_setup(bctx *b, int64_t Bn, int64_t P, int64_t L, ds_arg *s, 
   }
   LR_TRY(lr_empty_on(LR_DTYPE_C64, b->dev, LR_SHAPE(Bn, P), &t));
   s->dh0 = t->data;
+#ifdef LR_CUDA
+  const size_t wsb = b->dev == LR_DEVICE_CUDA ? lr_kcuda_dscan_ws_bytes(a) : 0;
+  if (wsb) {
+    LR_TRY(lr_empty_on(LR_DTYPE_F64, b->dev, LR_SHAPE((int64_t)((wsb + 7) / 8)), &t));
+    s->ws = t->data;
+  }
+#endif
   const double n = (double)(Bn * P * L);
   *fb = n * 16;          /* x read, h written (c64) */
   *bb = n * (8 * 4 + 4); /* x, h, dh read, dx written (c64), ddelta written (f32) */
