@@ -678,7 +678,7 @@ static void diag_case(lr_dtype dt, int disc, int64_t Bn, int64_t P, int64_t L, i
   lr_arena *ar = lr_arena_current();
   lr_arena_mark m = lr_arena_get_mark(ar);
   lr_dtype rdt = lr_dtype_real(dt);
-  bool dbc = v & 1, ev = v & 2, h0 = v & 4, len = v & 8, rst = v & 16;
+  bool dbc = v & 1, ev = v & 2, h0 = v & 4, len = v & 8, rst = v & 16, abc = v & 32; /* abc: Δ_A (P) with Δ (P) */
   pair x = mk(dt, LR_SHAPE(Bn, P, L), -1, 1, &seed, true);
   pair lam = mk(dt, LR_SHAPE(P), -1.2, -0.05, &seed, true);
   pair dl = dbc ? mk(rdt, LR_SHAPE(P), 0.05, 1, &seed, true) : mk(rdt, LR_SHAPE(Bn, P, L), 0.05, 1, &seed, true);
@@ -686,7 +686,7 @@ static void diag_case(lr_dtype dt, int disc, int64_t Bn, int64_t P, int64_t L, i
   lr_s5_opts oc = {0}, og = {0};
   oc.disc = og.disc = (lr_disc)disc;
   if (ev) {
-    da = dbc ? mk(rdt, LR_SHAPE(Bn, P, L), 0.05, 1, &seed, true) : mk(rdt, LR_SHAPE(P), 0.05, 1, &seed, true);
+    da = (dbc && !abc) ? mk(rdt, LR_SHAPE(Bn, P, L), 0.05, 1, &seed, true) : mk(rdt, LR_SHAPE(P), 0.05, 1, &seed, true);
     oc.deltaA = da.c, og.deltaA = da.g;
   }
   if (h0) {
@@ -741,6 +741,11 @@ Test(cuda_parity_scan, diag_scan, .init = on_gpu) {
   /* few rows: the forward's time chunks (4 of 80 steps) in F64 and C128, every option */
   diag_case(LR_DTYPE_C128, LR_DISC_ZOH, 3, 7, 300, 31, seed++);
   diag_case(LR_DTYPE_F64, LR_DISC_BILINEAR, 3, 7, 300, 26, seed++);
+  /* S5's case (Δ, Δ_A per state, no resets): the warp-per-row kernels, partial and whole tiles */
+  diag_case(LR_DTYPE_C128, LR_DISC_ZOH, 3, 7, 100, 47, seed++);
+  diag_case(LR_DTYPE_F32, LR_DISC_BILINEAR, 3, 7, 100, 13, seed++);
+  diag_case(LR_DTYPE_C64, LR_DISC_DIRAC, 3, 5, 1, 45, seed++);
+  diag_case(LR_DTYPE_F64, LR_DISC_MAMBA, 2, 40, 64, 5, seed++);
 }
 
 Test(cuda_parity_scan, s5_scan_and_step, .init = on_gpu) {

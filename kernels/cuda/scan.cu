@@ -63,9 +63,11 @@
  * first) and the channel-sequential kernels of scan_seq.cu share the checkpoint layout and take
  * over where they are faster (see there).
  *
- * ---- diagonal scan ---- h[b,p,t] = Ā h[b,p,t-1] + B̄ x[b,p,t]: one thread per (b, p) walking
- * time (forward and reverse; with few rows the forward splits time into chunks, see DChunks), every
- * state written out; its backward reads h_{t-1} from that output. dλ partials (B, P), summed over b by the op.
+ * ---- diagonal scan ---- h[b,p,t] = Ā h[b,p,t-1] + B̄ x[b,p,t], every state written out; its
+ * backward reads h_{t-1} from that output. S5's case (Δ, Δ_A per state, no resets): a warp per
+ * (b, p), 32 steps at a time by a warp scan (dscan_fwd_w, dscan_bwd_w). Else one thread per (b, p)
+ * walking time (forward and reverse; with few rows the forward splits time into chunks, DChunks).
+ * dλ partials (B, P), summed over b by the op.
  * ---- readout ---- y = f Re(yc) + D Re(u), elementwise; its backward's dD partial (B, H) is one
  * thread per (b, h) summing over t in order.
  * ---- discretize ---- one thread per output element, strides in elements (broadcast = 0).
@@ -965,8 +967,9 @@ __device__ __forceinline__ void dtile_store(T *__restrict__ dst, const T *src, i
  * Forward: pass 1 (MODE 1) walks each chunk from a zero state and keeps its map h_end = Pc h_start
  * + ec in ws (Pc the product of its Ā, 0 from a reset on; steps past the length change neither);
  * pass 2 (MODE 2) starts chunk c from h0 carried through the maps of chunks 0 .. c-1 and writes h.
- * MODE 0 is the single pass (nc = 1). x is read twice, and yet at B 8, P 2048, L 4096 (c64) on an
- * H200 the forward went 1.32 -> 0.74 ms (16 chunks), at B 32, P 256, L 1024 0.32 -> 0.13 ms. The
+ * MODE 0 is the single pass (nc = 1). x is read twice, and yet at B 8, P 2048, L 4096 (c64, Δ per
+ * state, before the warp kernels below took that case) on an H200 the forward went 1.32 -> 0.74 ms
+ * (16 chunks), at B 32, P 256, L 1024 0.32 -> 0.13 ms. The
  * same split of the backward (its adjoint carried back through the chunks' maps) measured slower:
  * 3.22 -> 4.3 to 4.8 ms with 2 to 17 chunks (0.63 -> 0.53 to 0.67 at the smaller size), so the
  * backward keeps a thread per row. */
@@ -1128,6 +1131,126 @@ __global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__r
     for (; t >= 0; t--) one(t);
     dlam_p[i] = dl_acc;
     dh0[i] = G;
+  }
+}
+
+/* S5's case (Δ and Δ_A per state, so Ā, B̄ and their partials are fixed per row; no resets): a warp
+ * per row, lane l taking step t0 + l of each 32-step tile, so that every load and store is 32
+ * consecutive elements (the thread-per-row kernels above read rows L elements apart). The
+ * recurrence runs as a warp scan with the powers Ā^d (d = 1, 2, 4, 8, 16), the state entering a
+ * tile carried in with Ā^(l+1) (backward: the adjoint G_t = g_t + conj(Ā) G_{t+1} by the reverse
+ * scan, carried in from the tile after with conj(Ā)^(top-t)). Sums in another order than the
+ * thread-per-row kernels: they agree to rounding. dλ's lane partials add up by a fixed butterfly.
+ * H200, B 8, P 2048, L 4096, c64 (lrnnx bench scan): forward 1.38 (thread per row) -> 0.397 ms,
+ * backward 3.20 -> 0.879 ms, 67% and 68% of a copy's bandwidth for the bytes they must move. */
+template <typename T> __device__ __forceinline__ T dpow(const T (&pw)[5], int e) { /* Ā^e, 0 <= e < 32, from pw[k] = Ā^(2^k) */
+  typedef typename Tr<T>::R R;
+  T r = Tr<T>::r((R)1);
+#pragma unroll
+  for (int k = 0; k < 5; k++)
+    if ((e >> k) & 1) r = Tr<T>::mul(r, pw[k]);
+  return r;
+}
+
+/* the row's Ā (or conj Ā) and its powers; d0 / a0: Δ and Δ_A of state p */
+template <typename T>
+__device__ __forceinline__ void drow(const lr_dscan_in &a, int64_t p, T *ab, T *bb, T *pp, T (&pw)[5], bool conj) {
+  typedef typename Tr<T>::R R;
+  const T lam = ((const T *)a.lam)[p];
+  const R d0 = ((const R *)a.delta)[p], a0 = a.deltaA ? ((const R *)a.deltaA)[p] : d0;
+  if (pp) Tr<T>::deriv(a.disc, lam, a0, d0, ab, bb, pp);
+  else Tr<T>::eval(a.disc, lam, a0, d0, ab, bb);
+  pw[0] = conj ? Tr<T>::conj(*ab) : *ab;
+#pragma unroll
+  for (int k = 1; k < 5; k++) pw[k] = Tr<T>::mul(pw[k - 1], pw[k - 1]);
+}
+
+template <typename T> __global__ void dscan_fwd_w(lr_dscan_in a, T *__restrict__ h, T *__restrict__ hL) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  const int lane = threadIdx.x & 31;
+  const int64_t P = a.P, L = a.L, BP = a.Bn * P, nw = (int64_t)gridDim.x * (blockDim.x / 32);
+  const T zero = O::r((R)0);
+  for (int64_t i = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < BP; i += nw) {
+    const int64_t b = i / P, p = i % P, len = a.lengths ? a.lengths[b] : L;
+    const T *__restrict__ x = (const T *)a.x + i * L;
+    T *__restrict__ hr = h + i * L;
+    T ab, bb, pw[5];
+    drow(a, p, &ab, &bb, (T *)NULL, pw, false);
+    const T pl = O::mul(pw[0], dpow(pw, lane)); /* Ā^(l+1): the carried-in state's weight at lane l */
+    T s = a.h0 ? ((const T *)a.h0)[i] : zero; /* the state entering the tile */
+    for (int64_t t0 = 0; t0 < L; t0 += 32) {
+      const int64_t t = t0 + lane;
+      const bool v = t < len;
+      T H = v ? O::mul(bb, x[t]) : zero;
+#pragma unroll
+      for (int k = 0; k < 5; k++) { /* H_l = Σ_{s <= l} Ā^(l-s) B̄ x_s */
+        const T o = shup(H, 1 << k);
+        if (lane >= (1 << k)) H = O::add(H, O::mul(pw[k], o));
+      }
+      if (t0 < len) {
+        H = O::add(H, O::mul(pl, s));
+        const int64_t last = (len - t0 < 32 ? len - t0 : 32) - 1;
+        s = shix(H, (int)last);
+      }
+      if (t < L) hr[t] = v ? H : zero;
+    }
+    if (lane == 0) hL[i] = s;
+  }
+}
+
+template <typename T>
+__global__ void dscan_bwd_w(lr_dscan_in a, const T *__restrict__ h, const T *__restrict__ gh, const T *__restrict__ ghL,
+                            T *__restrict__ dx, T *__restrict__ dlam_p, typename Tr<T>::R *__restrict__ ddl,
+                            typename Tr<T>::R *__restrict__ ddla, T *__restrict__ dh0) {
+  typedef typename Tr<T>::R R;
+  typedef Tr<T> O;
+  const int lane = threadIdx.x & 31;
+  const int64_t P = a.P, L = a.L, BP = a.Bn * P, nw = (int64_t)gridDim.x * (blockDim.x / 32);
+  const T zero = O::r((R)0);
+  for (int64_t i = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < BP; i += nw) {
+    const int64_t b = i / P, p = i % P, len = a.lengths ? a.lengths[b] : L;
+    const T *__restrict__ x = (const T *)a.x + i * L, *__restrict__ hr = h + i * L;
+    const T *__restrict__ ghr = gh ? gh + i * L : NULL;
+    const T h0 = a.h0 ? ((const T *)a.h0)[i] : zero;
+    T ab, bb, pp[6], pw[5]; /* pw: powers of conj Ā */
+    drow(a, p, &ab, &bb, pp, pw, true);
+    const T pl31 = dpow(pw, 31 - lane), cb = O::conj(bb);
+    for (int64_t t = len + lane; t < L; t += 32) { /* past the length: nothing flows */
+      dx[i * L + t] = zero;
+      ddl[i * L + t] = 0;
+      if (ddla) ddla[i * L + t] = 0;
+    }
+    T K = ghL ? ghL[i] : zero, dl_acc = zero; /* K: dL/dh flowing into the tile's top step */
+    for (int64_t t0 = len > 0 ? (len - 1) / 32 * 32 : -32; t0 >= 0; t0 -= 32) {
+      const int64_t t = t0 + lane, top = len - 1 - t0 < 31 ? len - 1 - t0 : 31;
+      const bool v = lane <= top;
+      T G = (v && ghr) ? ghr[t] : zero;
+#pragma unroll
+      for (int k = 0; k < 5; k++) { /* G_l = Σ_{s >= l} conj(Ā)^(s-l) g_s */
+        const T o = shdn(G, 1 << k);
+        if (lane + (1 << k) < 32) G = O::add(G, O::mul(pw[k], o));
+      }
+      G = O::add(G, O::mul(top == 31 ? pl31 : dpow(pw, v ? (int)top - lane : 0), K));
+      K = O::mul(pw[0], shix(G, 0));
+      if (v) {
+        const T hp = t ? hr[t - 1] : h0;
+        const T gA = O::mul(G, O::conj(hp)), gB = O::mul(G, O::conj(x[t]));
+        dx[i * L + t] = O::mul(G, cb);
+        dl_acc = O::add(dl_acc, O::add(O::mul(gA, O::conj(pp[0])), O::mul(gB, O::conj(pp[3]))));
+        const R gda = O::redot(gA, pp[1]) + O::redot(gB, pp[4]);
+        R gd = O::redot(gA, pp[2]) + O::redot(gB, pp[5]);
+        if (ddla) ddla[i * L + t] = gda;
+        else gd += gda;
+        ddl[i * L + t] = gd;
+      }
+    }
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) dl_acc = O::add(dl_acc, shxor(dl_acc, m));
+    if (lane == 0) {
+      dlam_p[i] = dl_acc;
+      dh0[i] = K;
+    }
   }
 }
 
@@ -1300,7 +1423,14 @@ extern "C" lr_status lr_kcuda_sum_leading(lr_dtype rdt, int64_t Bn, int64_t M, c
   return launch_sum_mid<double>(src, dst, 1, Bn, M, s);
 }
 
+/* S5's case: Ā and B̄ fixed per row, no resets (the warp-per-row kernels) */
+bool dscan_warp(const lr_dscan_in *a) { return a->delta_bcast && (!a->deltaA || a->deltaA_bcast) && !a->reset; }
+
 template <typename T> lr_status dscan_fwd_t(const lr_dscan_in *a, void *h, void *hL, void *ws, cudaStream_t s) {
+  if (dscan_warp(a)) {
+    dscan_fwd_w<T><<<lr_cuda_blocks(a->Bn * a->P, 4), 128, 0, s>>>(*a, (T *)h, (T *)hL);
+    return lr_cuda_check_launch("lr_kcuda_dscan_fwd");
+  }
   const size_t sm = dscan_smem<T>();
   const DChunks ck = dchunks(a);
   const int64_t items = (a->Bn * a->P + kDR - 1) / kDR * ck.nc;
@@ -1321,6 +1451,7 @@ template <typename T> lr_status dscan_fwd_t(const lr_dscan_in *a, void *h, void 
 }
 
 extern "C" size_t lr_kcuda_dscan_ws_bytes(const lr_dscan_in *a) {
+  if (dscan_warp(a)) return 0;
   const DChunks ck = dchunks(a);
   return ck.nc > 1 ? (size_t)(2 * ck.nc * a->Bn * a->P) * lr_dtype_size(a->dt) : 0;
 }
@@ -1342,10 +1473,11 @@ extern "C" lr_status lr_kcuda_dscan_bwd(const lr_dscan_in *a, const void *h, con
   cudaStream_t s = lr_cuda_pick_stream(stream);
   int64_t BP = a->Bn * a->P;
   if (BP == 0) return LR_OK;
-  unsigned blocks = lr_cuda_blocks(BP, 128);
+  const bool w = dscan_warp(a);
+  unsigned blocks = w ? lr_cuda_blocks(BP, 4) : lr_cuda_blocks(BP, 128);
 #define DSB(T, R)                                                                                                  \
-  dscan_bwd_k<T><<<blocks, 128, 0, s>>>(*a, (const T *)h, (const T *)gh, (const T *)ghL, (T *)dx, (T *)dlam_p,     \
-                                        (R *)ddelta, (R *)ddeltaA, (T *)dh0)
+  (w ? dscan_bwd_w<T> : dscan_bwd_k<T>)<<<blocks, 128, 0, s>>>(*a, (const T *)h, (const T *)gh, (const T *)ghL,    \
+                                                              (T *)dx, (T *)dlam_p, (R *)ddelta, (R *)ddeltaA, (T *)dh0)
   switch (a->dt) {
     case LR_DTYPE_F32: DSB(float, float); break;
     case LR_DTYPE_F64: DSB(double, double); break;
