@@ -158,7 +158,7 @@ static float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 /* Ā and B̄ of the real plain loops: mamba (Ā = exp(ΔA), B̄ = Δ), dirac (B̄ = 1), zoh
  * (B̄ = expm1(ΔA)/A) or bilinear (Ā = (1 + ΔA/2)/(1 - ΔA/2), B̄ = Δ/(1 - ΔA/2)) */
-static void plain_disc(lr_disc k, float dl, float An, float *ab, float *bb) {
+static inline void plain_disc(lr_disc k, float dl, float An, float *ab, float *bb) {
   if (k == LR_DISC_BILINEAR) {
     const float q = 1 - 0.5f * dl * An;
     *ab = (1 + 0.5f * dl * An) / q, *bb = dl / q;
