@@ -969,10 +969,9 @@ __device__ __forceinline__ void dtile_store(T *__restrict__ dst, const T *src, i
  * pass 2 (MODE 2) starts chunk c from h0 carried through the maps of chunks 0 .. c-1 and writes h.
  * MODE 0 is the single pass (nc = 1). x is read twice, and yet at B 8, P 2048, L 4096 (c64, Δ per
  * state, before the warp kernels below took that case) on an H200 the forward went 1.32 -> 0.74 ms
- * (16 chunks), at B 32, P 256, L 1024 0.32 -> 0.13 ms. The
- * same split of the backward (its adjoint carried back through the chunks' maps) measured slower:
- * 3.22 -> 4.3 to 4.8 ms with 2 to 17 chunks (0.63 -> 0.53 to 0.67 at the smaller size), so the
- * backward keeps a thread per row. */
+ * (16 chunks), at B 32, P 256, L 1024 0.32 -> 0.13 ms. The same split of the backward (its adjoint
+ * carried back through the chunks' maps) measured slower: 3.22 -> 4.3 to 4.8 ms with 2 to 17
+ * chunks (0.63 -> 0.53 to 0.67 at the smaller size), so the backward keeps a thread per row. */
 struct DChunks {
   int64_t nc, lc;
 };
@@ -1143,7 +1142,8 @@ __global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__r
  * thread-per-row kernels: they agree to rounding. dλ's lane partials add up by a fixed butterfly.
  * H200, B 8, P 2048, L 4096, c64 (lrnnx bench scan): forward 1.38 (thread per row) -> 0.397 ms,
  * backward 3.20 -> 0.879 ms, 67% and 68% of a copy's bandwidth for the bytes they must move. */
-template <typename T> __device__ __forceinline__ T dpow(const T (&pw)[5], int e) { /* Ā^e, 0 <= e < 32, from pw[k] = Ā^(2^k) */
+/* Ā^e for 0 <= e < 32 from pw[k] = Ā^(2^k) */
+template <typename T> __device__ __forceinline__ T dpow(const T (&pw)[5], int e) {
   typedef typename Tr<T>::R R;
   T r = Tr<T>::r((R)1);
 #pragma unroll

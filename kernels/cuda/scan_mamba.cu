@@ -132,20 +132,19 @@ __device__ __forceinline__ float mzoh(float dl, float lam, float rlam, float e) 
 /* zoh's B̄ and ∂B̄/∂λ = ((v - 1) e + 1) / λ² from Ā = e: the closed forms for |v| >= 1/2 (the
  * fma keeps (v - 1) e + 1 to a few ulp of e: relative error ~1e-6 at |v| = 1/2), below Δ φ1(v) and
  * Δ² ψ(v), ψ(v) = Σ_k (k + 1) v^k / (k + 2)! to v^7 (truncation < 2e-9 relative): the series of
- * kernels/discretize_math_impl.h. */
+ * kernels/discretize_math_impl.h (B̄ by mzoh). */
 __device__ __forceinline__ void mzohd(float dl, float lam, float rlam, float e, float &bb, float &db) {
   const float v = dl * lam;
-  float p = 1.f / 40320, q = 1.f / 45360;
-  p = fmaf(p, v, 1.f / 5040), q = fmaf(q, v, 1.f / 5760);
-  p = fmaf(p, v, 1.f / 720), q = fmaf(q, v, 1.f / 840);
-  p = fmaf(p, v, 1.f / 120), q = fmaf(q, v, 1.f / 144);
-  p = fmaf(p, v, 1.f / 24), q = fmaf(q, v, 1.f / 30);
-  p = fmaf(p, v, 1.f / 6), q = fmaf(q, v, 0.125f);
-  p = fmaf(p, v, 0.5f), q = fmaf(q, v, 1.f / 3);
-  p = fmaf(p, v, 1.f), q = fmaf(q, v, 0.5f);
-  const bool sm = fabsf(v) < 0.5f;
-  bb = sm ? dl * p : (e - 1.f) * rlam;
-  db = sm ? dl * dl * q : fmaf(v - 1.f, e, 1.f) * rlam * rlam;
+  float q = 1.f / 45360;
+  q = fmaf(q, v, 1.f / 5760);
+  q = fmaf(q, v, 1.f / 840);
+  q = fmaf(q, v, 1.f / 144);
+  q = fmaf(q, v, 1.f / 30);
+  q = fmaf(q, v, 0.125f);
+  q = fmaf(q, v, 1.f / 3);
+  q = fmaf(q, v, 0.5f);
+  bb = mzoh(dl, lam, rlam, e);
+  db = fabsf(v) < 0.5f ? dl * dl * q : fmaf(v - 1.f, e, 1.f) * rlam * rlam;
 }
 
 /* Ā and B̄ u of one step of one state: dl = Δ, dlu = Δ u (u for dirac), ac the state's constant */
