@@ -419,7 +419,7 @@ Test(cuda_parity_scan, selective_fast_tiles_seq, .init = on_gpu) { on_path(1, se
 Test(cuda_parity_scan, selective_fast_tiles_tile, .init = on_gpu) { on_path(2, selective_fast_tiles_cases); }
 
 /* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, mamba, dirac, zoh or
- * bilinear, no lengths, resets or Δ_A), forced (path 3; auto takes them only with many channels or L
+ * bilinear, mamba with Δ_A, lengths; no resets), forced (path 3; auto takes them only with many channels or L
  * <= 64): every N; B/C both variable, both fixed and mixed; groups; D not a multiple of a block's
  * channels (32 or 64 per block: idle lanes) and several blocks per group (the dB/dC partials); L of
  * 1, 3, 33, 100 (not a multiple of 4: word copies and a padded last group) and 1000, 2049; each
@@ -466,6 +466,37 @@ static void selective_mamba_fast_cases(void) {
                 t[k].varB, t[k].varC, t[k].opts, t[k].chunk};
       sel_case(&c, 950 + 20 * z + i);
     }
+  /* STREAM's Δ_A (mamba, B/C both variable or both fixed) and lengths (L, 0, (2L + 1)/3 and one
+   * less: odd ends inside a 16-byte chunk) with every kind of B/C, every N, several blocks per group
+   * (the dB/dC partials past a length), L = 1 and 33, checkpoint spacing 16; Δ_A with mixed B/C
+   * and with zoh is left to the other kernels */
+  static const struct {
+    int disc;
+    int64_t Bn, D, L, N, G;
+    bool varB, varC;
+    unsigned opts;
+    int64_t chunk;
+  } e[] = {
+      {LR_DISC_MAMBA, 2, 70, 1000, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0 | O_DA, 0},
+      {LR_DISC_MAMBA, 2, 37, 257, 8, 1, false, false, O_D | O_SP | O_DA, 0},
+      {LR_DISC_MAMBA, 4, 20, 300, 32, 1, true, true, O_Z | O_DA | O_LEN | O_H0, 0},
+      {LR_DISC_MAMBA, 4, 70, 1000, 16, 1, true, true, O_ALL & ~(O_RST | O_DA), 0},
+      {LR_DISC_MAMBA, 4, 50, 260, 64, 1, false, false, O_D | O_Z | O_LEN, 0},
+      {LR_DISC_MAMBA, 3, 12, 33, 16, 1, true, true, O_D | O_Z | O_SP | O_LEN | O_DA, 16},
+      {LR_DISC_MAMBA, 4, 130, 301, 16, 2, true, true, O_D | O_Z | O_SP | O_LEN | O_DA | O_H0, 0},
+      {LR_DISC_MAMBA, 4, 37, 300, 16, 1, true, false, O_D | O_Z | O_LEN, 0},
+      {LR_DISC_MAMBA, 2, 37, 300, 16, 1, false, true, O_D | O_DA, 0},
+      {LR_DISC_MAMBA, 1, 12, 1, 16, 1, true, true, O_ALL & ~O_RST, 0},
+      {LR_DISC_DIRAC, 4, 40, 200, 16, 1, true, true, O_D | O_Z | O_SP | O_LEN, 0},
+      {LR_DISC_ZOH, 4, 40, 199, 8, 1, false, false, O_D | O_H0 | O_LEN, 0},
+      {LR_DISC_BILINEAR, 4, 40, 203, 16, 1, true, true, O_Z | O_SP | O_LEN, 0},
+      {LR_DISC_ZOH, 2, 40, 100, 16, 1, true, true, O_D | O_DA, 0},
+  };
+  for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
+    scfg c = {LR_DTYPE_F32, false, e[i].disc, e[i].Bn, e[i].D, e[i].L, e[i].N, e[i].G,
+              e[i].varB, e[i].varC, e[i].opts, e[i].chunk};
+    sel_case(&c, 1020 + i);
+  }
 }
 Test(cuda_parity_scan, selective_mamba_fast, .init = on_gpu) { on_path(3, selective_mamba_fast_cases); }
 Test(cuda_parity_scan, selective_mamba_fast_auto, .init = on_gpu) { on_path(0, selective_mamba_fast_cases); }

@@ -14,6 +14,9 @@
  *   real dirac var  real mamba var with B̄ = 1 (Event-SSM's convention; Mamba's discretization="dirac")
  *   real zoh var    real mamba var with zoh: B̄ = expm1(ΔA)/A (Mamba's discretization="zoh")
  *   real bilin var  real mamba var with bilinear: Ā = (1 + ΔA/2)/(1 - ΔA/2), B̄ = Δ/(1 - ΔA/2)
+ *   real stream var real mamba var with a separate Δ_A (B, D, L) (STREAM): Ā = exp(Δ_A A), B̄ = Δ
+ *   real mamba len  real mamba var with per-sequence lengths L, L - (L/2B + 1), ... (padded
+ *                   batches; its reads count only the steps inside the lengths)
  *   real zoh        real A, fixed B, C (D, N), D (the CPU's vectorised path: exp and expm1 per
  *                   state and step)
  *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
@@ -168,26 +171,53 @@ static inline void plain_disc(lr_disc k, float dl, float An, float *ab, float *b
   *bb = k == LR_DISC_ZOH ? expm1f(dl * An) / An : k == LR_DISC_DIRAC ? 1.0f : dl;
 }
 
-/* Real selective scan (plain_disc), fixed or variable B and C. */
+/* Ā, B̄ and their partials ∂Ā/∂Δ, ∂Ā/∂A, ∂B̄/∂Δ, ∂B̄/∂A (plain_disc's kinds) */
+static inline void plain_dpart(lr_disc k, float dl, float An, float *ab, float *bb, float *dab_dl, float *dab_dA,
+                               float *dbb_dl, float *dbb_dA) {
+  plain_disc(k, dl, An, ab, bb);
+  *dab_dl = *ab * An, *dab_dA = *ab * dl, *dbb_dl = 1, *dbb_dA = 0;
+  if (k == LR_DISC_BILINEAR) {
+    const float q = 1 - 0.5f * dl * An, r2 = 1 / (q * q);
+    *dab_dl = An * r2, *dab_dA = dl * r2, *dbb_dl = r2, *dbb_dA = 0.5f * dl * dl * r2;
+  } else if (k == LR_DISC_ZOH) {
+    *dbb_dl = *ab;
+    *dbb_dA = (dl * An * *ab - expm1f(dl * An)) / (An * An);
+  } else if (k == LR_DISC_DIRAC) {
+    *dbb_dl = 0;
+  }
+}
+
+/* Real selective scan (plain_disc), fixed or variable B and C, optional deltaA (Ā from Δ_A, B̄
+ * from Δ) and lengths. */
 static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
   const int64_t D = a->D, L = a->L, N = a->N;
   const float *u = a->u, *delta = a->delta, *A = a->A, *Bm = a->Bm, *Cm = a->Cm, *Dv = a->Dv, *z = a->z,
-              *bias = a->dbias;
+              *bias = a->dbias, *dA = a->deltaA;
   float *h = (float *)w->hs;
   for (int64_t b = 0; b < a->Bn; b++)
     for (int64_t d = 0; d < D; d++) {
+      const int64_t Lb = a->lengths ? a->lengths[b] : L;
       for (int64_t n = 0; n < N; n++) h[n] = 0;
       for (int64_t t = 0; t < L; t++) {
         const int64_t i = (b * D + d) * L + t;
+        if (t >= Lb) {
+          y[i] = 0;
+          continue;
+        }
         float dl = delta[i] + (bias ? bias[d] : 0.0f);
         if (a->softplus) dl = softplus_f(dl);
+        const float dla = dA ? dA[i] : dl;
         float yt = 0;
         for (int64_t n = 0; n < N; n++) {
           const float An = A[d * N + n];
           const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
           const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
           float ab, bb;
-          plain_disc(a->disc, dl, An, &ab, &bb);
+          plain_disc(a->disc, dla, An, &ab, &bb);
+          if (dA) {
+            float ab2;
+            plain_disc(a->disc, dl, An, &ab2, &bb);
+          }
           h[n] = ab * h[n] + bb * Bn * u[i];
           yt += Cn * h[n];
         }
@@ -201,26 +231,32 @@ static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
 static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws *w) {
   const int64_t D = a->D, L = a->L, N = a->N;
   const float *u = a->u, *delta = a->delta, *A = a->A, *Bm = a->Bm, *Cm = a->Cm, *Dv = a->Dv, *z = a->z,
-              *bias = a->dbias, *gy = g->gy;
-  float *hs = (float *)w->hs, *acc = w->acc, *du = g->du, *ddl = g->ddelta, *dz = g->dz, *dA = g->dA_p;
+              *bias = a->dbias, *gy = g->gy, *deA = a->deltaA;
+  float *hs = (float *)w->hs, *acc = w->acc, *du = g->du, *ddl = g->ddelta, *dz = g->dz, *dA = g->dA_p,
+        *ddA = g->ddeltaA;
   float *dB = g->dB, *dC = g->dC;
   if (a->varB) memset(dB, 0, sizeof(float) * (size_t)(a->Bn * N * L));
   if (a->varC) memset(dC, 0, sizeof(float) * (size_t)(a->Bn * N * L));
   for (int64_t b = 0; b < a->Bn; b++)
     for (int64_t d = 0; d < D; d++) {
-      const int64_t o = (b * D + d) * N;
+      const int64_t o = (b * D + d) * N, Lb = a->lengths ? a->lengths[b] : L;
       for (int64_t n = 0; n < N; n++) hs[n] = 0;
-      for (int64_t t = 0; t < L; t++) { /* recompute the states */
+      for (int64_t t = 0; t < Lb; t++) { /* recompute the states */
         const int64_t i = (b * D + d) * L + t;
         float dl = delta[i] + (bias ? bias[d] : 0.0f);
         if (a->softplus) dl = softplus_f(dl);
+        const float dla = deA ? deA[i] : dl;
         float yt = 0;
         for (int64_t n = 0; n < N; n++) {
           const float An = A[d * N + n];
           const float Bn = a->varB ? Bm[(b * N + n) * L + t] : Bm[d * N + n];
           const float Cn = a->varC ? Cm[(b * N + n) * L + t] : Cm[d * N + n];
           float ab, bb;
-          plain_disc(a->disc, dl, An, &ab, &bb);
+          plain_disc(a->disc, dla, An, &ab, &bb);
+          if (deA) {
+            float ab2;
+            plain_disc(a->disc, dl, An, &ab2, &bb);
+          }
           hs[(t + 1) * N + n] = ab * hs[t * N + n] + bb * Bn * u[i];
           yt += Cn * hs[(t + 1) * N + n];
         }
@@ -234,14 +270,21 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
         for (int64_t n = 0; n < N; n++) dC[o + n] = 0;
       for (int64_t t = L - 1; t >= 0; t--) {
         const int64_t i = (b * D + d) * L + t;
+        if (t >= Lb) {
+          du[i] = ddl[i] = 0;
+          if (dz) dz[i] = 0;
+          if (ddA) ddA[i] = 0;
+          continue;
+        }
         const float x = delta[i] + (bias ? bias[d] : 0.0f), dl = a->softplus ? softplus_f(x) : x;
+        const float dla = deA ? deA[i] : dl;
         float gt = gy[i];
         if (z) {
           const float out = acc[t] + (Dv ? Dv[d] * u[i] : 0.0f), s = sigmoid_f(z[i]);
           dz[i] = gt * out * s * (1 + z[i] * (1 - s));
           gt *= z[i] * s;
         }
-        float dut = 0, gd = 0;
+        float dut = 0, gd = 0, gdA = 0;
         if (Dv) {
           dDd += gt * u[i];
           dut = gt * Dv[d];
@@ -251,27 +294,27 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
           const int64_t bi = a->varB ? (b * N + n) * L + t : o + n, ci = a->varC ? (b * N + n) * L + t : o + n;
           const float Bn = a->varB ? Bm[bi] : Bm[d * N + n], Cn = a->varC ? Cm[ci] : Cm[d * N + n];
           const float hp = hs[t * N + n];
-          float ab, bb, dbb_dl = 1, dbb_dA = 0;
-          plain_disc(a->disc, dl, An, &ab, &bb);
-          float dab_dl = ab * An, dab_dA = ab * dl; /* ∂Ā/∂Δ, ∂Ā/∂A */
-          if (a->disc == LR_DISC_BILINEAR) {
-            const float q = 1 - 0.5f * dl * An, r2 = 1 / (q * q);
-            dab_dl = An * r2, dab_dA = dl * r2, dbb_dl = r2, dbb_dA = 0.5f * dl * dl * r2;
-          } else if (a->disc == LR_DISC_ZOH) {
-            dbb_dl = ab;
-            dbb_dA = (dl * An * ab - expm1f(dl * An)) / (An * An);
-          } else if (a->disc == LR_DISC_DIRAC) {
-            dbb_dl = 0;
+          float ab, bb, dab_dl, dab_dA, dbb_dl, dbb_dA; /* Ā's from Δ_A (deltaA) */
+          plain_dpart(a->disc, dla, An, &ab, &bb, &dab_dl, &dab_dA, &dbb_dl, &dbb_dA);
+          if (deA) {
+            float x1, x2, x3;
+            plain_dpart(a->disc, dl, An, &x1, &bb, &x2, &x3, &dbb_dl, &dbb_dA);
           }
           const float G = dh[n] + gt * Cn;
           dC[ci] += gt * hs[(t + 1) * N + n];
           dA[o + n] += G * hp * dab_dA + G * Bn * u[i] * dbb_dA;
-          gd += G * hp * dab_dl + G * Bn * u[i] * dbb_dl;
+          if (deA) {
+            gdA += G * hp * dab_dl;
+            gd += G * Bn * u[i] * dbb_dl;
+          } else {
+            gd += G * hp * dab_dl + G * Bn * u[i] * dbb_dl;
+          }
           dB[bi] += G * bb * u[i];
           dut += G * bb * Bn;
           dh[n] = G * ab;
         }
         du[i] = dut;
+        if (ddA) ddA[i] = gdA;
         if (a->softplus && x <= 20) gd *= sigmoid_f(x);
         ddl[i] = gd;
         dbd += gd;
@@ -445,7 +488,7 @@ static lr_status k_sel_bwd(bctx *b, void *p) {
   return LR_OK;
 }
 
-typedef enum { V_MAMBA, V_MAMBA_FIX, V_DIRAC, V_ZOHV, V_BIL, V_ZOH, V_CZOH, V_NSEL } sel_variant;
+typedef enum { V_MAMBA, V_MAMBA_FIX, V_DIRAC, V_ZOHV, V_BIL, V_STREAM, V_LEN, V_ZOH, V_CZOH, V_NSEL } sel_variant;
 
 static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_t L, int64_t N, sel_arg *s,
                            double *fwd_bytes, double *bwd_bytes) {
@@ -453,9 +496,13 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   lr_scan_in *a = &s->a;
   a->rdt = LR_DTYPE_F32;
   a->cplx = v == V_CZOH;
-  a->disc = v == V_MAMBA ? LR_DISC_MAMBA : v == V_DIRAC ? LR_DISC_DIRAC : v == V_BIL ? LR_DISC_BILINEAR : LR_DISC_ZOH;
+  a->disc = (v == V_MAMBA || v == V_STREAM || v == V_LEN) ? LR_DISC_MAMBA
+            : v == V_DIRAC                               ? LR_DISC_DIRAC
+            : v == V_BIL                                 ? LR_DISC_BILINEAR
+                                                         : LR_DISC_ZOH;
   a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = 1;
-  const bool mvar = v == V_MAMBA || v == V_DIRAC || v == V_ZOHV || v == V_BIL; /* real mamba var's inputs */
+  /* real mamba var's inputs */
+  const bool mvar = v == V_MAMBA || v == V_DIRAC || v == V_ZOHV || v == V_BIL || v == V_STREAM || v == V_LEN;
   a->varB = a->varC = mvar;
   a->softplus = mvar || v == V_MAMBA_FIX;
   if (v == V_MAMBA_FIX) a->disc = LR_DISC_MAMBA;
@@ -484,6 +531,27 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
     LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(D), -0.5, 0.5, 8, &t));
     a->dbias = t->data;
   }
+  if (v == V_STREAM) { /* STREAM's Δ_A = τ softplus(bias) > 0 */
+    LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, D, L), 0.01, 0.5, 10, &t));
+    a->deltaA = t->data;
+  }
+  double live = 1; /* the fraction of steps inside the lengths */
+  if (v == V_LEN) { /* L, then down by L / 2B + 1 a sequence: every length but the first odd or even */
+    int64_t *lv = malloc(sizeof(int64_t) * (size_t)Bn);
+    if (!lv) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
+    double sum = 0;
+    for (int64_t i = 0; i < Bn; i++) {
+      lv[i] = L - i * (L / (2 * Bn) + 1);
+      lv[i] = lv[i] < 0 ? 0 : lv[i];
+      sum += (double)lv[i];
+    }
+    live = Bn * L ? sum / (double)(Bn * L) : 1;
+    lr_status st = lr_empty_on(LR_DTYPE_I64, b->dev, LR_SHAPE(Bn), &t);
+    if (st == LR_OK) st = lr_tensor_copy_from_host(t, lv, sizeof(int64_t) * (size_t)Bn);
+    free(lv);
+    LR_TRY(st);
+    a->lengths = t->data;
+  }
 #ifdef LR_CUDA
   if (b->dev == LR_DEVICE_CUDA) a->chunk = lr_kcuda_scan_chunk(a); /* the op's default on the GPU */
 #endif
@@ -504,6 +572,10 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   if (a->z) {
     LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &t));
     g->dz = t->data;
+  }
+  if (a->deltaA) {
+    LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, D, L), &t));
+    g->ddeltaA = t->data;
   }
   LR_TRY(lr_empty_on(wdt, b->dev, LR_SHAPE(Bn, D, N), &t));
   g->dA_p = t->data;
@@ -537,9 +609,10 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
     s->pw.acc = t->data;
   }
   const double bdl = (double)(Bn * D * L) * 4, var = (double)(Bn * N * L) * (a->cplx ? 8 : 4);
-  int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
-  *fwd_bytes = bdl * (3 + (a->z ? 1 : 0)) + var * nbc;
-  *bwd_bytes = bdl * (5 + (a->z ? 2 : 0)) + 2 * var * nbc;
+  const int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0), nz = a->z ? 1 : 0, na = a->deltaA ? 1 : 0;
+  /* reads (only the steps inside the lengths), then writes */
+  *fwd_bytes = live * (bdl * (2 + nz + na) + var * nbc) + bdl;
+  *bwd_bytes = live * (bdl * (3 + nz + na) + var * nbc) + bdl * (2 + nz + na) + var * nbc;
   return LR_OK;
 }
 
@@ -705,8 +778,9 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
   /* the kernel's results are saved here before the plain loop overwrites them */
   float *save = cpu ? malloc(sizeof(float) * (size_t)(2 * Bn * D * L)) : NULL;
   if (cpu && !save) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
-  static const char *names[V_NSEL] = {"real mamba var", "real mamba fix", "real dirac var", "real zoh var",
-                                      "real bilin var", "real zoh", "complex zoh"};
+  static const char *names[V_NSEL] = {"real mamba var",  "real mamba fix", "real dirac var", "real zoh var",
+                                      "real bilin var",  "real stream var", "real mamba len", "real zoh",
+                                      "complex zoh"};
   for (int v = 0; v < V_NSEL; v++) {
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);

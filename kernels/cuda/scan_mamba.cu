@@ -1,9 +1,10 @@
 /* The selective scan for Mamba's case, F32: real A, Ā and B̄ by the discretizations mamba
- * (Ā = exp(Δ A), B̄ = Δ), dirac (B̄ = 1), zoh (B̄ = (Ā - 1) / A) and bilinear (see kMam .. kBil;
- * dirac, zoh and bilinear with B and C both variable or both fixed), N = 8, 16, 32 or 64 states,
- * B and C fixed (D, N) or variable (B, G, N, L), optional D, z, delta_bias, softplus, h0, the final
- * state and checkpoints; no lengths, resets or Δ_A (scan_seq.cu and scan.cu take those). The math
- * is that of kernels/cpu/scan.c:
+ * (Ā = exp(Δ A), B̄ = Δ), dirac (B̄ = 1), zoh (B̄ = (Ā - 1) / A), bilinear and mamba with a
+ * separate Δ_A (STREAM: Ā = exp(Δ_A A)) (see kMam .. kMamA; all but mamba with B and C both
+ * variable or both fixed), N = 8, 16, 32 or 64 states, B and C fixed (D, N) or variable
+ * (B, G, N, L), optional D, z, delta_bias, softplus, h0, per-sequence lengths, the final state and
+ * checkpoints; no resets (scan_seq.cu and scan.cu take those). The math is that of
+ * kernels/cpu/scan.c:
  *   h_t[n] = Ā_t[n] h_{t-1}[n] + B̄_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
  *
  * Layout: a thread owns NS = 4 consecutive states of one channel, TPC = N / 4 lanes of a warp share
@@ -28,7 +29,10 @@
  * (16, the Mamba backward's, has its own loop without per-step tests). Offsets within a block's
  * rows are 32-bit (L <= 2^24). The per-stage work (copies, softplus, the flush) was 40% of the
  * instructions on an H200; its offsets are worked out once per thread.
- * Past L inside the last stage the staged Δ and u are 0, so Ā = 1 and the step adds nothing.
+ * Past L inside the last stage the staged Δ and u are 0, so Ā = 1 and the step adds nothing. With
+ * lengths a block runs its sequence's Le = lengths[b] steps, then writes y = 0 past Le and the final
+ * state into the checkpoints of the chunks that start there; the backward runs Le steps too, and
+ * mtail_k zeroes its gradients past Le.
  *
  * Backward: see the comment above mamba_bwd_k. Both directions are deterministic (no atomics).
  */
@@ -102,8 +106,11 @@ __device__ __forceinline__ float m1mexp(float x) {
  *   kBil  bilinear  Ā = (1 + v/2) r, B̄ = Δ r, r = 1 / (1 - v/2): Ā = 2r - 1 by the hardware
  *                   reciprocal (mbil), and in the backward r = (1 + Ā) / 2, so that
  *                   ∂Ā/∂Δ = λ r², ∂Ā/∂λ = Δ r², ∂B̄/∂Δ = r², ∂B̄/∂λ = Δ² r² / 2.
+ *   kMamA mamba with a separate Δ_A (STREAM's event mode): Ā = e^{Δ_A λ}, B̄ = Δ; Δ_A is an input
+ *                   row of its own (no bias or softplus), staged with u and Δ; ∂Ā/∂Δ_A = λ Ā,
+ *                   ∂Ā/∂λ = Δ_A Ā.
  * Per state the constant ac is λ log2 e (the exp2 kinds) or -λ/2 (bilinear). */
-enum { kMam = 0, kDir = 1, kZoh = 2, kBil = 3 };
+enum { kMam = 0, kDir = 1, kZoh = 2, kBil = 3, kMamA = 4 };
 __host__ __device__ constexpr bool mexp(int DK) { return DK != kBil; }
 
 /* Δ u of 4 steps (mamba, zoh's series and bilinear scale it further) or u (dirac) */
@@ -181,9 +188,9 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
   q.Dg = a->D / q.Gt;
   q.ntile = q.cb ? (q.Dg + q.cb - 1) / q.cb : 0; /* cb = 0 (N > 512): not taken */
   q.vec = a->L % 4 == 0 && al16p(a->u) && al16p(a->delta) && (!a->z || al16p(a->z)) &&
-          (!a->varB || al16p(a->Bm)) && (!a->varC || al16p(a->Cm));
+          (!a->deltaA || al16p(a->deltaA)) && (!a->varB || al16p(a->Bm)) && (!a->varC || al16p(a->Cm));
   const int nbc = (a->varB ? 1 : 0) + (a->varC ? 1 : 0);
-  q.nr = (a->z ? 3 : 2) + (g ? 1 : 0); /* u, Δ, [z]; backward: dy */
+  q.nr = (a->z ? 3 : 2) + (g ? 1 : 0) + (a->deltaA ? 1 : 0); /* u, Δ, [dy (backward)], [z], [Δ_A] */
   const int rs = g ? kBRS : kRS;
   q.rbuf = (size_t)q.nr * q.cb * rs * sizeof(float);
   q.bbuf = (size_t)nbc * bcn((int)a->N, rs) * sizeof(float);
@@ -191,7 +198,7 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
     q.smem = 2 * (q.rbuf + q.bbuf) + (size_t)kMT * kRS * sizeof(float); /* + every lane's partial y */
   } else {
     q.vec = q.vec && al16p(g->gy) && al16p(g->du) && al16p(g->ddelta) && (!a->z || al16p(g->dz)) &&
-            (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
+            (!a->deltaA || al16p(g->ddeltaA)) && (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
     q.sub = (size_t)(kBS / kSS) * kNS * kMT * sizeof(float);
     /* + part; two of each, by piece parity */
     q.red = 2 * ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float);
@@ -252,7 +259,10 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
   const int64_t C = a.chunk, nch = (L + C - 1) / C;
   /* C dividing the stage is a power of two: its checkpoints by mask and shift */
   const int cmask = (int)C - 1, cshift = __ffs((int)C) - 1, cps = kMS % C == 0 ? kMS / (int)C : 0;
-  const int nr = a.z ? 3 : 2;
+  constexpr bool DA = DK == kMamA;
+  const int nr = (a.z ? 3 : 2) + (DA ? 1 : 0), ra = a.z ? 3 : 2; /* rows u, Δ, [z], [Δ_A] (row ra) */
+  /* the sequence's length: the steps from Le on leave the state alone and output 0 */
+  const int64_t Le = a.lengths ? (a.lengths[b] < 0 ? 0 : a.lengths[b] > L ? L : a.lengths[b]) : L;
   const float *bsrc = VB ? (const float *)a.Bm + (b * G + g) * N * L : NULL;
   const float *csrc = VC ? (const float *)a.Cm + (b * G + g) * N * L : NULL;
   float *sy = (float *)(smem + 2 * (q.rbuf + q.bbuf));
@@ -287,7 +297,8 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     ebias[m] = (ok && a.dbias) ? ((const float *)a.dbias)[d0 + ecc[m]] : 0.f;
     eD[m] = (ok && a.Dv) ? ((const float *)a.Dv)[d0 + ecc[m]] : 0.f;
   }
-  const float *src[3] = {(const float *)a.u, (const float *)a.delta, (const float *)a.z};
+  const float *src[4] = {(const float *)a.u, (const float *)a.delta, (const float *)(a.z ? a.z : a.deltaA),
+                         (const float *)a.deltaA};
   /* the B/C rows' 16-byte chunks: thread tid takes chunks tid + 128 m (state fbn, steps fbq + [0, 4)) */
   constexpr int NBC = (VB ? 1 : 0) + (VC ? 1 : 0), BCF = (N * (kMS / 4) + kMT - 1) / kMT;
   int fbn[BCF], fbq[BCF];
@@ -305,7 +316,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
         if (ecc[m] >= ncb || eq[m] >= nv) continue;
         const int so = ecc[m] * kRS + eq[m];
 #pragma unroll
-        for (int r = 0; r < 3; r++)
+        for (int r = 0; r < 4; r++)
           if (r < nr) __pipeline_memcpy_async(sr + r * CB * kRS + so, src[r] + (row0 + t0) + ego[m], 16);
       }
 #pragma unroll
@@ -333,9 +344,10 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     }
     __pipeline_commit();
   };
-  /* Δ's bias and softplus once per element; past the stage's end Δ = u = 0 (Ā = 1, nothing added) */
+  /* Δ's bias and softplus once per element; past the stage's end Δ = u = 0 (and Δ_A: Ā = 1, nothing
+   * added) */
   auto prepare = [&](int buf, int nv) {
-    float *su = rows(buf), *sd = su + CB * kRS;
+    float *su = rows(buf), *sd = su + CB * kRS, *sa = su + ra * CB * kRS;
 #pragma unroll
     for (int m = 0; m < EPT; m++) {
       if (ecc[m] >= ncb) continue;
@@ -352,7 +364,10 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       if (nv < kMS) /* the last stage */
 #pragma unroll
         for (int p = 0; p < 4; p++)
-          if (eq[m] + p >= nv) dv[p] = su[so + p] = 0.f;
+          if (eq[m] + p >= nv) {
+            dv[p] = su[so + p] = 0.f;
+            if (DA) sa[so + p] = 0.f;
+          }
       *(float4 *)(sd + so) = make_float4(dv[0], dv[1], dv[2], dv[3]);
     }
     if (nv < kMS) {
@@ -382,6 +397,10 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
 #pragma unroll
         for (int p = 0; p < 4; p++) o[p] *= msilu(zv[p]);
       }
+      if (eq[m] + 4 > nv) /* a length not a multiple of 4: past it y is 0 */
+#pragma unroll
+        for (int p = 0; p < 4; p++)
+          if (eq[m] + p >= nv) o[p] = 0.f;
       float *yo = y + (row0 + t0) + ego[m];
       if (q.vec) {
         *(float4 *)yo = make_float4(o[0], o[1], o[2], o[3]);
@@ -394,29 +413,32 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
 
   /* the thread's checkpoints (none when idle) */
   float *const ck0 = (ckpt && live) ? ckpt + (b * D + d) * nch * N + j * NS : NULL;
-  const int64_t nst = (L + kMS - 1) / kMS;
-  if (nst > 0) issue(0, 0, (int)(L < kMS ? L : kMS));
+  const int64_t nst = (Le + kMS - 1) / kMS;
+  if (nst > 0) issue(0, 0, (int)(Le < kMS ? Le : kMS));
   for (int64_t s = 0; s < nst; s++) {
     const int buf = (int)(s & 1);
     const int64_t t0 = s * kMS;
-    const int nv = (int)(L - t0 < kMS ? L - t0 : kMS);
+    const int nv = (int)(Le - t0 < kMS ? Le - t0 : kMS);
     __pipeline_wait_prior(0);
     __syncthreads();
     if (s > 0) flush(buf ^ 1, t0 - kMS, kMS);
     prepare(buf, nv);
     __syncthreads();
-    if (s + 1 < nst) issue(buf ^ 1, t0 + kMS, (int)(L - t0 - kMS < kMS ? L - t0 - kMS : kMS));
-    const float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS;
+    if (s + 1 < nst) issue(buf ^ 1, t0 + kMS, (int)(Le - t0 - kMS < kMS ? Le - t0 - kMS : kMS));
+    const float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS, *sa = rows(buf) + (ra * CB + c) * kRS;
     const float *sB = bcrows(buf) + bco(N, 0, j * NS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS);
     /* 4 steps of the thread's states; the lane's partial y goes to its own row of sy */
     /* Δ and u of the next 4 steps, loaded a group ahead: the group's exps wait on nothing (the last group
      * reads the row's padding) */
-    float4 dnx = *(const float4 *)sd, unx = *(const float4 *)su;
+    float4 dnx = *(const float4 *)sd, unx = *(const float4 *)su, anx = DA ? *(const float4 *)sa : float4();
     auto group = [&](int i) {
-      const float4 d4 = dnx, u4 = unx;
+      const float4 d4 = dnx, u4 = unx, a4 = anx;
       dnx = *(const float4 *)(sd + i + 4);
       unx = *(const float4 *)(su + i + 4);
-      const float dl[4] = {d4.x, d4.y, d4.z, d4.w}, u[4] = {u4.x, u4.y, u4.z, u4.w};
+      if (DA) anx = *(const float4 *)(sa + i + 4);
+      /* dl: the Δ of Ā (Δ_A with kMamA), u and Δ u (dlu) give B̄ u */
+      const float dl[4] = {DA ? a4.x : d4.x, DA ? a4.y : d4.y, DA ? a4.z : d4.z, DA ? a4.w : d4.w},
+                  u[4] = {u4.x, u4.y, u4.z, u4.w};
       float dlu[4];
       mbu4<DK>(d4, u4, dlu);
       float yp[4] = {0.f, 0.f, 0.f, 0.f};
@@ -488,7 +510,15 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
   }
   if (nst > 0) {
     __syncthreads();
-    flush((int)((nst - 1) & 1), (nst - 1) * kMS, (int)(L - (nst - 1) * kMS));
+    flush((int)((nst - 1) & 1), (nst - 1) * kMS, (int)(Le - (nst - 1) * kMS));
+  }
+  if (Le < L) { /* past the length: y = 0, the checkpoints hold the final state */
+    const int nt = (int)(L - Le); /* 32-bit: a 64-bit division is a call */
+    for (int e = tid; e < ncb * nt; e += kMT) y[row0 + (int64_t)(e / nt) * L + Le + e % nt] = 0.f;
+    if (ck0)
+      for (int64_t ci = (Le + C - 1) / C; ci < nch; ci++)
+#pragma unroll
+        for (int k = 0; k < NS; k++) ck0[ci * N + k] = h[k];
   }
   if (live && hL) {
 #pragma unroll
@@ -580,12 +610,17 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   const bool live = P.live;
   const int64_t S = a.chunk, nch = (L + S - 1) / S;
   const bool hz = a.z != NULL;
+  constexpr bool DA = DK == kMamA;
+  const int ra = hz ? 4 : 3; /* Δ_A's row (-> dΔ_A) */
+  /* the sequence's length (L <= 2^24: takes) */
+  const int Le = (int)(a.lengths ? (a.lengths[b] < 0 ? 0 : a.lengths[b] > L ? L : a.lengths[b]) : L);
   float *sub = (float *)(smem + 2 * (q.rbuf + q.bbuf));
   float *red = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub);
   float *cks = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub + q.red); /* [buf][thread][NS] */
   /* the thread's checkpoints: the block's base and a 32-bit offset (L <= 2^24: takes) */
   const int ckoff = (live ? c : 0) * (int)nch * N + j * NS;
-  /* staged rows: 0 u (-> du), 1 Δ (-> Δ' -> dΔ), 2 dy (-> c), 3 z (-> dy silu'(z) -> dz) */
+  /* staged rows: 0 u (-> du), 1 Δ (-> Δ' -> dΔ), 2 dy (-> c), 3 z (-> dy silu'(z) -> dz), ra Δ_A
+   * (-> dΔ_A) */
   auto rows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf)); };
   auto bcrows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf) + q.rbuf); };
 
@@ -658,13 +693,14 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
       for (int k = 0; k < NS; k++) __pipeline_memcpy_async(ckd + k, ckg + k, 4);
     }
-    const float *src[4] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy, (const float *)a.z};
+    const float *src[5] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy,
+                           (const float *)(hz ? a.z : a.deltaA), (const float *)a.deltaA};
     if (q.vec) {
 #pragma unroll
       for (int m = 0; m < RC; m++) {
         if (rcc[m] >= ncb || rq[m] >= nv) continue;
 #pragma unroll
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < 5; r++)
           if (r < q.nr) __pipeline_memcpy_async(sr + (r * CB + rcc[m]) * kBRS + rq[m], src[r] + rgo[m] + t0, 16);
       }
 #pragma unroll
@@ -675,7 +711,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
             __pipeline_memcpy_async(sb + bco(N, r, bn[m], kBRS) + bq[m], bcsrc[r] + bgo[m] + t0, 16);
     } else { /* element by element (L % 4 != 0 or rows not 16-byte aligned) */
 #pragma unroll
-      for (int r = 0; r < 4; r++)
+      for (int r = 0; r < 5; r++)
         for (int e = tid; e < CB * kBS && r < q.nr; e += kMT) {
           const int cc = e / kBS, tt = e % kBS;
           if (cc < ncb && tt < nv)
@@ -694,6 +730,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
    * the end and in missing channels every row is 0: a step that changes nothing */
   auto prepare = [&](int buf, int nv) {
     float *su = rows(buf), *sd = su + CB * kBRS, *sg = sd + CB * kBRS, *sz = hz ? sg + CB * kBRS : NULL;
+    float *sa = su + ra * CB * kBRS;
 #pragma unroll
     for (int m = 0; m < RC; m++) {
       if (rcc[m] >= CB) continue;
@@ -718,12 +755,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       *(float4 *)(sg + sl) = make_float4(gv[0], gv[1], gv[2], gv[3]);
       if (sz) *(float4 *)(sz + sl) = make_float4(zv[0], zv[1], zv[2], zv[3]);
       if (!live4 || rq[m] + 4 > nv) {
-        float4 u4 = *(float4 *)(su + sl);
-        if (!live4 || rq[m] >= nv) u4.x = 0.f;
-        if (!live4 || rq[m] + 1 >= nv) u4.y = 0.f;
-        if (!live4 || rq[m] + 2 >= nv) u4.z = 0.f;
-        if (!live4 || rq[m] + 3 >= nv) u4.w = 0.f;
-        *(float4 *)(su + sl) = u4;
+#pragma unroll
+        for (int p = 0; p < 4; p++)
+          if (!live4 || rq[m] + p >= nv) {
+            su[sl + p] = 0.f;
+            if (DA) sa[sl + p] = 0.f;
+          }
       }
     }
     if (nv < kBS) {
@@ -735,8 +772,9 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   /* du, dΔ, dz and the variable dB/dC partial of a finished segment */
   auto flush = [&](int buf, int64_t t0, int nv) {
     const float *su = rows(buf), *sd = su + CB * kBRS, *sz = hz ? su + 3 * CB * kBRS : NULL;
-    float *outs[3] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz};
-    const float *ins[3] = {su, sd, sz};
+    float *outs[4] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz, (float *)gr.ddeltaA};
+    const float *ins[4] = {su, sd, sz, su + ra * CB * kBRS};
+    const bool wr[4] = {true, true, hz, DA && gr.ddeltaA};
     const float *sb = bcrows(buf);
     float *pout[2] = {VB ? pB : pC, pC};
     const int64_t po = (bg * q.ntile + tile) * N * L + t0;
@@ -745,9 +783,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int m = 0; m < RC; m++) {
         if (rcc[m] >= ncb || rq[m] >= nv) continue;
 #pragma unroll
-        for (int r = 0; r < 3; r++)
-          if (r < 2 || hz)
-            *(float4 *)(outs[r] + rgo[m] + t0) = *(const float4 *)(ins[r] + rcc[m] * kBRS + rq[m]);
+        for (int r = 0; r < 4; r++)
+          if (wr[r]) *(float4 *)(outs[r] + rgo[m] + t0) = *(const float4 *)(ins[r] + rcc[m] * kBRS + rq[m]);
       }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
@@ -757,8 +794,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
             *(float4 *)(pout[r] + po + bgo[m]) = *(const float4 *)(sb + bco(N, r, bn[m], kBRS) + bq[m]);
     } else {
 #pragma unroll
-      for (int r = 0; r < 3; r++)
-        for (int e = tid; e < CB * kBS && (r < 2 || hz); e += kMT) {
+      for (int r = 0; r < 4; r++)
+        for (int e = tid; e < CB * kBS && wr[r]; e += kMT) {
           const int cc = e / kBS, tt = e % kBS;
           if (cc < ncb && tt < nv) outs[r][row0 + cc * L + t0 + tt] = ins[r][cc * kBRS + tt];
         }
@@ -771,20 +808,20 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     }
   };
 
-  const int64_t nseg = (L + S - 1) / S;
-  if (nseg > 0) issue(0, nseg - 1, (int)(L - (nseg - 1) * S));
+  const int64_t nseg = (Le + S - 1) / S;
+  if (nseg > 0) issue(0, nseg - 1, (int)(Le - (nseg - 1) * S));
   for (int64_t s = nseg - 1; s >= 0; s--) {
     const int buf = (int)((nseg - 1 - s) & 1);
     const int64_t t0 = s * S;
-    const int nv = (int)(L - t0 < S ? L - t0 : S);
+    const int nv = (int)(Le - t0 < S ? Le - t0 : S);
     __pipeline_wait_prior(0);
     __syncthreads();
-    if (s + 1 < nseg) flush(buf ^ 1, t0 + S, (int)(L - t0 - S < S ? L - t0 - S : S));
+    if (s + 1 < nseg) flush(buf ^ 1, t0 + S, (int)(Le - t0 - S < S ? Le - t0 - S : S));
     prepare(buf, nv);
     __syncthreads();
     if (s > 0) issue(buf ^ 1, s - 1, (int)S);
     float *su = rows(buf) + c * kBRS, *sd = rows(buf) + (CB + c) * kBRS, *sg = rows(buf) + (2 * CB + c) * kBRS;
-    float *sz = hz ? rows(buf) + (3 * CB + c) * kBRS : NULL;
+    float *sz = hz ? rows(buf) + (3 * CB + c) * kBRS : NULL, *sa = DA ? rows(buf) + (ra * CB + c) * kBRS : NULL;
     float *sB = bcrows(buf) + bco(N, 0, j * NS, kBRS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS, kBRS);
     const int nsub = (nv + kSS - 1) / kSS;
     /* pass A: the states entering each sub-segment */
@@ -800,7 +837,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         for (int i4 = 0; i4 < kSS; i4 += 4) {
           const int i = qs * kSS + i4;
           const float4 d4 = *(const float4 *)(sd + i), u4 = *(const float4 *)(su + i);
-          const float dl[4] = {d4.x, d4.y, d4.z, d4.w}, u[4] = {u4.x, u4.y, u4.z, u4.w};
+          const float4 a4 = DA ? *(const float4 *)(sa + i) : d4; /* the Δ of Ā */
+          const float dl[4] = {a4.x, a4.y, a4.z, a4.w}, u[4] = {u4.x, u4.y, u4.z, u4.w};
           float dlu[4];
           mbu4<DK>(d4, u4, dlu);
 #pragma unroll
@@ -829,11 +867,13 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       float *const part = red + (size_t)NBC * (kMT / 32) * kSS * N;
       float hin[NS], hs[kSS][NS], av[kSS][NS];
       /* the sub-segment's 4 steps of u, Δ', c and the B/C rows of the thread's states by 16-byte loads */
-      float uv[4], dv[4], cv[4], Bv[4][NS], Cv[4][NS];
+      float uv[4], dv[4], dav[4], cv[4], Bv[4][NS], Cv[4][NS]; /* dav: the Δ of Ā (Δ_A with kMamA) */
       auto load4 = [&](int i, bool wc) {
         const float4 u4 = *(const float4 *)(su + i), d4 = *(const float4 *)(sd + i);
+        const float4 a4 = DA ? *(const float4 *)(sa + i) : d4;
         uv[0] = u4.x, uv[1] = u4.y, uv[2] = u4.z, uv[3] = u4.w;
         dv[0] = d4.x, dv[1] = d4.y, dv[2] = d4.z, dv[3] = d4.w;
+        dav[0] = a4.x, dav[1] = a4.y, dav[2] = a4.z, dav[3] = a4.w;
         if (wc) {
           const float4 c4 = *(const float4 *)(sg + i);
           cv[0] = c4.x, cv[1] = c4.y, cv[2] = c4.z, cv[3] = c4.w;
@@ -866,7 +906,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
           for (int k = 0; k < NS; k++) {
             float bu;
-            mstep<DK>(dv[p], uv[p], dlu, a2[k], lam[k], mrcp(lam[k]), av[ii][k], bu);
+            mstep<DK>(dav[p], uv[p], dlu, a2[k], lam[k], mrcp(lam[k]), av[ii][k], bu);
             hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + bu * Bv[p][k];
           }
         }
@@ -875,7 +915,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int ii = kSS - 1; ii >= 0; ii--) {
         const int p = ii & 3;
         if (p == 3) load4(i0 + ii - 3, true);
-        const float uu = uv[p], dl = dv[p], cf = cv[p], dlu = DK == kDir ? uu : dl * uu, hdl = 0.5f * dl;
+        const float uu = uv[p], dl = dv[p], cf = cv[p], dlu = DK == kDir ? uu : dl * uu, hdl = 0.5f * dl, dla = dav[p];
         float s1 = 0.f, s2 = 0.f, yp = 0.f, vB[NS], vC[NS];
 #pragma unroll
         for (int k = 0; k < NS; k++) {
@@ -900,12 +940,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
             s2 = fmaf(w, fmaf(lam[k], hp, bu), s2);
             dlam[k] = fmaf(w * dl, fmaf(bu, hdl, hp), dlam[k]);
             gB = gr * dlu;
-          } else { /* mamba and dirac: s1 = Σ G B, s2 = Σ E h λ, dλ += E h Δ */
+          } else { /* mamba and dirac: s1 = Σ G B, s2 = Σ E h λ, dλ += E h Δ (Δ_A with kMamA) */
             s1 += Gt * bk;
             E[k] = av[ii][k] * Gt;
             const float eh = E[k] * hp;
             s2 += eh * lam[k];
-            dlam[k] += eh * dl;
+            dlam[k] += eh * dla;
             gB = Gt * dlu;
           }
           yp += ck * hs[ii][k];
@@ -959,15 +999,16 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         const float4 pt = *(const float4 *)(part + (ii * CB + cc) * 4);
         float *ru = rows(buf) + cc * kBRS + i, *rd = ru + CB * kBRS, *rg = ru + 2 * CB * kBRS;
         const float uu = *ru, dl = *rd, cf = *rg;
-        float du = (DK == kMam || DK == kBil) ? dl * pt.x : pt.x;
+        float du = (DK == kMam || DK == kBil || DA) ? dl * pt.x : pt.x;
         if (a.Dv) {
           dDacc[m] += cf * uu;
           du = cf * eDd[m] + du;
         }
-        float g1 = DK == kMam ? uu * pt.x + pt.y : pt.y;
+        float g1 = DK == kMam ? uu * pt.x + pt.y : DA ? uu * pt.x : pt.y;
         if (a.softplus) g1 = g1 * m1mexp(dl); /* σ(Δ + bias) = 1 - e^-Δ' */
         dbacc[m] += g1;
         if (hz) ru[3 * CB * kBRS] = ru[3 * CB * kBRS] * (pt.z + eDd[m] * uu);
+        if (DA) ru[ra * CB * kBRS] = pt.y; /* dΔ_A = Σ E h λ */
         *ru = du;
         *rd = g1;
       }
@@ -976,7 +1017,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
   if (nseg > 0) {
     __syncthreads();
-    flush((int)((nseg - 1) & 1), 0, (int)(L < S ? L : S));
+    flush((int)((nseg - 1) & 1), 0, (int)(Le < S ? Le : S));
   }
   if (live) {
     const int64_t od = (b * D + d) * N + j * NS;
@@ -1014,6 +1055,21 @@ lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t
   return lr_cuda_check_launch("lr_kcuda_scan_fwd");
 }
 
+/* With lengths: x[r, t] = 0 for t >= lengths[r / rpb] of rows r < rows of length L (the backward's
+ * gradients past a sequence's end, which its kernel leaves alone; there they spilled registers). */
+__global__ void mtail_k(float *x, int64_t rows, int64_t rpb, int64_t L, const int64_t *len) {
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t lb = len[r / rpb] < 0 ? 0 : len[r / rpb];
+    for (int64_t t = lb + threadIdx.x; t < L; t += blockDim.x) x[r * L + t] = 0.f;
+  }
+}
+
+lr_status mtail(float *x, int64_t rows, int64_t rpb, const lr_scan_in *a, cudaStream_t s) {
+  if (!x || rows == 0) return LR_OK;
+  mtail_k<<<(unsigned)(rows < 65535 ? rows : 65535), 256, 0, s>>>(x, rows, rpb, a->L, a->lengths);
+  return lr_cuda_check_launch("lr_kcuda_scan_bwd");
+}
+
 template <int NS, int TPC, bool VB, bool VC, int DK>
 lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
   MGeom q = mgeom(a, g);
@@ -1027,6 +1083,14 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, *g, q, (const float *)ckpt, pB, pC);
   LR_TRY(lr_cuda_check_launch("lr_kcuda_scan_bwd"));
+  if (a->lengths) {
+    float *rows[4] = {(float *)g->du, (float *)g->ddelta, a->z ? (float *)g->dz : NULL,
+                      a->deltaA ? (float *)g->ddeltaA : NULL};
+    for (int r = 0; r < 4; r++) LR_TRY(mtail(rows[r], a->Bn * a->D, a->D, a, s));
+    const int64_t pr = q.Gt * q.ntile * a->N; /* rows of the dB/dC partials per sequence */
+    if (VB) LR_TRY(mtail(pB, a->Bn * pr, pr, a, s));
+    if (VC) LR_TRY(mtail(pC, a->Bn * pr, pr, a, s));
+  }
   if (part) {
     if (VB) LR_TRY(launch_sum_mid<float>(pB, g->dB, a->Bn * q.Gt, q.ntile, a->N * a->L, s));
     if (VC) LR_TRY(launch_sum_mid<float>(pC, g->dC, a->Bn * q.Gt, q.ntile, a->N * a->L, s));
@@ -1035,12 +1099,13 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
 }
 
 /* the instantiation for N, the kinds of B and C and the discretization (mamba: every kind of B and
- * C; dirac, zoh and bilinear: B and C both variable or both fixed, see takes) */
+ * C; mamba with Δ_A, dirac, zoh and bilinear: B and C both variable or both fixed, see takes) */
 template <bool BWD, int NS, int TPC>
 lr_status pick_bc(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
                   cudaStream_t s) {
 #define LR_M(VB, VC, DK)                                                                                     \
   (BWD ? bwd_m<NS, TPC, VB, VC, DK>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC, DK>(a, y, hL, (void *)ckpt, s))
+  if (a->deltaA) return a->varB ? LR_M(true, true, kMamA) : LR_M(false, false, kMamA);
   switch (a->disc) {
   case LR_DISC_DIRAC: return a->varB ? LR_M(true, true, kDir) : LR_M(false, false, kDir);
   case LR_DISC_ZOH: return a->varB ? LR_M(true, true, kZoh) : LR_M(false, false, kZoh);
@@ -1063,7 +1128,8 @@ lr_status pick(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const l
   }
 }
 
-/* Mamba's case without lengths, resets or Δ_A, on the auto and mamba paths. The auto path takes the
+/* Mamba's case without resets, on the auto and mamba paths (Δ_A with mamba's discretization and B, C
+ * both variable or both fixed). The auto path takes the
  * backward only with threads enough (Bn D N / 4 of them) or a short sequence: with fewer, the tile
  * backward, which parallelises time, is faster. Measured on an H200 at L 4096, N 16 (this one, tile):
  * variable B/C, B 2 D 1024 1.19, 1.90 ms and B 1 D 1024 1.19, 0.97; fixed B/C, B 4 D 1024 0.84,
@@ -1075,7 +1141,8 @@ bool takes(const lr_scan_in *a, bool bwd) {
   if (bwd && path == 0 && a->L > 64 &&
       a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * ((a->varB || a->varC) ? 48 : 96))
     return false;
-  if (a->rdt != LR_DTYPE_F32 || a->cplx || a->deltaA || a->lengths || a->reset) return false;
+  if (a->rdt != LR_DTYPE_F32 || a->cplx || a->reset) return false;
+  if (a->deltaA && !(a->disc == LR_DISC_MAMBA && a->varB == a->varC)) return false;
   if (a->disc != LR_DISC_MAMBA &&
       !((a->disc == LR_DISC_DIRAC || a->disc == LR_DISC_ZOH || a->disc == LR_DISC_BILINEAR) && a->varB == a->varC))
     return false;
