@@ -421,26 +421,9 @@ static lr_status check_delta(const char *op, lr_tensor *t, const char *name, lr_
   return check_shape(op, t, name, 3, (int64_t[]){Bn, P, L}, "(B, P, L) or (P)");
 }
 
-#ifdef LR_CUDA
-/* the CUDA diagonal scan forward's workspace (its time chunks), NULL when it needs none */
-static lr_status dscan_ws(const lr_dscan_in *a, void **ws) {
-  const int64_t words = (int64_t)((lr_kcuda_dscan_ws_bytes(a) + 7) / 8);
-  *ws = NULL;
-  if (!words) return LR_OK;
-  lr_tensor *t;
-  LR_TRY(lr_empty_on(LR_DTYPE_F64, LR_DEVICE_CUDA, LR_SHAPE(words), &t));
-  *ws = t->data;
-  return LR_OK;
-}
-#endif
-
 static lr_status dscan_fwd(lr_device dev, const lr_dscan_in *a, void *h, void *hL) {
 #ifdef LR_CUDA
-  if (dev == LR_DEVICE_CUDA) {
-    void *ws;
-    LR_TRY(dscan_ws(a, &ws));
-    return lr_kcuda_dscan_fwd(a, h, hL, ws, lr_cuda_stream());
-  }
+  if (dev == LR_DEVICE_CUDA) return lr_kcuda_dscan_fwd(a, h, hL, lr_cuda_stream());
 #endif
   (void)dev;
   lr_kcpu_dscan_fwd(a, h, hL);

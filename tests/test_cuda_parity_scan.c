@@ -769,10 +769,13 @@ Test(cuda_parity_scan, diag_scan, .init = on_gpu) {
   diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 2, 300, 2049, 31, seed++);
   diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 2, 300, 2049, 9, seed++); /* Δ per state: Ā, B̄ worked out once */
   diag_case(LR_DTYPE_F32, LR_DISC_ZOH, 4, 64, 5000, 4, seed++);
-  /* few rows: the forward's time chunks (4 of 80 steps) in F64 and C128, every option */
+  /* Δ or Δ_A per step, resets (the kernels' per-step maps, VAR): several tiles in F64 and C128 with
+   * every option; Event-SSM's case (Δ per state, Δ_A per step) with lengths, and with resets too */
   diag_case(LR_DTYPE_C128, LR_DISC_ZOH, 3, 7, 300, 31, seed++);
   diag_case(LR_DTYPE_F64, LR_DISC_BILINEAR, 3, 7, 300, 26, seed++);
-  /* S5's case (Δ, Δ_A per state, no resets): the warp-per-row kernels, partial and whole tiles */
+  diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 3, 40, 1000, 11, seed++);
+  diag_case(LR_DTYPE_C64, LR_DISC_ZOH, 3, 40, 1000, 27, seed++);
+  /* S5's case (Δ, Δ_A per state, no resets): Ā's powers, partial and whole tiles */
   diag_case(LR_DTYPE_C128, LR_DISC_ZOH, 3, 7, 100, 47, seed++);
   diag_case(LR_DTYPE_F32, LR_DISC_BILINEAR, 3, 7, 100, 13, seed++);
   diag_case(LR_DTYPE_C64, LR_DISC_DIRAC, 3, 5, 1, 45, seed++);

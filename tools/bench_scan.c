@@ -24,6 +24,7 @@
  *                   not memory; on CUDA two more lines give that rate against the device's
  *                   special-function peak (sfu_rows)
  *   diag (S5)       lr_diag_scan's kernel: x (B, P = D, L) c64, λ, Δ (P), every state written out
+ *   diag (event)    the same with Event-SSM's Δ_A (B, P, L) per step: Ā_t = exp(Δ_A,t λ), B̄ from Δ
  * The plain loops (below) are what a user would write: for each (b, d), t, n: discretize with
  * libm (expf, expm1f, cexpf, log1pf), h = Ā h + B̄ B u, y += C h; the backward recomputes the
  * channel's states into an (L, N) buffer and walks back. Same flags as the library, no threads.
@@ -391,16 +392,18 @@ static void plain_cplx_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
     }
 }
 
-/* Diagonal scan, zoh, Δ per state: h_t = e^{Δλ} h_{t-1} + (e^{Δλ} - 1)/λ x_t, every state out. */
+/* Diagonal scan, zoh, Δ per state: h_t = e^{Δλ} h_{t-1} + (e^{Δλ} - 1)/λ x_t, every state out;
+ * with Δ_A per step (Event-SSM) Ā_t = e^{Δ_A,t λ}. */
 static void plain_diag_fwd(const lr_dscan_in *a, float complex *h, float complex *hL) {
   const float complex *x = a->x, *lam = a->lam;
-  const float *dl = a->delta;
+  const float *dl = a->delta, *da = a->deltaA;
   for (int64_t b = 0; b < a->Bn; b++)
     for (int64_t p = 0; p < a->P; p++) {
       const int64_t r = (b * a->P + p) * a->L;
       float complex s = 0;
       for (int64_t t = 0; t < a->L; t++) {
-        const float complex ab = cexpf(dl[p] * lam[p]), bb = (ab - 1.0f) / lam[p];
+        const float complex e = cexpf(dl[p] * lam[p]), bb = (e - 1.0f) / lam[p];
+        const float complex ab = da ? cexpf(da[r + t] * lam[p]) : e;
         s = ab * s + bb * x[r + t];
         h[r + t] = s;
       }
@@ -409,20 +412,27 @@ static void plain_diag_fwd(const lr_dscan_in *a, float complex *h, float complex
 }
 
 static void plain_diag_bwd(const lr_dscan_in *a, const float complex *h, const float complex *gh, float complex *dx,
-                           float complex *dlam, float *ddl, float complex *dh0) {
+                           float complex *dlam, float *ddl, float *ddla, float complex *dh0) {
   const float complex *x = a->x, *lam = a->lam;
-  const float *dl = a->delta;
+  const float *dl = a->delta, *da = a->deltaA;
   for (int64_t b = 0; b < a->Bn; b++)
     for (int64_t p = 0; p < a->P; p++) {
       const int64_t r = (b * a->P + p) * a->L;
       float complex G = 0, dlp = 0;
       for (int64_t t = a->L - 1; t >= 0; t--) {
-        const float complex lp = lam[p], ab = cexpf(dl[p] * lp), bb = (ab - 1.0f) / lp;
+        const float complex lp = lam[p], e = cexpf(dl[p] * lp), bb = (e - 1.0f) / lp;
+        const float dat = da ? da[r + t] : dl[p];
+        const float complex ab = da ? cexpf(dat * lp) : e;
         G += gh[r + t];
         const float complex hp = t ? h[r + t - 1] : 0, gA = G * conjf(hp), gB = G * conjf(x[r + t]);
         dx[r + t] = G * conjf(bb);
-        dlp += gA * conjf(dl[p] * ab) + gB * conjf((dl[p] * lp * ab - (ab - 1.0f)) / (lp * lp));
-        ddl[r + t] = crealf(gA * conjf(lp * ab)) + crealf(gB * conjf(ab));
+        dlp += gA * conjf(dat * ab) + gB * conjf((dl[p] * lp * e - (e - 1.0f)) / (lp * lp));
+        if (da) {
+          ddla[r + t] = crealf(gA * conjf(lp * ab));
+          ddl[r + t] = crealf(gB * conjf(e));
+        } else {
+          ddl[r + t] = crealf(gA * conjf(lp * ab)) + crealf(gB * conjf(ab));
+        }
         G *= conjf(ab);
       }
       dlam[b * a->P + p] = dlp;
@@ -545,7 +555,7 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
       lv[i] = lv[i] < 0 ? 0 : lv[i];
       sum += (double)lv[i];
     }
-    live = Bn * L ? sum / (double)(Bn * L) : 1;
+    live = Bn * L > 0 ? sum / (double)(Bn * L) : 1;
     lr_status st = lr_empty_on(LR_DTYPE_I64, b->dev, LR_SHAPE(Bn), &t);
     if (st == LR_OK) st = lr_tensor_copy_from_host(t, lv, sizeof(int64_t) * (size_t)Bn);
     free(lv);
@@ -619,13 +629,13 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
 /* ---- diagonal scan ---- */
 typedef struct {
   lr_dscan_in a;
-  void *h, *hL, *gh, *dx, *dlp, *ddl, *dh0, *ws; /* ws: the CUDA forward's time chunks */
+  void *h, *hL, *gh, *dx, *dlp, *ddl, *ddla, *dh0;
 } ds_arg;
 
 static lr_status k_ds_fwd(bctx *b, void *p) {
   ds_arg *s = p;
 #ifdef LR_CUDA
-  if (b->dev == LR_DEVICE_CUDA) return lr_kcuda_dscan_fwd(&s->a, s->h, s->hL, s->ws, NULL);
+  if (b->dev == LR_DEVICE_CUDA) return lr_kcuda_dscan_fwd(&s->a, s->h, s->hL, NULL);
 #endif
   int prev = omp_get_max_threads();
   omp_set_num_threads(b->nt);
@@ -638,11 +648,11 @@ static lr_status k_ds_bwd(bctx *b, void *p) {
   ds_arg *s = p;
 #ifdef LR_CUDA
   if (b->dev == LR_DEVICE_CUDA)
-    return lr_kcuda_dscan_bwd(&s->a, s->h, s->gh, NULL, s->dx, s->dlp, s->ddl, NULL, s->dh0, NULL);
+    return lr_kcuda_dscan_bwd(&s->a, s->h, s->gh, NULL, s->dx, s->dlp, s->ddl, s->ddla, s->dh0, NULL);
 #endif
   int prev = omp_get_max_threads();
   omp_set_num_threads(b->nt);
-  lr_kcpu_dscan_bwd(&s->a, s->h, s->gh, NULL, s->dx, s->dlp, s->ddl, NULL, s->dh0);
+  lr_kcpu_dscan_bwd(&s->a, s->h, s->gh, NULL, s->dx, s->dlp, s->ddl, s->ddla, s->dh0);
   omp_set_num_threads(prev);
   return LR_OK;
 }
@@ -657,11 +667,12 @@ static lr_status k_ds_plain_fwd(bctx *b, void *p) {
 static lr_status k_ds_plain_bwd(bctx *b, void *p) {
   ds_arg *s = p;
   (void)b;
-  plain_diag_bwd(&s->a, s->h, s->gh, s->dx, s->dlp, s->ddl, s->dh0);
+  plain_diag_bwd(&s->a, s->h, s->gh, s->dx, s->dlp, s->ddl, s->ddla, s->dh0);
   return LR_OK;
 }
 
-static lr_status ds_setup(bctx *b, int64_t Bn, int64_t P, int64_t L, ds_arg *s, double *fb, double *bb) {
+/* ev: Event-SSM's case, Δ_A (B, P, L) per step */
+static lr_status ds_setup(bctx *b, bool ev, int64_t Bn, int64_t P, int64_t L, ds_arg *s, double *fb, double *bb) {
   memset(s, 0, sizeof *s);
   lr_dscan_in *a = &s->a;
   a->dt = LR_DTYPE_C64;
@@ -675,6 +686,12 @@ static lr_status ds_setup(bctx *b, int64_t Bn, int64_t P, int64_t L, ds_arg *s, 
   a->lam = t->data;
   LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(P), 0.001, 0.1, 13, &t));
   a->delta = t->data;
+  if (ev) {
+    LR_TRY(filled(b, LR_DTYPE_F32, LR_SHAPE(Bn, P, L), 0.0001, 0.2, 15, &t));
+    a->deltaA = t->data;
+    LR_TRY(lr_empty_on(LR_DTYPE_F32, b->dev, LR_SHAPE(Bn, P, L), &t));
+    s->ddla = t->data;
+  }
   void **bufs[6] = {&s->h, &s->gh, &s->dx, &s->ddl, &s->hL, &s->dlp};
   for (int i = 0; i < 6; i++) {
     lr_dtype dt = i == 3 ? LR_DTYPE_F32 : LR_DTYPE_C64;
@@ -684,16 +701,9 @@ static lr_status ds_setup(bctx *b, int64_t Bn, int64_t P, int64_t L, ds_arg *s, 
   }
   LR_TRY(lr_empty_on(LR_DTYPE_C64, b->dev, LR_SHAPE(Bn, P), &t));
   s->dh0 = t->data;
-#ifdef LR_CUDA
-  const size_t wsb = b->dev == LR_DEVICE_CUDA ? lr_kcuda_dscan_ws_bytes(a) : 0;
-  if (wsb) {
-    LR_TRY(lr_empty_on(LR_DTYPE_F64, b->dev, LR_SHAPE((int64_t)((wsb + 7) / 8)), &t));
-    s->ws = t->data;
-  }
-#endif
   const double n = (double)(Bn * P * L);
-  *fb = n * 16;          /* x read, h written (c64) */
-  *bb = n * (8 * 4 + 4); /* x, h, dh read, dx written (c64), ddelta written (f32) */
+  *fb = n * (16 + (ev ? 4 : 0));          /* x read, h written (c64), Δ_A read */
+  *bb = n * (8 * 4 + 4 + (ev ? 8 : 0)); /* x, h, dh read, dx written (c64), ddelta (dΔ_A) written, Δ_A read */
   return LR_OK;
 }
 
@@ -785,7 +795,7 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);
     sel_arg s;
-    double fb, bb;
+    double fb = 0, bb = 0;
     pass_t pf, pb;
     const int64_t n = Bn * D * L;
     lr_status st = sel_setup(b, (sel_variant)v, Bn, D, L, N, &s, &fb, &bb);
@@ -804,22 +814,23 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
     if (v == V_CZOH && !cpu) sfu_rows(out, (double)n * (double)N, &pf, &pb);
 #endif
   }
-  {
+  for (int ev = 0; ev < 2; ev++) {
+    const char *name = ev ? "diag (event)" : "diag (S5)";
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);
     ds_arg s;
-    double fb, bb;
+    double fb = 0, bb = 0;
     pass_t pf, pb;
     const int64_t n = Bn * D * L;
-    lr_status st = ds_setup(b, Bn, D, L, &s, &fb, &bb);
+    lr_status st = ds_setup(b, ev, Bn, D, L, &s, &fb, &bb);
     if (st == LR_OK) st = time_pass(b, k_ds_fwd, k_ds_plain_fwd, &s, s.h, 2 * n, save, &pf);
     if (st == LR_OK) st = time_pass(b, k_ds_bwd, k_ds_plain_bwd, &s, s.ddl, n, save, &pb);
     lr_arena_rewind(ar, m);
     if (st != LR_OK) {
-      fprintf(out, "%-16s error: %s\n", "diag (S5)", lr_last_error());
+      fprintf(out, "%-16s error: %s\n", name, lr_last_error());
     } else {
-      row(out, b, "diag (S5)", "fwd", &pf, fb, copy_gbs);
-      row(out, b, "diag (S5)", "bwd", &pb, bb, copy_gbs);
+      row(out, b, name, "fwd", &pf, fb, copy_gbs);
+      row(out, b, name, "bwd", &pb, bb, copy_gbs);
     }
   }
   free(save);

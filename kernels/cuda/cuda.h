@@ -473,11 +473,8 @@ lr_status lr_kcuda_scan_bwd(const lr_scan_in *a, const void *ckpt, const lr_scan
                             lr_cuda_stream_t s);
 /* dst[m] = Σ_b src[b, m] in order b = 0, 1, ... (bitwise the CPU's lr_kcpu_sum_leading). */
 lr_status lr_kcuda_sum_leading(lr_dtype rdt, int64_t Bn, int64_t M, const void *src, void *dst, lr_cuda_stream_t s);
-/* Diagonal scan, as lr_kcpu_dscan_fwd / lr_kcpu_dscan_bwd. With few rows (B·P) the forward runs
- * time in chunks in parallel and then needs ws of lr_kcuda_dscan_ws_bytes(a) bytes (0: ws may be
- * NULL). */
-size_t lr_kcuda_dscan_ws_bytes(const lr_dscan_in *a);
-lr_status lr_kcuda_dscan_fwd(const lr_dscan_in *a, void *h, void *hL, void *ws, lr_cuda_stream_t s);
+/* Diagonal scan, as lr_kcpu_dscan_fwd / lr_kcpu_dscan_bwd. */
+lr_status lr_kcuda_dscan_fwd(const lr_dscan_in *a, void *h, void *hL, lr_cuda_stream_t s);
 lr_status lr_kcuda_dscan_bwd(const lr_dscan_in *a, const void *h, const void *gh, const void *ghL, void *dx,
                              void *dlam_p, void *ddelta, void *ddeltaA, void *dh0, lr_cuda_stream_t s);
 /* dst[p] = Σ_b Σ_t src[b, p, t] (in double, the CPU's order). */

@@ -64,10 +64,9 @@
  * over where they are faster (see there).
  *
  * ---- diagonal scan ---- h[b,p,t] = Ā h[b,p,t-1] + B̄ x[b,p,t], every state written out; its
- * backward reads h_{t-1} from that output. S5's case (Δ, Δ_A per state, no resets): a warp per
- * (b, p), 32 steps at a time by a warp scan (dscan_fwd_w, dscan_bwd_w). Else one thread per (b, p)
- * walking time (forward and reverse; with few rows the forward splits time into chunks, DChunks).
- * dλ partials (B, P), summed over b by the op.
+ * backward reads h_{t-1} from that output. A warp per (b, p), 32 steps at a time by a warp scan
+ * (dscan_fwd_w, dscan_bwd_w; S5's case, Δ and Δ_A per state without resets, by the powers of its
+ * fixed Ā). dλ partials (B, P), summed over b by the op.
  * ---- readout ---- y = f Re(yc) + D Re(u), elementwise; its backward's dD partial (B, H) is one
  * thread per (b, h) summing over t in order.
  * ---- discretize ---- one thread per output element, strides in elements (broadcast = 0).
@@ -935,213 +934,22 @@ template <typename T> lr_status fbwd_d(const lr_scan_in *a, const void *ckpt, co
 }
 
 /* ================= diagonal scan =================
- * A block takes 128 consecutive (b, p) rows, a thread per row walking time. The rows are far apart
- * in memory, so a tile of kDT steps of every row goes through shared memory: loaded and stored by
- * consecutive threads along each row (coalesced), read and written by the row's thread while it
- * runs the recurrence. With Δ and Δ_A per state (S5's case), Ā, B̄ and their partials are worked
- * out once per row; else Δ and Δ_A are staged with x. */
-const int kDT = 16;  /* steps per tile */
-const int kDR = 128; /* rows (threads) per block */
-
-/* Tile t0 of nrow rows (from row i0) of src (rows of length L) to/from dst[r * (kDT + 1) + c];
- * steps past L (or rows past the end) read as zero. */
-template <typename T>
-__device__ __forceinline__ void dtile_load(T *dst, const T *__restrict__ src, int64_t i0, int64_t nrow, int64_t L,
-                                           int64_t t0) {
-  for (int e = threadIdx.x; e < kDR * kDT; e += kDR) {
-    const int r = e / kDT, c = e % kDT;
-    dst[r * (kDT + 1) + c] = (r < nrow && t0 + c < L) ? src[(i0 + r) * L + t0 + c] : T();
-  }
-}
-template <typename T>
-__device__ __forceinline__ void dtile_store(T *__restrict__ dst, const T *src, int64_t i0, int64_t nrow, int64_t L,
-                                            int64_t t0) {
-  for (int e = threadIdx.x; e < kDR * kDT; e += kDR) {
-    const int r = e / kDT, c = e % kDT;
-    if (r < nrow && t0 + c < L) dst[(i0 + r) * L + t0 + c] = src[r * (kDT + 1) + c];
-  }
-}
-
-/* Time chunks. With few rows a thread per row leaves the device idle (B 8, P 2048: one block an SM
- * on an H200), so the steps go in nc chunks of lc (a multiple of kDT) steps, a block's work each.
- * Forward: pass 1 (MODE 1) walks each chunk from a zero state and keeps its map h_end = Pc h_start
- * + ec in ws (Pc the product of its Ā, 0 from a reset on; steps past the length change neither);
- * pass 2 (MODE 2) starts chunk c from h0 carried through the maps of chunks 0 .. c-1 and writes h.
- * MODE 0 is the single pass (nc = 1). x is read twice, and yet at B 8, P 2048, L 4096 (c64, Δ per
- * state, before the warp kernels below took that case) on an H200 the forward went 1.32 -> 0.74 ms
- * (16 chunks), at B 32, P 256, L 1024 0.32 -> 0.13 ms. The same split of the backward (its adjoint
- * carried back through the chunks' maps) measured slower: 3.22 -> 4.3 to 4.8 ms with 2 to 17
- * chunks (0.63 -> 0.53 to 0.67 at the smaller size), so the backward keeps a thread per row. */
-struct DChunks {
-  int64_t nc, lc;
-};
-
-template <typename T, int MODE>
-__global__ void __launch_bounds__(kDR) dscan_fwd_k(lr_dscan_in a, DChunks ck, T *__restrict__ h, T *hL, T *ws) {
-  typedef typename Tr<T>::R R;
-  typedef Tr<T> O;
-  extern __shared__ __align__(16) unsigned char dsm[];
-  T *xs = (T *)dsm;                             /* x, then h */
-  R *dss = (R *)(xs + kDR * (kDT + 1));         /* Δ (not per state) */
-  R *das = dss + kDR * (kDT + 1);               /* Δ_A (not per state) */
-  const int64_t P = a.P, L = a.L, BP = a.Bn * P, nrb = (BP + kDR - 1) / kDR;
-  const T *__restrict__ x = (const T *)a.x;
-  const bool dfull = !a.delta_bcast, afull = a.deltaA && !a.deltaA_bcast, cst = !dfull && !afull;
-  for (int64_t w = blockIdx.x; w < nrb * ck.nc; w += gridDim.x) {
-    const int64_t c = w / nrb, i0 = (w % nrb) * kDR, tb = c * ck.lc, te = L - tb < ck.lc ? L : tb + ck.lc;
-    const int64_t nrow = BP - i0 < kDR ? BP - i0 : kDR, i = i0 + threadIdx.x;
-    const bool live = threadIdx.x < nrow;
-    const int64_t b = (live ? i : i0) / P, p = (live ? i : i0) % P;
-    const uint8_t *__restrict__ rs = a.reset ? a.reset + b * L : NULL;
-    const T lam = ((const T *)a.lam)[p];
-    const int64_t len = a.lengths ? a.lengths[b] : L;
-    T s = (MODE != 1 && live && a.h0) ? ((const T *)a.h0)[i] : O::r((R)0), pr = O::r((R)1);
-    if (MODE == 2 && live)
-      for (int64_t k = 0; k < c; k++) s = O::add(O::mul(ws[2 * k * BP + i], s), ws[(2 * k + 1) * BP + i]);
-    T ab = O::r((R)0), bb = O::r((R)0);
-    const R d0 = a.delta_bcast ? ((const R *)a.delta)[p] : (R)0;
-    const R a0 = (a.deltaA && a.deltaA_bcast) ? ((const R *)a.deltaA)[p] : d0;
-    if (cst) O::eval(a.disc, lam, a0, d0, &ab, &bb);
-    for (int64_t t0 = tb; t0 < te; t0 += kDT) {
-      __syncthreads(); /* the last tile's stores are done with xs */
-      dtile_load(xs, x, i0, nrow, L, t0);
-      if (dfull) dtile_load(dss, (const R *)a.delta, i0, nrow, L, t0);
-      if (afull) dtile_load(das, (const R *)a.deltaA, i0, nrow, L, t0);
-      __syncthreads();
-      T *row = xs + threadIdx.x * (kDT + 1);
-#pragma unroll 4
-      for (int c2 = 0; c2 < kDT; c2++) {
-        const int64_t t = t0 + c2;
-        if (t >= len) {
-          row[c2] = O::r((R)0);
-          continue;
-        }
-        if (!cst) {
-          const R d = dfull ? dss[threadIdx.x * (kDT + 1) + c2] : d0;
-          const R da = afull ? das[threadIdx.x * (kDT + 1) + c2] : a.deltaA ? a0 : d;
-          O::eval(a.disc, lam, da, d, &ab, &bb);
-        }
-        const bool r = rs && rs[t];
-        s = O::add(O::mul(ab, r ? O::r((R)0) : s), O::mul(bb, row[c2]));
-        if (MODE == 1) pr = O::mul(ab, r ? O::r((R)0) : pr);
-        row[c2] = s;
-      }
-      if (MODE != 1) {
-        __syncthreads();
-        dtile_store(h, xs, i0, nrow, L, t0);
-      }
-    }
-    if (live) {
-      if (MODE == 1) ws[2 * c * BP + i] = pr, ws[(2 * c + 1) * BP + i] = s;
-      else if (c == ck.nc - 1) hL[i] = s;
-    }
-  }
-}
-
-/* The chunks for a diagonal scan's forward: enough (row, chunk) threads to give every SM 16 blocks,
- * chunks of at least 64 steps; nc = 1 with rows enough. */
-DChunks dchunks(const lr_dscan_in *a) {
-  const int64_t BP = a->Bn * a->P, L = a->L, want = (int64_t)sm_count() * 16 * kDR;
-  int64_t nc = BP >= want ? 1 : (want + BP - 1) / BP;
-  if (nc > L / 64) nc = L / 64;
-  if (nc < 1) nc = 1;
-  int64_t lc = (L + nc - 1) / nc;
-  lc = (lc + kDT - 1) / kDT * kDT;
-  DChunks c = {lc > 0 ? (L + lc - 1) / lc : 1, lc > 0 ? lc : kDT};
-  return c;
-}
-
-/* shared memory of the diagonal scan's forward */
-template <typename T> size_t dscan_smem() {
-  typedef typename Tr<T>::R R;
-  return (size_t)kDR * (kDT + 1) * (sizeof(T) + 2 * sizeof(R));
-}
-
-/* The backward: a thread per (b, p) as well, walking time back in blocks of kDK steps whose loads
- * it issues before running them (inputs __restrict__, so no store waits on them). Staging its five
- * arrays through shared memory like the forward measured slower on an H200 (4.87 ms against 3.23
- * at B 8, P 2048, L 4096, c64). */
-const int kDK = 8;
-
-template <typename T>
-__global__ void dscan_bwd_k(lr_dscan_in a, const T *__restrict__ h, const T *__restrict__ gh, const T *__restrict__ ghL,
-                            T *__restrict__ dx, T *__restrict__ dlam_p, typename Tr<T>::R *__restrict__ ddl,
-                            typename Tr<T>::R *__restrict__ ddla, T *__restrict__ dh0) {
-  typedef typename Tr<T>::R R;
-  typedef Tr<T> O;
-  const int64_t P = a.P, L = a.L, BP = a.Bn * P;
-  const T zero = O::r((R)0);
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < BP; i += (int64_t)blockDim.x * gridDim.x) {
-    const int64_t b = i / P, p = i % P;
-    const T *__restrict__ x = (const T *)a.x + i * L, *__restrict__ hr = h + i * L;
-    const T *__restrict__ ghr = gh ? gh + i * L : NULL;
-    const R *__restrict__ dl = (const R *)a.delta + (a.delta_bcast ? p : i * L);
-    const R *__restrict__ dla = a.deltaA ? (const R *)a.deltaA + (a.deltaA_bcast ? p : i * L) : NULL;
-    const int64_t ds = a.delta_bcast ? 0 : 1, das = a.deltaA_bcast ? 0 : 1;
-    const uint8_t *__restrict__ rs = a.reset ? a.reset + b * L : NULL;
-    const T lam = ((const T *)a.lam)[p];
-    const T h0 = a.h0 ? ((const T *)a.h0)[i] : zero;
-    const int64_t len = a.lengths ? a.lengths[b] : L;
-    T G = ghL ? ghL[i] : zero, dl_acc = zero;
-    for (int64_t t = L - 1; t >= len; t--) {
-      dx[i * L + t] = zero;
-      ddl[i * L + t] = 0;
-      if (ddla) ddla[i * L + t] = 0;
-    }
-    const bool cst = a.delta_bcast && (!dla || a.deltaA_bcast); /* as the forward */
-    T ab, bb, pp[6];
-    if (cst) O::deriv(a.disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb, pp);
-    /* one step back; gv, hv, xv, dv, av: its loaded dL/dh, h_{t-1}, x, Δ, Δ_A */
-    auto step = [&](int64_t t, T gv, T hv, T xv, R dv, R av) {
-      if (ghr) G = O::add(G, gv);
-      if (!cst) O::deriv(a.disc, lam, dla ? av : dv, dv, &ab, &bb, pp);
-      const bool rst = rs && rs[t];
-      T hp = rst ? zero : hv;
-      T gA = O::mul(G, O::conj(hp)), gB = O::mul(G, O::conj(xv));
-      dx[i * L + t] = O::mul(G, O::conj(bb));
-      dl_acc = O::add(dl_acc, O::add(O::mul(gA, O::conj(pp[0])), O::mul(gB, O::conj(pp[3]))));
-      R gda = O::redot(gA, pp[1]) + O::redot(gB, pp[4]);
-      R gd = O::redot(gA, pp[2]) + O::redot(gB, pp[5]);
-      if (ddla) ddla[i * L + t] = gda;
-      else gd += gda;
-      ddl[i * L + t] = gd;
-      G = rst ? zero : O::mul(G, O::conj(ab));
-    };
-    auto one = [&](int64_t t) {
-      step(t, ghr ? ghr[t] : zero, t ? hr[t - 1] : h0, x[t], dl[t * ds], dla ? dla[t * das] : (R)0);
-    };
-    int64_t t = len - 1;
-    for (; t >= 0 && (t + 1) % kDK != 0; t--) one(t); /* down to a block boundary */
-    for (; t >= kDK; t -= kDK) { /* blocks [t - kDK + 1, t], t - kDK + 1 >= 1 */
-      T gv[kDK], hv[kDK], xv[kDK];
-      R dv[kDK], av[kDK];
-#pragma unroll
-      for (int k = 0; k < kDK; k++) {
-        const int64_t tk = t - k;
-        gv[k] = ghr ? ghr[tk] : zero;
-        hv[k] = hr[tk - 1];
-        xv[k] = x[tk];
-        dv[k] = cst ? (R)0 : dl[tk * ds];
-        av[k] = (cst || !dla) ? (R)0 : dla[tk * das];
-      }
-#pragma unroll
-      for (int k = 0; k < kDK; k++) step(t - k, gv[k], hv[k], xv[k], dv[k], av[k]);
-    }
-    for (; t >= 0; t--) one(t);
-    dlam_p[i] = dl_acc;
-    dh0[i] = G;
-  }
-}
-
-/* S5's case (Δ and Δ_A per state, so Ā, B̄ and their partials are fixed per row; no resets): a warp
- * per row, lane l taking step t0 + l of each 32-step tile, so that every load and store is 32
- * consecutive elements (the thread-per-row kernels above read rows L elements apart). The
- * recurrence runs as a warp scan with the powers Ā^d (d = 1, 2, 4, 8, 16), the state entering a
- * tile carried in with Ā^(l+1) (backward: the adjoint G_t = g_t + conj(Ā) G_{t+1} by the reverse
- * scan, carried in from the tile after with conj(Ā)^(top-t)). Sums in another order than the
- * thread-per-row kernels: they agree to rounding. dλ's lane partials add up by a fixed butterfly.
- * H200, B 8, P 2048, L 4096, c64 (lrnnx bench scan): forward 1.38 (thread per row) -> 0.397 ms,
- * backward 3.20 -> 0.879 ms, 67% and 68% of a copy's bandwidth for the bytes they must move. */
+ * A warp per (b, p) row, lane l taking step t0 + l of each 32-step tile, so that every load and
+ * store is 32 consecutive elements; the tile's recurrence runs as a warp scan and its last state
+ * carries into the next tile. Two forms (dscan_fwd_w, dscan_bwd_w):
+ * - S5's case (Δ and Δ_A per state, no resets; VAR false): Ā, B̄ and their partials are fixed per
+ *   row, so the scan uses the powers Ā^d (d = 1, 2, 4, 8, 16) and the state entering a tile comes in
+ *   with Ā^(l+1) (backward: the adjoint G_t = g_t + conj(Ā) G_{t+1} by the reverse scan, carried in
+ *   from the tile after with conj(Ā)^(top-t)).
+ * - Otherwise (Δ or Δ_A per step, resets; VAR true): each lane discretizes its own step and the
+ *   scan composes the affine step maps h -> A h + B̄ x (A = Ā, 0 at a reset); the backward composes
+ *   the adjoint's maps E -> c E + c g from the top (E_t = dL/dh_{t-1}, c = conj(Ā_t), 0 at a reset).
+ * Sums in another order than the CPU's sequential loop: they agree to rounding. dλ's lane partials
+ * add up by a fixed butterfly, so the backward is deterministic. H200, B 8, P 2048, L 4096, c64
+ * (lrnnx bench scan): S5's case forward 1.38 (a thread per row before) -> 0.397 ms, backward 3.20 ->
+ * 0.879 ms, 67% and 68% of a copy's bandwidth for the bytes they must move; Event-SSM's (Δ_A per
+ * step) 2.34 -> 1.12 ms and 14.2 -> 1.78 ms; at B 2, P 256, L 1024 0.146 -> 0.042 and 3.44 -> 0.054.
+ */
 /* Ā^e for 0 <= e < 32 from pw[k] = Ā^(2^k) */
 template <typename T> __device__ __forceinline__ T dpow(const T (&pw)[5], int e) {
   typedef typename Tr<T>::R R;
@@ -1165,31 +973,56 @@ __device__ __forceinline__ void drow(const lr_dscan_in &a, int64_t p, T *ab, T *
   for (int k = 1; k < 5; k++) pw[k] = Tr<T>::mul(pw[k - 1], pw[k - 1]);
 }
 
-template <typename T> __global__ void dscan_fwd_w(lr_dscan_in a, T *__restrict__ h, T *__restrict__ hL) {
+/* Ā and B̄ of step t of row i (VAR: Δ or Δ_A per step); the reset of step t reads as Ā = 0 */
+template <typename T>
+__device__ __forceinline__ void dstep(const lr_dscan_in &a, int64_t i, int64_t t, T lam, T *ab, T *bb, T *pp) {
+  typedef typename Tr<T>::R R;
+  const int64_t p = i % a.P;
+  const R d = a.delta_bcast ? ((const R *)a.delta)[p] : ((const R *)a.delta)[i * a.L + t];
+  const R da = !a.deltaA ? d : a.deltaA_bcast ? ((const R *)a.deltaA)[p] : ((const R *)a.deltaA)[i * a.L + t];
+  if (pp) Tr<T>::deriv(a.disc, lam, da, d, ab, bb, pp);
+  else Tr<T>::eval(a.disc, lam, da, d, ab, bb);
+}
+
+template <typename T, bool VAR> __global__ void dscan_fwd_w(lr_dscan_in a, T *__restrict__ h, T *__restrict__ hL) {
   typedef typename Tr<T>::R R;
   typedef Tr<T> O;
   const int lane = threadIdx.x & 31;
   const int64_t P = a.P, L = a.L, BP = a.Bn * P, nw = (int64_t)gridDim.x * (blockDim.x / 32);
-  const T zero = O::r((R)0);
+  const T zero = O::r((R)0), one = O::r((R)1);
   for (int64_t i = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < BP; i += nw) {
     const int64_t b = i / P, p = i % P, len = a.lengths ? a.lengths[b] : L;
     const T *__restrict__ x = (const T *)a.x + i * L;
+    const uint8_t *__restrict__ rs = a.reset ? a.reset + b * L : NULL;
     T *__restrict__ hr = h + i * L;
     T ab, bb, pw[5];
-    drow(a, p, &ab, &bb, (T *)NULL, pw, false);
-    const T pl = O::mul(pw[0], dpow(pw, lane)); /* Ā^(l+1): the carried-in state's weight at lane l */
+    const T lam = ((const T *)a.lam)[p];
+    if (!VAR) drow(a, p, &ab, &bb, (T *)NULL, pw, false);
+    const T pl = VAR ? zero : O::mul(pw[0], dpow(pw, lane)); /* Ā^(l+1): the carried-in state's weight */
     T s = a.h0 ? ((const T *)a.h0)[i] : zero; /* the state entering the tile */
     for (int64_t t0 = 0; t0 < L; t0 += 32) {
       const int64_t t = t0 + lane;
       const bool v = t < len;
-      T H = v ? O::mul(bb, x[t]) : zero;
+      T H, A; /* VAR: lane l's map h -> A h + H, composed with the earlier lanes' */
+      if (VAR) {
+        if (v) dstep(a, i, t, lam, &ab, &bb, (T *)NULL);
+        A = !v ? one : (rs && rs[t]) ? zero : ab;
+        H = v ? O::mul(bb, x[t]) : zero;
 #pragma unroll
-      for (int k = 0; k < 5; k++) { /* H_l = Σ_{s <= l} Ā^(l-s) B̄ x_s */
-        const T o = shup(H, 1 << k);
-        if (lane >= (1 << k)) H = O::add(H, O::mul(pw[k], o));
+        for (int k = 0; k < 5; k++) {
+          const T oA = shup(A, 1 << k), oH = shup(H, 1 << k);
+          if (lane >= (1 << k)) H = O::add(H, O::mul(A, oH)), A = O::mul(A, oA);
+        }
+      } else {
+        H = v ? O::mul(bb, x[t]) : zero;
+#pragma unroll
+        for (int k = 0; k < 5; k++) { /* H_l = Σ_{s <= l} Ā^(l-s) B̄ x_s */
+          const T o = shup(H, 1 << k);
+          if (lane >= (1 << k)) H = O::add(H, O::mul(pw[k], o));
+        }
       }
       if (t0 < len) {
-        H = O::add(H, O::mul(pl, s));
+        H = O::add(H, O::mul(VAR ? A : pl, s));
         const int64_t last = (len - t0 < 32 ? len - t0 : 32) - 1;
         s = shix(H, (int)last);
       }
@@ -1199,7 +1032,7 @@ template <typename T> __global__ void dscan_fwd_w(lr_dscan_in a, T *__restrict__
   }
 }
 
-template <typename T>
+template <typename T, bool VAR>
 __global__ void dscan_bwd_w(lr_dscan_in a, const T *__restrict__ h, const T *__restrict__ gh, const T *__restrict__ ghL,
                             T *__restrict__ dx, T *__restrict__ dlam_p, typename Tr<T>::R *__restrict__ ddl,
                             typename Tr<T>::R *__restrict__ ddla, T *__restrict__ dh0) {
@@ -1207,15 +1040,16 @@ __global__ void dscan_bwd_w(lr_dscan_in a, const T *__restrict__ h, const T *__r
   typedef Tr<T> O;
   const int lane = threadIdx.x & 31;
   const int64_t P = a.P, L = a.L, BP = a.Bn * P, nw = (int64_t)gridDim.x * (blockDim.x / 32);
-  const T zero = O::r((R)0);
+  const T zero = O::r((R)0), one = O::r((R)1);
   for (int64_t i = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < BP; i += nw) {
     const int64_t b = i / P, p = i % P, len = a.lengths ? a.lengths[b] : L;
     const T *__restrict__ x = (const T *)a.x + i * L, *__restrict__ hr = h + i * L;
     const T *__restrict__ ghr = gh ? gh + i * L : NULL;
-    const T h0 = a.h0 ? ((const T *)a.h0)[i] : zero;
+    const uint8_t *__restrict__ rs = a.reset ? a.reset + b * L : NULL;
+    const T h0 = a.h0 ? ((const T *)a.h0)[i] : zero, lam = ((const T *)a.lam)[p];
     T ab, bb, pp[6], pw[5]; /* pw: powers of conj Ā */
-    drow(a, p, &ab, &bb, pp, pw, true);
-    const T pl31 = dpow(pw, 31 - lane), cb = O::conj(bb);
+    if (!VAR) drow(a, p, &ab, &bb, pp, pw, true);
+    const T pl31 = VAR ? zero : dpow(pw, 31 - lane);
     for (int64_t t = len + lane; t < L; t += 32) { /* past the length: nothing flows */
       dx[i * L + t] = zero;
       ddl[i * L + t] = 0;
@@ -1226,17 +1060,33 @@ __global__ void dscan_bwd_w(lr_dscan_in a, const T *__restrict__ h, const T *__r
       const int64_t t = t0 + lane, top = len - 1 - t0 < 31 ? len - 1 - t0 : 31;
       const bool v = lane <= top;
       T G = (v && ghr) ? ghr[t] : zero;
+      const bool rst = v && rs && rs[t];
+      if (VAR) {
+        /* E_t = dL/dh_{t-1} = c_t (g_t + E_{t+1}), c_t = conj(Ā_t) (0 at a reset): lane l's map
+         * in -> c in + c g, composed with the later lanes' (identity past the top), applied to K */
+        if (v) dstep(a, i, t, lam, &ab, &bb, pp);
+        T c = !v ? one : rst ? zero : O::conj(ab), e = O::mul(c, G);
 #pragma unroll
-      for (int k = 0; k < 5; k++) { /* G_l = Σ_{s >= l} conj(Ā)^(s-l) g_s */
-        const T o = shdn(G, 1 << k);
-        if (lane + (1 << k) < 32) G = O::add(G, O::mul(pw[k], o));
+        for (int k = 0; k < 5; k++) {
+          const T oc = shdn(c, 1 << k), oe = shdn(e, 1 << k);
+          if (lane + (1 << k) < 32) e = O::add(e, O::mul(c, oe)), c = O::mul(c, oc);
+        }
+        const T E = O::add(O::mul(c, K), e), En = shdn(E, 1); /* E_t, E_{t+1} */
+        G = O::add(G, lane == 31 ? K : En);
+        K = shix(E, 0);
+      } else {
+#pragma unroll
+        for (int k = 0; k < 5; k++) { /* G_l = Σ_{s >= l} conj(Ā)^(s-l) g_s */
+          const T o = shdn(G, 1 << k);
+          if (lane + (1 << k) < 32) G = O::add(G, O::mul(pw[k], o));
+        }
+        G = O::add(G, O::mul(top == 31 ? pl31 : dpow(pw, v ? (int)top - lane : 0), K));
+        K = O::mul(pw[0], shix(G, 0));
       }
-      G = O::add(G, O::mul(top == 31 ? pl31 : dpow(pw, v ? (int)top - lane : 0), K));
-      K = O::mul(pw[0], shix(G, 0));
       if (v) {
-        const T hp = t ? hr[t - 1] : h0;
+        const T hp = rst ? zero : t ? hr[t - 1] : h0;
         const T gA = O::mul(G, O::conj(hp)), gB = O::mul(G, O::conj(x[t]));
-        dx[i * L + t] = O::mul(G, cb);
+        dx[i * L + t] = O::mul(G, O::conj(bb));
         dl_acc = O::add(dl_acc, O::add(O::mul(gA, O::conj(pp[0])), O::mul(gB, O::conj(pp[3]))));
         const R gda = O::redot(gA, pp[1]) + O::redot(gB, pp[4]);
         R gd = O::redot(gA, pp[2]) + O::redot(gB, pp[5]);
@@ -1423,47 +1273,23 @@ extern "C" lr_status lr_kcuda_sum_leading(lr_dtype rdt, int64_t Bn, int64_t M, c
   return launch_sum_mid<double>(src, dst, 1, Bn, M, s);
 }
 
-/* S5's case: Ā and B̄ fixed per row, no resets (the warp-per-row kernels) */
-bool dscan_warp(const lr_dscan_in *a) { return a->delta_bcast && (!a->deltaA || a->deltaA_bcast) && !a->reset; }
+/* S5's case: Ā and B̄ fixed per row, no resets (the kernels' VAR false) */
+bool dscan_cst(const lr_dscan_in *a) { return a->delta_bcast && (!a->deltaA || a->deltaA_bcast) && !a->reset; }
 
-template <typename T> lr_status dscan_fwd_t(const lr_dscan_in *a, void *h, void *hL, void *ws, cudaStream_t s) {
-  if (dscan_warp(a)) {
-    dscan_fwd_w<T><<<lr_cuda_blocks(a->Bn * a->P, 4), 128, 0, s>>>(*a, (T *)h, (T *)hL);
-    return lr_cuda_check_launch("lr_kcuda_dscan_fwd");
-  }
-  const size_t sm = dscan_smem<T>();
-  const DChunks ck = dchunks(a);
-  const int64_t items = (a->Bn * a->P + kDR - 1) / kDR * ck.nc;
-  const unsigned grid = (unsigned)(items < 65536 ? items : 65536);
-  if (ck.nc == 1) {
-    LR_CUDA_TRY("lr_kcuda_dscan_fwd",
-                cudaFuncSetAttribute(dscan_fwd_k<T, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-    dscan_fwd_k<T, 0><<<grid, kDR, sm, s>>>(*a, ck, (T *)h, (T *)hL, NULL);
-    return lr_cuda_check_launch("lr_kcuda_dscan_fwd");
-  }
-  if (!ws) return lr_fail(LR_ERR_INTERNAL, "lr_kcuda_dscan_fwd: %lld time chunks need a workspace", (long long)ck.nc);
-  LR_CUDA_TRY("lr_kcuda_dscan_fwd", cudaFuncSetAttribute(dscan_fwd_k<T, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-  LR_CUDA_TRY("lr_kcuda_dscan_fwd", cudaFuncSetAttribute(dscan_fwd_k<T, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-  dscan_fwd_k<T, 1><<<grid, kDR, sm, s>>>(*a, ck, (T *)h, (T *)hL, (T *)ws);
-  LR_TRY(lr_cuda_check_launch("lr_kcuda_dscan_fwd"));
-  dscan_fwd_k<T, 2><<<grid, kDR, sm, s>>>(*a, ck, (T *)h, (T *)hL, (T *)ws);
+template <typename T> lr_status dscan_fwd_t(const lr_dscan_in *a, void *h, void *hL, cudaStream_t s) {
+  (dscan_cst(a) ? dscan_fwd_w<T, false> : dscan_fwd_w<T, true>)<<<lr_cuda_blocks(a->Bn * a->P, 4), 128, 0, s>>>(
+      *a, (T *)h, (T *)hL);
   return lr_cuda_check_launch("lr_kcuda_dscan_fwd");
 }
 
-extern "C" size_t lr_kcuda_dscan_ws_bytes(const lr_dscan_in *a) {
-  if (dscan_warp(a)) return 0;
-  const DChunks ck = dchunks(a);
-  return ck.nc > 1 ? (size_t)(2 * ck.nc * a->Bn * a->P) * lr_dtype_size(a->dt) : 0;
-}
-
-extern "C" lr_status lr_kcuda_dscan_fwd(const lr_dscan_in *a, void *h, void *hL, void *ws, lr_cuda_stream_t stream) {
+extern "C" lr_status lr_kcuda_dscan_fwd(const lr_dscan_in *a, void *h, void *hL, lr_cuda_stream_t stream) {
   cudaStream_t s = lr_cuda_pick_stream(stream);
   if (a->Bn * a->P == 0) return LR_OK;
   switch (a->dt) {
-    case LR_DTYPE_F32: return dscan_fwd_t<float>(a, h, hL, ws, s);
-    case LR_DTYPE_F64: return dscan_fwd_t<double>(a, h, hL, ws, s);
-    case LR_DTYPE_C64: return dscan_fwd_t<lr_c64>(a, h, hL, ws, s);
-    case LR_DTYPE_C128: return dscan_fwd_t<lr_c128>(a, h, hL, ws, s);
+    case LR_DTYPE_F32: return dscan_fwd_t<float>(a, h, hL, s);
+    case LR_DTYPE_F64: return dscan_fwd_t<double>(a, h, hL, s);
+    case LR_DTYPE_C64: return dscan_fwd_t<lr_c64>(a, h, hL, s);
+    case LR_DTYPE_C128: return dscan_fwd_t<lr_c128>(a, h, hL, s);
     default: return lr_fail(LR_ERR_DTYPE, "lr_kcuda_dscan_fwd: dtype %s", lr_dtype_name(a->dt));
   }
 }
@@ -1473,11 +1299,11 @@ extern "C" lr_status lr_kcuda_dscan_bwd(const lr_dscan_in *a, const void *h, con
   cudaStream_t s = lr_cuda_pick_stream(stream);
   int64_t BP = a->Bn * a->P;
   if (BP == 0) return LR_OK;
-  const bool w = dscan_warp(a);
-  unsigned blocks = w ? lr_cuda_blocks(BP, 4) : lr_cuda_blocks(BP, 128);
+  const bool cst = dscan_cst(a);
+  const unsigned blocks = lr_cuda_blocks(BP, 4);
 #define DSB(T, R)                                                                                                  \
-  (w ? dscan_bwd_w<T> : dscan_bwd_k<T>)<<<blocks, 128, 0, s>>>(*a, (const T *)h, (const T *)gh, (const T *)ghL,    \
-                                                              (T *)dx, (T *)dlam_p, (R *)ddelta, (R *)ddeltaA, (T *)dh0)
+  (cst ? dscan_bwd_w<T, false> : dscan_bwd_w<T, true>)<<<blocks, 128, 0, s>>>(                                      \
+      *a, (const T *)h, (const T *)gh, (const T *)ghL, (T *)dx, (T *)dlam_p, (R *)ddelta, (R *)ddeltaA, (T *)dh0)
   switch (a->dt) {
     case LR_DTYPE_F32: DSB(float, float); break;
     case LR_DTYPE_F64: DSB(double, double); break;
