@@ -50,6 +50,11 @@ typedef enum {
   LR_DISC_COUNT
 } lr_disc;
 
+/* the kinds whose Ā depends on λ and Δ_A only and B̄ on λ and Δ only (lr_disc_deriv_a) */
+LR_HD int lr_disc_split(int kind) {
+  return kind == LR_DISC_ZOH || kind == LR_DISC_BILINEAR || kind == LR_DISC_DIRAC || kind == LR_DISC_MAMBA;
+}
+
 /* ---- basic arithmetic per flavour ---- */
 #define LR_DM_REAL_OPS(S, T)                                                 \
   LR_HD T dm_mul_##S(T a, T b) { return a * b; }                             \

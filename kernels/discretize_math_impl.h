@@ -142,6 +142,25 @@ LR_HD void DMF(lr_disc_deriv)(int kind, DM_T lam, DM_R dA, DM_R d, DM_T *abar, D
   }
 }
 
+/* Ā alone and its partials pa[2] = ∂Ā/∂λ, ∂Ā/∂Δ_A (bitwise lr_disc_deriv's) for the kinds whose Ā
+ * depends on λ and Δ_A only and B̄ on λ and Δ only (lr_disc_split: zoh, bilinear, dirac, mamba):
+ * with Δ fixed and Δ_A per step (Event-SSM), B̄ and its partials are worked out once per state and
+ * only Ā per step. */
+LR_HD void DMF(lr_disc_deriv_a)(int kind, DM_T lam, DM_R dA, DM_T *abar, DM_T *pa) {
+  if (kind == LR_DISC_BILINEAR) {
+    const DM_T one = DMF(dm_r)((DM_R)1), hv = DMF(dm_scale)(lam, dA * (DM_R)0.5);
+    *abar = DMF(dm_div)(DMF(dm_add)(one, hv), DMF(dm_sub)(one, hv));
+    DM_T qa = DMF(dm_sub)(one, DMF(dm_scale)(lam, dA * (DM_R)0.5));
+    DM_T ia2 = DMF(dm_div)(one, DMF(dm_mul)(qa, qa));
+    pa[0] = DMF(dm_scale)(ia2, dA);
+    pa[1] = DMF(dm_mul)(lam, ia2);
+    return;
+  }
+  *abar = DMF(dm_exp)(DMF(dm_scale)(lam, dA));
+  pa[0] = DMF(dm_scale)(*abar, dA);
+  pa[1] = DMF(dm_mul)(lam, *abar);
+}
+
 #undef DMF
 #undef DM_CAT
 #undef DM_CAT2

@@ -973,7 +973,12 @@ __device__ __forceinline__ void drow(const lr_dscan_in &a, int64_t p, T *ab, T *
   for (int k = 1; k < 5; k++) pw[k] = Tr<T>::mul(pw[k - 1], pw[k - 1]);
 }
 
-/* Ā and B̄ of step t of row i (VAR: Δ or Δ_A per step); the reset of step t reads as Ā = 0 */
+/* Δ per state, Δ_A per step and a kind whose B̄ depends on Δ only (lr_disc_split) */
+__host__ __device__ __forceinline__ bool dsplit(const lr_dscan_in &a) {
+  return a.delta_bcast && a.deltaA && !a.deltaA_bcast && lr_disc_split(a.disc);
+}
+
+/* Ā and B̄ of step t of row i (VAR: Δ or Δ_A per step) */
 template <typename T>
 __device__ __forceinline__ void dstep(const lr_dscan_in &a, int64_t i, int64_t t, T lam, T *ab, T *bb, T *pp) {
   typedef typename Tr<T>::R R;
@@ -999,13 +1004,26 @@ template <typename T, bool VAR> __global__ void dscan_fwd_w(lr_dscan_in a, T *__
     const T lam = ((const T *)a.lam)[p];
     if (!VAR) drow(a, p, &ab, &bb, (T *)NULL, pw, false);
     const T pl = VAR ? zero : O::mul(pw[0], dpow(pw, lane)); /* Ā^(l+1): the carried-in state's weight */
+    /* Event-SSM's case (Δ per state, Δ_A per step, a kind with B̄ of Δ only): B̄ once, Ā per step */
+    const bool split = VAR && dsplit(a);
+    T bbr = zero;
+    if (split) {
+      T abr;
+      O::eval(a.disc, lam, ((const R *)a.delta)[p], ((const R *)a.delta)[p], &abr, &bbr);
+    }
     T s = a.h0 ? ((const T *)a.h0)[i] : zero; /* the state entering the tile */
     for (int64_t t0 = 0; t0 < L; t0 += 32) {
       const int64_t t = t0 + lane;
       const bool v = t < len;
       T H, A; /* VAR: lane l's map h -> A h + H, composed with the earlier lanes' */
       if (VAR) {
-        if (v) dstep(a, i, t, lam, &ab, &bb, (T *)NULL);
+        if (v && split) {
+          T pa[2];
+          O::deriv_a(a.disc, lam, ((const R *)a.deltaA)[i * L + t], &ab, pa);
+          bb = bbr;
+        } else if (v) {
+          dstep(a, i, t, lam, &ab, &bb, (T *)NULL);
+        }
         A = !v ? one : (rs && rs[t]) ? zero : ab;
         H = v ? O::mul(bb, x[t]) : zero;
 #pragma unroll
@@ -1050,6 +1068,12 @@ __global__ void dscan_bwd_w(lr_dscan_in a, const T *__restrict__ h, const T *__r
     T ab, bb, pp[6], pw[5]; /* pw: powers of conj Ā */
     if (!VAR) drow(a, p, &ab, &bb, pp, pw, true);
     const T pl31 = VAR ? zero : dpow(pw, 31 - lane);
+    const bool split = VAR && dsplit(a); /* as the forward: B̄ and its partials once */
+    T bbr = zero, ppr[6];
+    if (split) {
+      T abr;
+      O::deriv(a.disc, lam, ((const R *)a.delta)[p], ((const R *)a.delta)[p], &abr, &bbr, ppr);
+    }
     for (int64_t t = len + lane; t < L; t += 32) { /* past the length: nothing flows */
       dx[i * L + t] = zero;
       ddl[i * L + t] = 0;
@@ -1064,7 +1088,12 @@ __global__ void dscan_bwd_w(lr_dscan_in a, const T *__restrict__ h, const T *__r
       if (VAR) {
         /* E_t = dL/dh_{t-1} = c_t (g_t + E_{t+1}), c_t = conj(Ā_t) (0 at a reset): lane l's map
          * in -> c in + c g, composed with the later lanes' (identity past the top), applied to K */
-        if (v) dstep(a, i, t, lam, &ab, &bb, pp);
+        if (v && split) {
+          O::deriv_a(a.disc, lam, ((const R *)a.deltaA)[i * L + t], &ab, pp); /* pp[0], pp[1] */
+          bb = bbr, pp[2] = zero, pp[3] = ppr[3], pp[4] = ppr[4], pp[5] = ppr[5];
+        } else if (v) {
+          dstep(a, i, t, lam, &ab, &bb, pp);
+        }
         T c = !v ? one : rst ? zero : O::conj(ab), e = O::mul(c, G);
 #pragma unroll
         for (int k = 0; k < 5; k++) {

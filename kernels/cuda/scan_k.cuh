@@ -27,6 +27,9 @@ template <typename T> struct Tr;
     __host__ __device__ static void deriv(int k, TT lam, RR dA, RR d, TT *a, TT *b, TT *p) {                  \
       lr_disc_deriv_##S(k, lam, dA, d, a, b, p);                                                              \
     }                                                                                                         \
+    __host__ __device__ static void deriv_a(int k, TT lam, RR dA, TT *a, TT *pa) {                            \
+      lr_disc_deriv_a_##S(k, lam, dA, a, pa);                                                                 \
+    }                                                                                                         \
   };
 LR_SCAN_TRAITS(f, float, float, false)
 LR_SCAN_TRAITS(d, double, double, false)
