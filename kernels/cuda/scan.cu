@@ -944,11 +944,14 @@ template <typename T> lr_status fbwd_d(const lr_scan_in *a, const void *ckpt, co
  * - Otherwise (Δ or Δ_A per step, resets; VAR true): each lane discretizes its own step and the
  *   scan composes the affine step maps h -> A h + B̄ x (A = Ā, 0 at a reset); the backward composes
  *   the adjoint's maps E -> c E + c g from the top (E_t = dL/dh_{t-1}, c = conj(Ā_t), 0 at a reset).
+ *   With Δ per state and Δ_A per step (Event-SSM; dsplit) B̄ and its partials are worked out once
+ *   per row and only Ā per step (lr_disc_deriv_a).
  * Sums in another order than the CPU's sequential loop: they agree to rounding. dλ's lane partials
  * add up by a fixed butterfly, so the backward is deterministic. H200, B 8, P 2048, L 4096, c64
  * (lrnnx bench scan): S5's case forward 1.38 (a thread per row before) -> 0.397 ms, backward 3.20 ->
  * 0.879 ms, 67% and 68% of a copy's bandwidth for the bytes they must move; Event-SSM's (Δ_A per
- * step) 2.34 -> 1.12 ms and 14.2 -> 1.78 ms; at B 2, P 256, L 1024 0.146 -> 0.042 and 3.44 -> 0.054.
+ * step) 2.34 -> 0.83 ms and 14.2 -> 1.68 ms (40% and 43%; 1.12 and 1.78 before B̄ went per row); at
+ * B 2, P 256, L 1024 0.146 -> 0.032 and 3.44 -> 0.041 ms.
  */
 /* Ā^e for 0 <= e < 32 from pw[k] = Ā^(2^k) */
 template <typename T> __device__ __forceinline__ T dpow(const T (&pw)[5], int e) {
