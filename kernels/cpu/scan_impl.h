@@ -901,11 +901,14 @@ static void SF(dscan_fwd)(const lr_dscan_in *a, T *h, T *hL) {
     /* Δ (and Δ_A) broadcast over time: Ā, B̄ are the same at every t, evaluated once (the same
      * call with the same arguments as per step, so the same bits). */
     const bool hoist = ds == 0 && (!dla || das == 0);
-    T ab, bb;
-    if (hoist) SF(lr_disc_eval)(a->disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb);
+    /* Δ per state, Δ_A per step (Event-SSM) and B̄ of Δ alone: B̄ once, Ā per step (same bits) */
+    const bool split = ds == 0 && dla && das == 1 && lr_disc_split(a->disc);
+    T ab, bb, pa[2];
+    if (hoist || split) SF(lr_disc_eval)(a->disc, lam, (dla && !split) ? dla[0] : dl[0], dl[0], &ab, &bb);
     for (int64_t t = 0; t < len; t++) {
       R d = dl[t * ds];
-      if (!hoist) SF(lr_disc_eval)(a->disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
+      if (split) SF(lr_disc_deriv_a)(a->disc, lam, dla[t], &ab, pa);
+      else if (!hoist) SF(lr_disc_eval)(a->disc, lam, dla ? dla[t * das] : d, d, &ab, &bb);
       s = X(add)(X(mul)(ab, (rs && rs[t]) ? X(r)((R)0) : s), X(mul)(bb, x[t]));
       hr[t] = s;
     }
@@ -936,12 +939,14 @@ static void SF(dscan_bwd)(const lr_dscan_in *a, const T *h, const T *gh, const T
       if (ddla) ddla[i * L + t] = 0;
     }
     const bool hoist = ds == 0 && (!dla || das == 0); /* as in dscan_fwd */
+    const bool split = ds == 0 && dla && das == 1 && lr_disc_split(a->disc);
     T ab, bb, pp[6];
-    if (hoist) SF(lr_disc_deriv)(a->disc, lam, dla ? dla[0] : dl[0], dl[0], &ab, &bb, pp);
+    if (hoist || split) SF(lr_disc_deriv)(a->disc, lam, (dla && !split) ? dla[0] : dl[0], dl[0], &ab, &bb, pp);
     for (int64_t t = len - 1; t >= 0; t--) {
       if (gh) G = X(add)(G, gh[i * L + t]);
       R d = dl[t * ds], da = dla ? dla[t * das] : d;
-      if (!hoist) SF(lr_disc_deriv)(a->disc, lam, da, d, &ab, &bb, pp);
+      if (split) SF(lr_disc_deriv_a)(a->disc, lam, da, &ab, pp); /* pp[0], pp[1]; B̄'s stay */
+      else if (!hoist) SF(lr_disc_deriv)(a->disc, lam, da, d, &ab, &bb, pp);
       const bool rst = rs && rs[t];
       T hp = rst ? zero : (t ? hr[t - 1] : h0);
       T gA = X(mul)(G, X(conj)(hp)), gB = X(mul)(G, X(conj)(x[t]));
