@@ -228,6 +228,11 @@ template <int TPC> __device__ __forceinline__ MPos mpos(const lr_scan_in &a, con
   return p;
 }
 
+/* sequence b's length, lengths[b] clamped to [0, L] (L without lengths) */
+__device__ __forceinline__ int64_t mlen(const lr_scan_in &a, int64_t b) {
+  return a.lengths ? (a.lengths[b] < 0 ? 0 : a.lengths[b] > a.L ? a.L : a.lengths[b]) : a.L;
+}
+
 /* Which lanes hold a channel. An H200 serves a warp's 16-byte shared-memory load in 2 wavefronts
  * when each quad of lanes (4i .. 4i + 3) reads one address, in 4 otherwise (measured). The staged
  * B/C rows are read per state group j, the u and Δ rows per channel. With variable B or C (RM) a
@@ -261,8 +266,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
   const int cmask = (int)C - 1, cshift = __ffs((int)C) - 1, cps = kMS % C == 0 ? kMS / (int)C : 0;
   constexpr bool DA = DK == kMamA;
   const int nr = (a.z ? 3 : 2) + (DA ? 1 : 0), ra = a.z ? 3 : 2; /* rows u, Δ, [z], [Δ_A] (row ra) */
-  /* the sequence's length: the steps from Le on leave the state alone and output 0 */
-  const int64_t Le = a.lengths ? (a.lengths[b] < 0 ? 0 : a.lengths[b] > L ? L : a.lengths[b]) : L;
+  const int64_t Le = mlen(a, b); /* from Le on the state stays and y is 0 */
   const float *bsrc = VB ? (const float *)a.Bm + (b * G + g) * N * L : NULL;
   const float *csrc = VC ? (const float *)a.Cm + (b * G + g) * N * L : NULL;
   float *sy = (float *)(smem + 2 * (q.rbuf + q.bbuf));
@@ -612,8 +616,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   const bool hz = a.z != NULL;
   constexpr bool DA = DK == kMamA;
   const int ra = hz ? 4 : 3; /* Δ_A's row (-> dΔ_A) */
-  /* the sequence's length (L <= 2^24: takes) */
-  const int Le = (int)(a.lengths ? (a.lengths[b] < 0 ? 0 : a.lengths[b] > L ? L : a.lengths[b]) : L);
+  const int Le = (int)mlen(a, b); /* L <= 2^24: takes */
   float *sub = (float *)(smem + 2 * (q.rbuf + q.bbuf));
   float *red = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub);
   float *cks = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub + q.red); /* [buf][thread][NS] */
