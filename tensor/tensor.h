@@ -144,6 +144,12 @@ typedef struct {
   /* dst[0..n) = the es bytes at elem (host memory); dst contiguous on the device. NULL: fills go
    * through a host buffer and a copy. */
   lr_status (*fill)(void *dst, int64_t n, const void *elem, size_t es);
+  /* Graphs (tensor/graph.h): graph_capture calls fn(arg) with the device work it queues recorded
+   * into *graph instead of run; graph_launch runs the recording; graph_free releases it. NULL:
+   * lr_graph_capture refuses the device (LR_ERR_UNSUPPORTED). */
+  lr_status (*graph_capture)(lr_status (*fn)(void *), void *arg, void **graph);
+  lr_status (*graph_launch)(void *graph);
+  void (*graph_free)(void *graph);
 } lr_device_hooks;
 void lr_set_device_hooks(lr_device dev, const lr_device_hooks *h);
 const lr_device_hooks *lr_get_device_hooks(lr_device dev);

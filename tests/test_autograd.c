@@ -460,7 +460,8 @@ Test(autograd, grad_acc_parallel_sizes) {
 static lr_status fk_alloc(size_t n, void **p) { return (*p = malloc(n)) ? LR_OK : LR_ERR_MEMORY; }
 static lr_status fk_copy(void *d, const void *s, size_t n) { if (n) memcpy(d, s, n); return LR_OK; }
 static lr_status fk_zero(void *d, size_t n) { if (n) memset(d, 0, n); return LR_OK; }
-static const lr_device_hooks fk = {fk_alloc, free, fk_copy, fk_copy, fk_copy, fk_zero, NULL, NULL}; /* no strided_copy, fill */
+static const lr_device_hooks fk = {fk_alloc, free, fk_copy, fk_copy, fk_copy, fk_zero,
+                                   NULL,     NULL, NULL,    NULL,    NULL}; /* no strided_copy, fill, graphs */
 
 Test(autograd, device_leaf_root_seed) {
   lr_set_device_hooks(LR_DEVICE_CUDA, &fk);

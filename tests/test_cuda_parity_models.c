@@ -14,7 +14,9 @@
  *     y[b, :len] equals the forward without lengths, y[b, len:] is 0 (S7: x, its residual);
  *  4. a second GPU run from a fresh arena gives the same bits (y and every gradient);
  *  5. (short cases) stepping the cache on the GPU through all L steps (grad mode off) gives the GPU
- *     forward's y[:, t] at every t.
+ *     forward's y[:, t] at every t;
+ *  6. (short cases) the step recorded as a graph (tensor/graph.h) and replayed for every t gives the
+ *     eager step's y_t bit for bit.
  * Every comparison is made and printed (max |gpu - cpu| / max |cpu| per tensor) before the test
  * asserts, so one run shows every tensor that differs and by how much.
  *
@@ -60,6 +62,7 @@
 #include "nn/module.h"
 #include "nn/registry.h"
 #include "ops/ops.h"
+#include "tensor/graph.h"
 #include "tensor/safetensors.h"
 #include "tools/tools.h"
 
@@ -481,6 +484,102 @@ static void check_step(report *r, const lr_model_def *def, lr_module *m, const i
   lr_arena_rewind(a, mk);
 }
 
+/* GPU: the step recorded once as a graph (tensor/graph.h) on fixed input and output buffers, then
+ * replayed for every t, gives the eager step's y_t bit for bit (the same kernels on the same
+ * data). The eager step runs on a second cache beside it. */
+typedef struct {
+  const lr_model_def *def;
+  lr_module *m;
+  void *cache;
+  lr_tensor *x, *tau, *y; /* (B, H), (B) or NULL, y_t's shape: persistent */
+} gstep;
+
+static lr_status graph_step(void *p) {
+  gstep *g = p;
+  lr_arena *a = lr_arena_current();
+  lr_arena_mark mk = lr_arena_get_mark(a);
+  lr_tensor *yt;
+  lr_status s = g->def->step(g->m, g->cache, g->x, g->tau, &yt);
+  if (s == LR_OK) s = lr_tensor_copy_(g->y, yt);
+  lr_arena_rewind(a, mk);
+  return s;
+}
+
+/* x[:, t] (B, L, ...) as a contiguous (B, ...) tensor in the arena */
+static lr_status slice_t(lr_tensor *x, int64_t t, lr_tensor **out) {
+  lr_tensor *xs, *xt;
+  LR_TRY(lr_tensor_narrow(x, 1, t, 1, &xs));
+  LR_TRY(lr_tensor_squeeze(xs, 1, &xt));
+  return lr_contiguous(xt, out);
+}
+
+static void check_graph(report *r, const lr_model_def *def, lr_module *m, const inputs *in) {
+  if (!def->step) return;
+  lr_arena *a = lr_arena_current();
+  lr_arena_mark mk = lr_arena_get_mark(a);
+  const dims d = in->d;
+  bool prev = lr_set_grad_enabled(false);
+  lr_tensor *x = upload(in->x, in->dt, gdev, LR_SHAPE(d.B, d.L, d.H)), *tau = NULL, *x0, *t0 = NULL, *y0;
+  if (in->tau) tau = upload(in->tau, in->dt, gdev, LR_SHAPE(d.B, d.L));
+  gstep g = {def, m, NULL, NULL, NULL, NULL};
+  void *ce = NULL, *cw = NULL; /* the eager step's cache; a warm-up cache (lazy set-up before the capture) */
+  lr_graph *gr = NULL;
+  double err = 0;
+  int64_t nd = 0;
+  /* one eager step first: y_t's shape, and lazy set-up (cuBLAS, plans) before the capture */
+  lr_status s = slice_t(x, 0, &x0);
+  if (s == LR_OK && tau) s = slice_t(tau, 0, &t0);
+  if (s == LR_OK && def->allocate_cache) s = def->allocate_cache(m, d.B, d.L, &cw);
+  if (s == LR_OK) s = def->step(m, cw, x0, t0, &y0);
+  if (s == LR_OK && def->allocate_cache) s = def->allocate_cache(m, d.B, d.L, &g.cache);
+  if (s == LR_OK && def->allocate_cache) s = def->allocate_cache(m, d.B, d.L, &ce);
+  if (s == LR_OK) s = lr_tensor_new(x0->dtype, gdev, x0->ndim, x0->shape, &g.x);
+  if (s == LR_OK && t0) s = lr_tensor_new(t0->dtype, gdev, t0->ndim, t0->shape, &g.tau);
+  if (s == LR_OK) s = lr_tensor_new(y0->dtype, gdev, y0->ndim, y0->shape, &g.y);
+  if (s == LR_OK) s = lr_graph_capture(gdev, graph_step, &g, &gr);
+  for (int64_t t = 0; s == LR_OK && t < d.L; t++) {
+    lr_arena_mark ms = lr_arena_get_mark(a);
+    lr_tensor *xt, *tt = NULL, *ye;
+    s = slice_t(x, t, &xt);
+    if (s == LR_OK && tau) s = slice_t(tau, t, &tt);
+    if (s == LR_OK) s = lr_tensor_copy_(g.x, xt);
+    if (s == LR_OK && tau) s = lr_tensor_copy_(g.tau, tt);
+    if (s == LR_OK) s = lr_graph_replay(gr);
+    if (s == LR_OK) s = def->step(m, ce, xt, tt, &ye);
+    if (s == LR_OK) {
+      int64_t n1, n2;
+      double *v1 = to_host(g.y, &n1), *v2 = to_host(ye, &n2);
+      if (n1 != n2) err = INFINITY;
+      for (int64_t i = 0; i < n1 && i < n2; i++)
+        if (memcmp(&v1[i], &v2[i], sizeof(double))) err = fmax(err, isnan(v1[i]) ? INFINITY : fabs(v1[i] - v2[i])), nd++;
+      free(v1);
+      free(v2);
+    }
+    lr_arena_rewind(a, ms);
+  }
+  if (s != LR_OK) {
+    note(r, "\n  step as a graph failed: %s", lr_last_error());
+    r->failures++;
+  } else {
+    note(r, "\n  step as a graph vs the eager step (GPU): %lld values differ, by up to %.2g", (long long)nd, err);
+    if (nd) {
+      note(r, " FAILED");
+      r->failures++;
+    }
+  }
+  lr_graph_free(gr);
+  if (def->free_cache) {
+    if (cw) def->free_cache(m, cw);
+    if (ce) def->free_cache(m, ce);
+    if (g.cache) def->free_cache(m, g.cache);
+  }
+  lr_tensor_free(g.x);
+  lr_tensor_free(g.tau);
+  lr_tensor_free(g.y);
+  lr_set_grad_enabled(prev);
+  lr_arena_rewind(a, mk);
+}
+
 /* GPU: y with lengths equals y without on t < len and is 0 (S7: x) on t >= len. */
 static void check_lengths_prefix(report *r, const char *model, const snap *with, const snap *without, const inputs *in,
                                  double tol, bool known) {
@@ -568,6 +667,7 @@ ParameterizedTest(mcase *c, models_cuda, parity, .init = on_gpu, .timeout = 600)
   }
 
   if (!c->long_size) check_step(&r, def, mg, &in, tol_s);
+  if (!c->long_size) check_graph(&r, def, mg, &in);
 
   fprintf(stderr, "[models_cuda] %s (%s):%s\n", c->label, args, r.text);
   snap_free(&cpu);

@@ -1,5 +1,5 @@
 /* The CUDA runtime: what a build does on a machine without a GPU, and, where there is one, the
- * caching allocator, host<->device copies and fill.
+ * caching allocator, host<->device copies, fill and graphs (tensor/graph.h).
  *
  * Runs everywhere. Without the CUDA backend (no nvcc at build time) only the "no device" checks
  * apply. With it but without a usable GPU (this build machine, CI), device requests must fail
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops/ops.h"
+#include "tensor/graph.h"
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
 #endif
@@ -57,6 +58,11 @@ Test(cuda_runtime, no_gpu_persistent_tensor_is_device_error) {
 }
 
 #ifdef LR_CUDA
+static lr_status graph_nop(void *arg) {
+  (void)arg;
+  return LR_OK;
+}
+
 Test(cuda_runtime, no_gpu_runtime_calls) {
   if (have_gpu()) cr_skip_test("a GPU is present");
   cr_assert_eq(lr_cuda_device_count(), 0);
@@ -78,6 +84,10 @@ Test(cuda_runtime, no_gpu_runtime_calls) {
   cr_assert_eq(st.current_bytes, 0);
   cr_assert_eq(st.n_cuda_malloc, 0);
   cr_assert_eq(st.n_alloc, 0); /* a request that cannot reach a device is not counted */
+  lr_graph *g = NULL;
+  cr_assert_eq(lr_graph_capture(LR_DEVICE_CUDA, graph_nop, NULL, &g), LR_ERR_DEVICE);
+  cr_assert(strstr(lr_last_error(), "lr_graph_capture: ") && names_reason(lr_last_error()), "%s", lr_last_error());
+  cr_assert_null(g);
 }
 
 /* Kernel arguments are checked before anything touches the device. */
@@ -273,5 +283,157 @@ Test(cuda_runtime, errors_carry_cuda_text) {
   if (s == LR_OK) s = lr_cuda_synchronize();
   cr_assert_eq(s, LR_ERR_DEVICE);
   cr_assert(strstr(lr_last_error(), ": CUDA error cuda"), "%s", lr_last_error());
+}
+
+/* ---- graphs ---- */
+typedef struct {
+  lr_tensor *x; /* persistent, the graph's state */
+  void *tmp;    /* the temporary of the last capture or call */
+  lr_tensor *kept; /* a persistent tensor fn made (once, when keep is set) */
+  bool keep;
+  int host; /* 1: wait on the device inside fn; 2: fail; 3: capture inside the capture */
+} dbl_arg;
+
+/* x <- 2 x + 1, through a temporary in the arena */
+static lr_status dbl(void *p) {
+  dbl_arg *a = p;
+  lr_arena *ar = lr_arena_current();
+  lr_arena_mark m = lr_arena_get_mark(ar);
+  lr_tensor *y;
+  lr_status s = lr_affine(a->x, 2.0, 1.0, &y);
+  if (s == LR_OK) {
+    a->tmp = y->data;
+    s = lr_tensor_copy_(a->x, y);
+  }
+  if (s == LR_OK && a->keep && !a->kept) s = lr_tensor_new(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(77), &a->kept);
+  if (s == LR_OK && a->host == 1) s = lr_cuda_synchronize();
+  if (s == LR_OK && a->host == 2) s = lr_fail(LR_ERR_SHAPE, "dbl: x is (2, 3)");
+  if (s == LR_OK && a->host == 3) {
+    lr_graph *inner = NULL;
+    s = lr_graph_capture(LR_DEVICE_CUDA, graph_nop, NULL, &inner);
+  }
+  lr_arena_rewind(ar, m);
+  return s;
+}
+
+static void expect_all(lr_tensor *x, float v) {
+  float h[1000];
+  cr_assert_eq(lr_tensor_copy_to_host(x, h, sizeof h), LR_OK);
+  for (int i = 0; i < 1000; i++) cr_assert_eq(h[i], v, "x[%d] = %g, expected %g", i, h[i], v);
+}
+
+/* Capture runs nothing; each replay runs the recorded work again on the same buffers; the capture's
+ * temporaries are reserved for the graph until it is freed. */
+Test(cuda_runtime, graph_replays) {
+  if (!have_gpu()) cr_skip_test("no GPU");
+  lr_cuda_memstats st0, st1;
+  lr_cuda_mem_stats(&st0);
+  dbl_arg a = {0};
+  cr_assert_eq(lr_tensor_new(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(1000), &a.x), LR_OK);
+  cr_assert_eq(lr_tensor_fill_(a.x, 1.0), LR_OK);
+  cr_assert_eq(dbl(&a), LR_OK); /* eager: 3 */
+  expect_all(a.x, 3);
+  lr_graph *g = NULL;
+  a.keep = true; /* made during the capture */
+  cr_assert_eq(lr_graph_capture(LR_DEVICE_CUDA, dbl, &a, &g), LR_OK, "%s", lr_last_error());
+  cr_assert_eq(lr_graph_device(g), LR_DEVICE_CUDA);
+  expect_all(a.x, 3); /* nothing ran */
+  void *tmp = a.tmp;
+  cr_assert_not_null(a.kept);
+  for (int i = 0; i < 3; i++) cr_assert_eq(lr_graph_replay(g), LR_OK);
+  expect_all(a.x, 31); /* 3 -> 7 -> 15 -> 31 */
+  /* the capture's temporary is not handed out meanwhile: an eager tensor of its size lands elsewhere,
+   * and replays leave it alone */
+  lr_arena *ar = lr_arena_current();
+  lr_arena_mark m = lr_arena_get_mark(ar);
+  lr_tensor *e;
+  cr_assert_eq(lr_empty_on(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(1000), &e), LR_OK);
+  cr_assert_neq(e->data, tmp);
+  cr_assert_eq(lr_tensor_fill_(e, -5.0), LR_OK);
+  cr_assert_eq(lr_graph_replay(g), LR_OK);
+  expect_all(a.x, 63);
+  expect_all(e, -5);
+  /* a block the capture made and kept returns to the graph when freed, not to others */
+  void *kept = a.kept->data;
+  lr_tensor_free(a.kept);
+  lr_tensor *k2;
+  cr_assert_eq(lr_empty_on(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(77), &k2), LR_OK);
+  cr_assert_neq(k2->data, kept);
+  lr_arena_rewind(ar, m);
+  /* the eager call still works beside the graph, and the graph after it */
+  cr_assert_eq(dbl(&a), LR_OK);
+  cr_assert_eq(lr_graph_replay(g), LR_OK);
+  expect_all(a.x, 255);
+  lr_graph_free(g);
+  lr_tensor_free(a.x);
+  lr_cuda_mem_stats(&st1);
+  cr_assert_eq(st1.current_bytes, st0.current_bytes, "every block is back: %zu vs %zu", st1.current_bytes,
+               st0.current_bytes);
+}
+
+/* a <- (a b)[:, :48] with a (64, 48), b (48, 64): cuBLAS inside the recording */
+typedef struct {
+  lr_tensor *a, *b;
+} mm_arg;
+
+static lr_status mm_step(void *p) {
+  mm_arg *m = p;
+  lr_arena *ar = lr_arena_current();
+  lr_arena_mark mk = lr_arena_get_mark(ar);
+  lr_tensor *c, *cn;
+  lr_status s = lr_matmul(m->a, m->b, &c);
+  if (s == LR_OK) s = lr_tensor_narrow(c, 1, 0, 48, &cn);
+  if (s == LR_OK) s = lr_tensor_copy_(m->a, cn);
+  lr_arena_rewind(ar, mk);
+  return s;
+}
+
+/* cuBLAS work records too (its handle made before the capture, as graph.h asks). */
+Test(cuda_runtime, graph_records_cublas) {
+  if (!have_gpu()) cr_skip_test("no GPU");
+  mm_arg m;
+  cr_assert_eq(lr_tensor_new(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(64, 48), &m.a), LR_OK);
+  cr_assert_eq(lr_tensor_new(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(48, 64), &m.b), LR_OK);
+  cr_assert_eq(lr_tensor_fill_(m.b, 0.25), LR_OK);
+  cr_assert_eq(mm_step(&m), LR_OK); /* makes the handle (a stays 0) */
+  cr_assert_eq(lr_tensor_fill_(m.a, 0.5), LR_OK);
+  lr_graph *g = NULL;
+  cr_assert_eq(lr_graph_capture(LR_DEVICE_CUDA, mm_step, &m, &g), LR_OK, "%s", lr_last_error());
+  for (int i = 0; i < 2; i++) cr_assert_eq(lr_graph_replay(g), LR_OK);
+  /* 0.5 -> 0.5 * 0.25 * 48 = 6 -> 6 * 0.25 * 48 = 72, exact in f32 */
+  static float h[64 * 48];
+  cr_assert_eq(lr_tensor_copy_to_host(m.a, h, sizeof h), LR_OK);
+  for (int i = 0; i < 64 * 48; i++) cr_assert_eq(h[i], 72.0f, "a[%d] = %g", i, h[i]);
+  lr_graph_free(g);
+  lr_tensor_free(m.a);
+  lr_tensor_free(m.b);
+}
+
+Test(cuda_runtime, graph_capture_errors) {
+  if (!have_gpu()) cr_skip_test("no GPU");
+  dbl_arg a = {0};
+  cr_assert_eq(lr_tensor_new(LR_DTYPE_F32, LR_DEVICE_CUDA, LR_SHAPE(1000), &a.x), LR_OK);
+  lr_graph *g = NULL;
+  a.host = 1; /* waits on the device: refused, and the stream works afterwards */
+  cr_assert_eq(lr_graph_capture(LR_DEVICE_CUDA, dbl, &a, &g), LR_ERR_DEVICE);
+  cr_assert(strstr(lr_last_error(), "lr_graph_capture: fn failed: lr_cuda_synchronize: CUDA error"), "%s",
+            lr_last_error());
+  cr_assert_null(g);
+  a.host = 2; /* fn's own error */
+  cr_assert_eq(lr_graph_capture(LR_DEVICE_CUDA, dbl, &a, &g), LR_ERR_SHAPE);
+  cr_assert_str_eq(lr_last_error(), "lr_graph_capture: fn failed: dbl: x is (2, 3)");
+  a.host = 3; /* one capture at a time */
+  cr_assert_eq(lr_graph_capture(LR_DEVICE_CUDA, dbl, &a, &g), LR_ERR_STATE);
+  cr_assert(strstr(lr_last_error(), "another capture is under way"), "%s", lr_last_error());
+  cr_assert_null(g);
+  a.host = 0;
+  cr_assert_eq(lr_tensor_fill_(a.x, 0.0), LR_OK);
+  cr_assert_eq(dbl(&a), LR_OK);
+  expect_all(a.x, 1);
+  cr_assert_eq(lr_graph_capture(LR_DEVICE_CUDA, dbl, &a, &g), LR_OK, "%s", lr_last_error());
+  cr_assert_eq(lr_graph_replay(g), LR_OK);
+  expect_all(a.x, 3);
+  lr_graph_free(g);
+  lr_tensor_free(a.x);
 }
 #endif

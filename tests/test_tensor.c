@@ -266,10 +266,12 @@ static lr_status fake_fill(void *dst, int64_t n, const void *elem, size_t es) {
   return LR_OK;
 }
 static const lr_device_hooks fake_hooks = {fake_alloc,   fake_free,    fake_h2d_fn,       fake_d2h_fn,
-                                           fake_d2d_fn,  fake_memset0, fake_strided_copy, fake_fill};
+                                           fake_d2d_fn,  fake_memset0, fake_strided_copy, fake_fill,
+                                           NULL,         NULL,         NULL};
 /* The same backend without the strided_copy and fill hooks. */
 static const lr_device_hooks fake_hooks_plain = {fake_alloc,  fake_free,    fake_h2d_fn, fake_d2h_fn,
-                                                 fake_d2d_fn, fake_memset0, NULL,        NULL};
+                                                 fake_d2d_fn, fake_memset0, NULL,        NULL,
+                                                 NULL,        NULL,         NULL};
 
 Test(tensor, device_hooks_arena_and_heap) {
   lr_set_device_hooks(LR_DEVICE_CUDA, &fake_hooks);

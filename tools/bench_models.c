@@ -21,8 +21,10 @@
  * accumulate across runs as in PyTorch; the arena is rewound after each run.
  * Generation: the cache for (B, L) is allocated (not timed), then L steps from x0 (B, H), each
  * output fed back as the next input (copied into the input buffer on the device), grad mode off, the
- * arena rewound after every step: the whole L steps timed. lrnnx runs this as one CUDA graph; here
- * every op of every step is launched from the host.
+ * arena rewound after every step: the whole L steps timed. As lrnnx does, the step is recorded once
+ * as a CUDA graph (tensor/graph.h; the recording not timed) and replayed L times; on CUDA the
+ * same generation launched op by op is timed too ("eager"), and the counters are that run's (a
+ * replay launches no op from the host). On the CPU a replay is the step itself.
  *
  * Grids: small = B 8, L 512, H 128 (the CPU anchor; the CPU default); lrnnx = B 32, L {128, 512,
  * 2048}, H 128 and B 8, L 4096, H 1024 (the CUDA default); all = lrnnx plus B 16, L 8192, H 512,
@@ -48,6 +50,7 @@
 #include <time.h>
 
 #include "nn/registry.h"
+#include "tensor/graph.h"
 #include "ops/ops.h"
 #include "tools/tools.h"
 #ifdef LR_CUDA
@@ -232,6 +235,7 @@ typedef struct {
   lr_tensor *x;    /* training: (B, L, H); generation: the (B, H) input buffer */
   void *cache;     /* generation */
   int64_t L;       /* generation steps */
+  lr_graph *g;     /* generation: one step recorded (graph_step) */
 } call_args;
 
 static lr_status train_step(void *p) {
@@ -242,19 +246,31 @@ static lr_status train_step(void *p) {
   return lr_backward(loss, NULL);
 }
 
-static lr_status generate(void *p) {
+/* One generation step: y = step(x), fed back into x. */
+static lr_status gen_step(void *p) {
   call_args *a = p;
   lr_arena *ar = lr_arena_current();
-  for (int64_t t = 0; t < a->L; t++) {
-    lr_arena_mark mk = lr_arena_get_mark(ar);
-    lr_tensor *y;
-    lr_status s = a->def->step(a->m, a->cache, a->x, NULL, &y);
-    if (s == LR_OK && !lr_same_shape(y, a->x))
-      s = lr_fail(LR_ERR_SHAPE, P ": %s's step output cannot be fed back as its input", a->def->name);
-    if (s == LR_OK) s = lr_tensor_copy_(a->x, y);
-    lr_arena_rewind(ar, mk);
-    LR_TRY(s);
-  }
+  lr_arena_mark mk = lr_arena_get_mark(ar);
+  lr_tensor *y;
+  lr_status s = a->def->step(a->m, a->cache, a->x, NULL, &y);
+  if (s == LR_OK && !lr_same_shape(y, a->x))
+    s = lr_fail(LR_ERR_SHAPE, P ": %s's step output cannot be fed back as its input", a->def->name);
+  if (s == LR_OK) s = lr_tensor_copy_(a->x, y);
+  lr_arena_rewind(ar, mk);
+  return s;
+}
+
+/* L steps, each launched op by op */
+static lr_status generate(void *p) {
+  call_args *a = p;
+  for (int64_t t = 0; t < a->L; t++) LR_TRY(gen_step(a));
+  return LR_OK;
+}
+
+/* L replays of the recorded step */
+static lr_status generate_graph(void *p) {
+  call_args *a = p;
+  for (int64_t t = 0; t < a->L; t++) LR_TRY(lr_graph_replay(a->g));
   return LR_OK;
 }
 
@@ -391,15 +407,40 @@ static void train_table(bctx *b, FILE *out, const point *pts, int np, const char
   }
 }
 
+/* The median ms of b->gen_reps generations of L steps (after b->gen_warmup), each from a fresh
+ * cache and the same x0; graph: the step recorded once per generation (not timed) and replayed. */
+static lr_status gen_time(bctx *b, call_args *a, lr_tensor *x0, int64_t B, bool graph, double *med, counters *c) {
+  lr_status s = LR_OK;
+  for (int r = -b->gen_warmup; s == LR_OK && r < b->gen_reps; r++) {
+    if (a->def->allocate_cache) LR_TRY(a->def->allocate_cache(a->m, B, a->L, &a->cache));
+    s = lr_tensor_copy_(a->x, x0); /* the same start every rep */
+    if (s == LR_OK && graph) s = lr_graph_capture(b->dev, gen_step, a, &a->g);
+    counters junk = {0};
+    double t = 0;
+    if (s == LR_OK) s = time_one(b, graph ? generate_graph : generate, a, &t, r >= 0 ? c : &junk);
+    lr_graph_free(a->g);
+    a->g = NULL;
+    if (a->def->free_cache) a->def->free_cache(a->m, a->cache);
+    a->cache = NULL;
+    if (r >= 0) b->times[r] = t;
+  }
+  LR_TRY(s);
+  int n = b->gen_reps;
+  qsort(b->times, (size_t)n, sizeof(double), cmp_d);
+  *med = n % 2 ? b->times[n / 2] : 0.5 * (b->times[n / 2 - 1] + b->times[n / 2]);
+  return LR_OK;
+}
+
 static void gen_table(bctx *b, FILE *out, const char *list) {
   bool gpu = b->dev == LR_DEVICE_CUDA;
   const int64_t B = 32, H = 128, N = 16, Ls[] = {128, 512};
   fprintf(out, "\nGeneration (B %lld, H %lld, N %lld; each output fed back as the next input), f32, ms for all L steps: "
-          "median of %d after %d warm-up%s\n\n",
-          (long long)B, (long long)H, (long long)N, b->gen_reps, b->gen_warmup, b->gen_warmup == 1 ? "" : "s");
+          "median of %d after %d warm-up%s%s\n\n",
+          (long long)B, (long long)H, (long long)N, b->gen_reps, b->gen_warmup, b->gen_warmup == 1 ? "" : "s",
+          gpu ? "; ours: the step recorded as a CUDA graph and replayed, eager: launched op by op" : "");
   fprintf(out, "| L | model | lrnnx (%s) ms | ours ms | ours/lrnnx | ours us/step |%s\n", gpu ? "H200, CUDA graph" : "-",
-          gpu ? " cudaMalloc | waits/step | uploads/step |" : "");
-  fprintf(out, "|---|---|---|---|---|---|%s\n", gpu ? "---|---|---|" : "");
+          gpu ? " eager us/step | cudaMalloc | waits/step | uploads/step |" : "");
+  fprintf(out, "|---|---|---|---|---|---|%s\n", gpu ? "---|---|---|---|" : "");
   bmodel ms[32];
   int nm = model_list(ms, 32);
   for (int l = 0; l < 2; l++) {
@@ -409,7 +450,7 @@ static void gen_table(bctx *b, FILE *out, const char *list) {
       fflush(out);
       call_args a = {0};
       lr_module *m = NULL;
-      counters c = {0};
+      counters c = {0}, ce = {0};
       lr_status s = build(&ms[i], H, N, &m, &a.def);
       if (s == LR_OK && !a.def->step) s = lr_fail(LR_ERR_UNSUPPORTED, "%s has no step mode", a.def->name);
       if (s == LR_OK && b->dev != LR_DEVICE_CPU) s = lr_module_to(m, b->dev);
@@ -419,25 +460,18 @@ static void gen_table(bctx *b, FILE *out, const char *list) {
       bool prev = lr_set_grad_enabled(false);
       a.m = m;
       a.L = Ls[l];
-      /* every rep from a fresh cache: allocated and freed outside the timed call */
-      for (int r = -b->gen_warmup; s == LR_OK && r < b->gen_reps; r++) {
-        if (a.def->allocate_cache) s = a.def->allocate_cache(m, B, Ls[l], &a.cache);
-        if (s != LR_OK) break;
-        if (s == LR_OK) s = lr_tensor_copy_(a.x, x0); /* the same start every rep */
-        if (s != LR_OK) break;
-        counters junk = {0};
-        double t = 0;
-        s = time_one(b, generate, &a, &t, r >= 0 ? &c : &junk);
-        if (a.def->free_cache) a.def->free_cache(m, a.cache);
-        a.cache = NULL;
-        if (r >= 0) b->times[r] = t;
-      }
+      double med = NAN, med_e = NAN;
+      /* one eager step first: lazy set-up (cuBLAS, plans) must not fall inside a capture */
+      if (s == LR_OK && a.def->allocate_cache) s = a.def->allocate_cache(m, B, Ls[l], &a.cache);
+      if (s == LR_OK) s = lr_tensor_copy_(a.x, x0);
+      if (s == LR_OK) s = gen_step(&a);
+      if (a.cache && a.def->free_cache) a.def->free_cache(m, a.cache);
+      a.cache = NULL;
+      if (s == LR_OK) s = gen_time(b, &a, x0, B, true, &med, &c);
+      if (s == LR_OK && gpu) s = gen_time(b, &a, x0, B, false, &med_e, &ce);
       lr_set_grad_enabled(prev);
       if (s != LR_OK) fprintf(out, " failed: %s |\n", lr_last_error());
       else {
-        int n = b->gen_reps;
-        qsort(b->times, (size_t)n, sizeof(double), cmp_d);
-        double med = n % 2 ? b->times[n / 2] : 0.5 * (b->times[n / 2 - 1] + b->times[n / 2]);
         double ref = anchor_ms(gpu, 1, B, Ls[l], H, N, ms[i].label);
         print_ms(out, ref);
         print_ms(out, med);
@@ -445,10 +479,10 @@ static void gen_table(bctx *b, FILE *out, const char *list) {
         else fprintf(out, " %6.2f |", med / ref);
         fprintf(out, " %7.1f |", 1e3 * med / (double)Ls[l]);
         if (gpu) {
-          double steps = (double)n * (double)Ls[l];
-          fprintf(out, " %7llu | %6.2f | %6.2f |", (unsigned long long)c.mallocs, (double)c.syncs / steps,
-                  (double)c.h2d / steps);
-          if (c.syncs) {
+          double steps = (double)b->gen_reps * (double)Ls[l];
+          fprintf(out, " %7.1f | %7llu | %6.2f | %6.2f |", 1e3 * med_e / (double)Ls[l],
+                  (unsigned long long)(c.mallocs + ce.mallocs), (double)ce.syncs / steps, (double)ce.h2d / steps);
+          if (ce.syncs) {
             char what[96];
             snprintf(what, sizeof what, "%s generation at L %lld", ms[i].label, (long long)Ls[l]);
             note_sync(b, what);

@@ -14,6 +14,13 @@
  * table keyed by pointer so a free finds its class. Block records are recycled, so the steady
  * state calls neither cudaMalloc nor malloc. LRNNX_CUDA_NO_CACHE=1: exact sizes, freed at once.
  *
+ * Graphs (tensor/graph.h): a capture records the stream in relaxed mode (allocations may still
+ * call cudaMalloc) and gives the blocks it allocates to its own pool: a pool block freed, during
+ * the capture or later, goes to the pool's free list, which only later allocations of the same
+ * capture draw from; so the temporaries a recording writes are never handed to anyone else while
+ * it can be replayed. lr_graph_free returns the pool's free blocks to the cache (a replay still
+ * queued runs before any later use: one stream) and the pool's live ones to the general rules.
+ *
  * Copies: up to 1 MiB straight with cudaMemcpyAsync (pageable H2D returns once the source is
  * staged by the driver); larger ones go through two pinned 8 MiB chunks, so the host memcpy of
  * one chunk overlaps the DMA of the other. An event per chunk, recorded after every DMA that
@@ -40,10 +47,23 @@ const size_t kStageChunk = 8u << 20;
 const size_t kBlasWorkspace = 32u << 20;
 const int kHashBuckets = 4096;
 
+struct Pool;
+
 struct Block {
   void *ptr;
   size_t size; /* the class size (exact size when not caching) */
   Block *next; /* in a free list, a hash chain or the spare list */
+  Pool *pool;  /* the graph that owns it, or NULL */
+};
+
+/* A graph's blocks: the free ones are reserved for its capture and replays */
+struct Pool {
+  Block *free;
+};
+
+struct Graph {
+  cudaGraphExec_t exec;
+  Pool pool;
 };
 
 struct LargeClass {
@@ -73,6 +93,7 @@ struct Ctx {
   LargeClass *large;
   Block *live[kHashBuckets];
   Block *spare;
+  Pool *capturing; /* the pool of the capture under way */
   lr_cuda_memstats st;
   /* staging */
   void *pin[2];
@@ -205,7 +226,14 @@ lr_status alloc_locked(size_t bytes, void **out) {
   size_t size = g.caching ? size_class(bytes) : (bytes ? bytes : 1);
   g.st.n_alloc++;
   Block *b = NULL;
-  if (g.caching) {
+  if (g.capturing) /* a temporary the capture freed earlier */
+    for (Block **pp = &g.capturing->free; *pp; pp = &(*pp)->next)
+      if ((*pp)->size == size) {
+        b = *pp;
+        *pp = b->next;
+        break;
+      }
+  if (!b && g.caching) {
     Block **fl = free_list(size, false);
     if (fl && *fl) {
       b = *fl;
@@ -237,6 +265,7 @@ lr_status alloc_locked(size_t bytes, void **out) {
     b->ptr = p;
     b->size = size;
   }
+  b->pool = g.capturing;
   unsigned h = hash_ptr(b->ptr);
   b->next = g.live[h];
   g.live[h] = b;
@@ -257,6 +286,11 @@ void free_locked(void *p) {
   }
   *pp = b->next;
   g.st.current_bytes -= b->size;
+  if (b->pool) { /* kept for its graph's replays */
+    b->next = b->pool->free;
+    b->pool->free = b;
+    return;
+  }
   Block **fl = g.caching ? free_list(b->size, true) : NULL;
   if (fl) {
     b->next = *fl;
@@ -537,10 +571,103 @@ extern "C" lr_status lr_cuda_memset0(void *dst, size_t bytes) {
   return LR_OK;
 }
 
+/* ---- graphs (tensor/graph.h) ---- */
+/* Gives a pool's blocks back (mu held): the free ones to the cache (or the driver), the live ones
+ * to the general rules. */
+static void release_pool_locked(Pool *p) {
+  while (Block *b = p->free) {
+    p->free = b->next;
+    b->pool = NULL;
+    Block **fl = g.caching ? free_list(b->size, true) : NULL;
+    if (fl) {
+      b->next = *fl;
+      *fl = b;
+      g.st.cached_bytes += b->size;
+    } else {
+      cudaFree(b->ptr);
+      g.st.n_cuda_free++;
+      b->next = g.spare;
+      g.spare = b;
+    }
+  }
+  for (int i = 0; i < kHashBuckets; i++)
+    for (Block *b = g.live[i]; b; b = b->next)
+      if (b->pool == p) b->pool = NULL;
+}
+
+static lr_status graph_capture(lr_status (*fn)(void *), void *arg, void **out) {
+  const char *f = "lr_graph_capture";
+  Graph *gr = (Graph *)calloc(1, sizeof *gr);
+  if (!gr) return lr_fail(LR_ERR_MEMORY, "%s: out of host memory", f);
+  cudaStream_t s;
+  {
+    Lock l(&mu);
+    lr_status st = init_locked(f);
+    if (st == LR_OK && g.capturing) st = lr_fail(LR_ERR_STATE, "%s: another capture is under way", f);
+    if (st != LR_OK) {
+      free(gr);
+      return st;
+    }
+    s = g.stream;
+    g.capturing = &gr->pool;
+  }
+  cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+  lr_status st = LR_OK;
+  char msg[512] = "";
+  cudaGraph_t graph = NULL;
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    st = lr_cuda_fail(e, f, "cudaStreamBeginCapture");
+  } else {
+    st = fn(arg);
+    if (st != LR_OK) snprintf(msg, sizeof msg, "%s", lr_last_error());
+    e = cudaStreamEndCapture(s, &graph);
+    if (st == LR_OK && e != cudaSuccess)
+      st = lr_fail(LR_ERR_DEVICE, "%s: the device refused the recording (%s: %s): does fn wait on the device or "
+                   "copy from host memory?", f, cudaGetErrorName(e), cudaGetErrorString(e));
+    else if (st != LR_OK)
+      st = lr_fail(st, "%s: fn failed: %s", f, msg);
+    if (e != cudaSuccess) cudaGetLastError();
+  }
+  if (st == LR_OK) {
+    e = cudaGraphInstantiate(&gr->exec, graph, 0);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      st = lr_cuda_fail(e, f, "cudaGraphInstantiate");
+    }
+  }
+  if (graph) cudaGraphDestroy(graph);
+  Lock l(&mu);
+  g.capturing = NULL;
+  if (st != LR_OK) {
+    release_pool_locked(&gr->pool);
+    free(gr);
+    return st;
+  }
+  *out = gr;
+  return LR_OK;
+}
+
+static lr_status graph_launch(void *p) {
+  LR_CUDA_TRY("lr_graph_replay", cudaGraphLaunch(((Graph *)p)->exec, g.stream));
+  return LR_OK;
+}
+
+static void graph_free(void *p) {
+  Graph *gr = (Graph *)p;
+  Lock l(&mu);
+  if (g.ready) { /* after release at exit the driver has reclaimed everything */
+    cudaGraphExecDestroy(gr->exec);
+    release_pool_locked(&gr->pool);
+  }
+  free(gr);
+}
+
 /* ---- the tensor layer's hooks, installed when the backend is linked (alwayslink) ---- */
 static const lr_device_hooks cuda_hooks = {
     lr_cuda_alloc,      lr_cuda_free,   lr_cuda_memcpy_h2d,   lr_cuda_memcpy_d2h, lr_cuda_memcpy_d2d,
     lr_cuda_memset0,    lr_cuda_strided_copy, lr_cuda_fill, /* copy.cu */
+    graph_capture,      graph_launch,   graph_free,
 };
 
 __attribute__((constructor)) static void install_hooks(void) { lr_set_device_hooks(LR_DEVICE_CUDA, &cuda_hooks); }
