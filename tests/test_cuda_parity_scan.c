@@ -419,7 +419,7 @@ Test(cuda_parity_scan, selective_fast_tiles_seq, .init = on_gpu) { on_path(1, se
 Test(cuda_parity_scan, selective_fast_tiles_tile, .init = on_gpu) { on_path(2, selective_fast_tiles_cases); }
 
 /* The kernels for Mamba's F32 case (scan_mamba.cu: N = 8, 16, 32, 64, mamba, dirac, zoh or
- * bilinear, mamba with Δ_A, lengths; no resets), forced (path 3; auto takes them only with many channels or L
+ * bilinear, mamba with Δ_A, lengths, resets with mamba and dirac), forced (path 3; auto takes them only with many channels or L
  * <= 64): every N; B/C both variable, both fixed and mixed; groups; D not a multiple of a block's
  * channels (32 or 64 per block: idle lanes) and several blocks per group (the dB/dC partials); L of
  * 1, 3, 33, 100 (not a multiple of 4: word copies and a padded last group) and 1000, 2049; each
@@ -491,6 +491,22 @@ static void selective_mamba_fast_cases(void) {
       {LR_DISC_ZOH, 4, 40, 199, 8, 1, false, false, O_D | O_H0 | O_LEN, 0},
       {LR_DISC_BILINEAR, 4, 40, 203, 16, 1, true, true, O_Z | O_SP | O_LEN, 0},
       {LR_DISC_ZOH, 2, 40, 100, 16, 1, true, true, O_D | O_DA, 0},
+      /* resets (mamba, dirac, Δ_A): every N and kind of B/C, with lengths, h0, Δ_A, several blocks
+       * per group, L = 1 and 33, checkpoint spacing 16; zoh and bilinear with resets are left to the
+       * other kernels */
+      {LR_DISC_MAMBA, 2, 70, 1000, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0 | O_RST, 0},
+      {LR_DISC_MAMBA, 4, 70, 1000, 16, 1, true, true, O_ALL & ~O_DA, 0},
+      {LR_DISC_MAMBA, 2, 37, 257, 8, 1, false, false, O_D | O_SP | O_RST, 0},
+      {LR_DISC_MAMBA, 3, 20, 300, 32, 1, true, false, O_Z | O_RST | O_H0, 0},
+      {LR_DISC_MAMBA, 3, 20, 300, 8, 1, false, true, O_D | O_RST | O_LEN, 0},
+      {LR_DISC_MAMBA, 2, 20, 300, 64, 2, true, true, O_ALL, 0},
+      {LR_DISC_MAMBA, 3, 12, 33, 16, 1, true, true, O_D | O_Z | O_SP | O_RST | O_DA, 16},
+      {LR_DISC_MAMBA, 4, 130, 301, 16, 2, true, true, O_D | O_Z | O_SP | O_RST | O_LEN | O_H0, 0},
+      {LR_DISC_MAMBA, 1, 12, 1, 16, 1, true, true, O_ALL, 0},
+      {LR_DISC_DIRAC, 4, 40, 200, 16, 1, true, true, O_D | O_Z | O_SP | O_RST, 0},
+      {LR_DISC_DIRAC, 2, 40, 203, 8, 1, false, false, O_D | O_RST | O_H0, 0},
+      {LR_DISC_ZOH, 2, 40, 100, 16, 1, true, true, O_D | O_RST, 0},
+      {LR_DISC_BILINEAR, 2, 40, 100, 16, 1, false, false, O_D | O_RST, 0},
   };
   for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
     scfg c = {LR_DTYPE_F32, false, e[i].disc, e[i].Bn, e[i].D, e[i].L, e[i].N, e[i].G,
@@ -546,8 +562,9 @@ static void backward_deterministic_cases(void) {
   static const scfg cs[] = {
       {LR_DTYPE_F32, true, LR_DISC_ZOH, 3, 96, 500, 16, 2, true, true, O_ALL & ~O_DA, 0},
       {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_ALL & ~O_DA, 0},
-      /* scan_mamba.cu's kernels (path 3): 7 blocks per group, the dB/dC partials */
+      /* scan_mamba.cu's kernels (path 3): 7 blocks per group, the dB/dC partials; with resets */
       {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_D | O_Z | O_BIAS | O_SP | O_H0, 0},
+      {LR_DTYPE_F32, false, LR_DISC_MAMBA, 3, 200, 300, 16, 1, true, true, O_D | O_Z | O_SP | O_H0 | O_RST, 0},
   };
   for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
   const scfg c = cs[ci];

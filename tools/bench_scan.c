@@ -18,6 +18,8 @@
  *   real stream var real mamba var with a separate Δ_A (B, D, L) (STREAM): Ā = exp(Δ_A A), B̄ = Δ
  *   real mamba len  real mamba var with per-sequence lengths L, L - (L/2B + 1), ... (padded
  *                   batches; its reads count only the steps inside the lengths)
+ *   real mamba rst  real mamba var with resets (B, L) (packed sequences: a new one every 1000
+ *                   steps, at offsets that differ by row)
  *   real zoh        real A, fixed B, C (D, N), D (the CPU's vectorised path: exp and expm1 per
  *                   state and step)
  *   complex zoh     complex A, B, C (D, N) (c64), D: y = 2 Re Σ C h. Its limit is the complex
@@ -220,6 +222,7 @@ static void plain_real_fwd(const lr_scan_in *a, float *y, plain_ws *w) {
             float ab2;
             plain_disc(a->disc, dl, An, &ab2, &bb);
           }
+          if (a->reset && a->reset[b * L + t]) ab = 0; /* a new sequence */
           h[n] = ab * h[n] + bb * Bn * u[i];
           yt += Cn * h[n];
         }
@@ -259,6 +262,7 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
             float ab2;
             plain_disc(a->disc, dl, An, &ab2, &bb);
           }
+          if (a->reset && a->reset[b * L + t]) ab = 0;
           hs[(t + 1) * N + n] = ab * hs[t * N + n] + bb * Bn * u[i];
           yt += Cn * hs[(t + 1) * N + n];
         }
@@ -302,6 +306,7 @@ static void plain_real_bwd(const lr_scan_in *a, const lr_scan_grads *g, plain_ws
             float x1, x2, x3;
             plain_dpart(a->disc, dl, An, &x1, &bb, &x2, &x3, &dbb_dl, &dbb_dA);
           }
+          if (a->reset && a->reset[b * L + t]) ab = dab_dl = dab_dA = 0;
           const float G = dh[n] + gt * Cn;
           dC[ci] += gt * hs[(t + 1) * N + n];
           dA[o + n] += G * hp * dab_dA + G * Bn * u[i] * dbb_dA;
@@ -499,7 +504,7 @@ static lr_status k_sel_bwd(bctx *b, void *p) {
   return LR_OK;
 }
 
-typedef enum { V_MAMBA, V_MAMBA_FIX, V_DIRAC, V_ZOHV, V_BIL, V_STREAM, V_LEN, V_ZOH, V_CZOH, V_NSEL } sel_variant;
+typedef enum { V_MAMBA, V_MAMBA_FIX, V_DIRAC, V_ZOHV, V_BIL, V_STREAM, V_LEN, V_RST, V_ZOH, V_CZOH, V_NSEL } sel_variant;
 
 static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_t L, int64_t N, sel_arg *s,
                            double *fwd_bytes, double *bwd_bytes) {
@@ -507,13 +512,14 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
   lr_scan_in *a = &s->a;
   a->rdt = LR_DTYPE_F32;
   a->cplx = v == V_CZOH;
-  a->disc = (v == V_MAMBA || v == V_STREAM || v == V_LEN) ? LR_DISC_MAMBA
+  a->disc = (v == V_MAMBA || v == V_STREAM || v == V_LEN || v == V_RST) ? LR_DISC_MAMBA
             : v == V_DIRAC                               ? LR_DISC_DIRAC
             : v == V_BIL                                 ? LR_DISC_BILINEAR
                                                          : LR_DISC_ZOH;
   a->Bn = Bn, a->D = D, a->L = L, a->N = N, a->G = 1;
   /* real mamba var's inputs */
-  const bool mvar = v == V_MAMBA || v == V_DIRAC || v == V_ZOHV || v == V_BIL || v == V_STREAM || v == V_LEN;
+  const bool mvar =
+      v == V_MAMBA || v == V_DIRAC || v == V_ZOHV || v == V_BIL || v == V_STREAM || v == V_LEN || v == V_RST;
   a->varB = a->varC = mvar;
   a->softplus = mvar || v == V_MAMBA_FIX;
   if (v == V_MAMBA_FIX) a->disc = LR_DISC_MAMBA;
@@ -562,6 +568,17 @@ static lr_status sel_setup(bctx *b, sel_variant v, int64_t Bn, int64_t D, int64_
     free(lv);
     LR_TRY(st);
     a->lengths = t->data;
+  }
+  if (v == V_RST) { /* packed sequences: a new one every 1000 steps, at offsets that differ by row */
+    uint8_t *rv = malloc((size_t)(Bn * L));
+    if (!rv) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
+    for (int64_t i = 0; i < Bn; i++)
+      for (int64_t j = 0; j < L; j++) rv[i * L + j] = j > 0 && (j + 97 * i) % 1000 == 0;
+    lr_status st = lr_empty_on(LR_DTYPE_BOOL, b->dev, LR_SHAPE(Bn, L), &t);
+    if (st == LR_OK) st = lr_tensor_copy_from_host(t, rv, (size_t)(Bn * L));
+    free(rv);
+    LR_TRY(st);
+    a->reset = t->data;
   }
 #ifdef LR_CUDA
   if (b->dev == LR_DEVICE_CUDA) a->chunk = lr_kcuda_scan_chunk(a); /* the op's default on the GPU */
@@ -798,9 +815,9 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
   /* the kernel's results are saved here before the plain loop overwrites them */
   float *save = cpu ? malloc(sizeof(float) * (size_t)(2 * Bn * D * L)) : NULL;
   if (cpu && !save) return lr_fail(LR_ERR_MEMORY, "lrnnx bench scan: out of host memory");
-  static const char *names[V_NSEL] = {"real mamba var",  "real mamba fix", "real dirac var", "real zoh var",
-                                      "real bilin var",  "real stream var", "real mamba len", "real zoh",
-                                      "complex zoh"};
+  static const char *names[V_NSEL] = {"real mamba var",  "real mamba fix",  "real dirac var", "real zoh var",
+                                      "real bilin var",  "real stream var", "real mamba len", "real mamba rst",
+                                      "real zoh",        "complex zoh"};
   for (int v = 0; v < V_NSEL; v++) {
     lr_arena *ar = lr_arena_current();
     lr_arena_mark m = lr_arena_get_mark(ar);

@@ -3,9 +3,10 @@
  * separate Δ_A (STREAM: Ā = exp(Δ_A A)) (see kMam .. kMamA; all but mamba with B and C both
  * variable or both fixed), N = 8, 16, 32 or 64 states, B and C fixed (D, N) or variable
  * (B, G, N, L), optional D, z, delta_bias, softplus, h0, per-sequence lengths, the final state and
- * checkpoints; no resets (scan_seq.cu and scan.cu take those). The math is that of
- * kernels/cpu/scan.c:
- *   h_t[n] = Ā_t[n] h_{t-1}[n] + B̄_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t).
+ * checkpoints, and resets (B, L) with mamba, dirac and Δ_A (zoh and bilinear with resets: scan_seq.cu
+ * and scan.cu). The math is that of kernels/cpu/scan.c:
+ *   h_t[n] = Ā_t[n] k_t h_{t-1}[n] + B̄_t B_t[n] u_t,  y_t = (Σ_n C_t[n] h_t[n] + D u_t) · silu(z_t),
+ * k_t = 1 - reset[b, t] (1 without resets).
  *
  * Layout: a thread owns NS = 4 consecutive states of one channel, TPC = N / 4 lanes of a warp share
  * a channel (consecutive lanes, or in the forward with variable B/C lanes 32 / TPC apart: MLanes),
@@ -33,6 +34,11 @@
  * lengths a block runs its sequence's Le = lengths[b] steps, then writes y = 0 past Le and the final
  * state into the checkpoints of the chunks that start there; the backward runs Le steps too, and
  * mtail_k zeroes its gradients past Le.
+ * Resets (template flag RS): a block stages its sequence's row k_t = 1 - reset[b, t] with each stage
+ * and multiplies Ā by it, in both directions. In the backward that is all: with Ā k in place of Ā,
+ * E = Ā k G, and every term that carries Ā (E h λ, E h Δ) vanishes at a reset, as it must; B̄ does
+ * not depend on Ā for mamba, dirac and Δ_A, which is why zoh and bilinear (B̄'s derivatives read Ā)
+ * are left to the other kernels. The checkpoints hold h_{t-1} before k_t, as the other kernels' do.
  *
  * Backward: see the comment above mamba_bwd_k. Both directions are deterministic (no atomics).
  */
@@ -175,6 +181,7 @@ struct MGeom {
   int nr;               /* staged real rows per channel */
   size_t rbuf, bbuf, smem; /* bytes: real rows of one buffer, B/C rows of one buffer, all */
   size_t sub, red, ck;  /* backward: sub-segment states, per-warp dB/dC sums, staged checkpoints */
+  size_t keep;          /* with resets: the stage's row of 1 - reset[b, t] (the last bytes) */
 };
 
 bool al16p(const void *p) { return ((uintptr_t)p & 15) == 0; }
@@ -196,6 +203,8 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
   q.bbuf = (size_t)nbc * bcn((int)a->N, rs) * sizeof(float);
   if (!g) {
     q.smem = 2 * (q.rbuf + q.bbuf) + (size_t)kMT * kRS * sizeof(float); /* + every lane's partial y */
+    q.keep = a->reset ? (size_t)kRS * sizeof(float) : 0;
+    q.smem += q.keep;
   } else {
     q.vec = q.vec && al16p(g->gy) && al16p(g->du) && al16p(g->ddelta) && (!a->z || al16p(g->dz)) &&
             (!a->deltaA || al16p(g->ddeltaA)) && (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
@@ -203,7 +212,8 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
     /* + part; two of each, by piece parity */
     q.red = 2 * ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float);
     q.ck = 2 * (size_t)kMT * kNS * sizeof(float); /* the segment's checkpoint, a stage ahead */
-    q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red + q.ck;
+    q.keep = a->reset ? (size_t)kBRS * sizeof(float) : 0;
+    q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red + q.ck + q.keep;
   }
   return q;
 }
@@ -249,7 +259,7 @@ template <int TPC, bool RM> struct MLanes {
 };
 
 /* ================= forward ================= */
-template <int NS, int TPC, bool VB, bool VC, int DK>
+template <int NS, int TPC, bool VB, bool VC, int DK, bool RS>
 __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in a, MGeom q, float *__restrict__ y, float *hL,
                                                   float *__restrict__ ckpt) {
   constexpr int CB = kMT / TPC, N = TPC * NS;
@@ -270,6 +280,8 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
   const float *bsrc = VB ? (const float *)a.Bm + (b * G + g) * N * L : NULL;
   const float *csrc = VC ? (const float *)a.Cm + (b * G + g) * N * L : NULL;
   float *sy = (float *)(smem + 2 * (q.rbuf + q.bbuf));
+  float *skeep = (float *)(smem + q.smem - q.keep); /* RS: 1 - reset[b, t0 + i] */
+  const uint8_t *rsb = RS ? a.reset + b * L : NULL;
 
   float h[NS], a2[NS], Bf[NS], Cf[NS], lam[NS], rlam[NS]; /* zoh: λ and 1 / λ */
 #pragma unroll
@@ -349,9 +361,11 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     __pipeline_commit();
   };
   /* Δ's bias and softplus once per element; past the stage's end Δ = u = 0 (and Δ_A: Ā = 1, nothing
-   * added) */
-  auto prepare = [&](int buf, int nv) {
+   * added); with resets the stage's keep row (one buffer: the barrier after the last stage's steps
+   * orders it) */
+  auto prepare = [&](int buf, int64_t t0, int nv) {
     float *su = rows(buf), *sd = su + CB * kRS, *sa = su + ra * CB * kRS;
+    if (RS && tid < kMS) skeep[tid] = (tid < nv && rsb[t0 + tid]) ? 0.f : 1.f;
 #pragma unroll
     for (int m = 0; m < EPT; m++) {
       if (ecc[m] >= ncb) continue;
@@ -426,7 +440,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
     __pipeline_wait_prior(0);
     __syncthreads();
     if (s > 0) flush(buf ^ 1, t0 - kMS, kMS);
-    prepare(buf, nv);
+    prepare(buf, t0, nv);
     __syncthreads();
     if (s + 1 < nst) issue(buf ^ 1, t0 + kMS, (int)(Le - t0 - kMS < kMS ? Le - t0 - kMS : kMS));
     const float *su = rows(buf) + c * kRS, *sd = rows(buf) + (CB + c) * kRS, *sa = rows(buf) + (ra * CB + c) * kRS;
@@ -446,6 +460,8 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
       float dlu[4];
       mbu4<DK>(d4, u4, dlu);
       float yp[4] = {0.f, 0.f, 0.f, 0.f};
+      const float4 kp4 = RS ? *(const float4 *)(skeep + i) : float4(); /* a reset: Ā h_{t-1} -> 0 */
+      const float kp[4] = {kp4.x, kp4.y, kp4.z, kp4.w};
 #pragma unroll
       for (int k = 0; k < NS; k++) {
         float bk[4], ck[4];
@@ -465,6 +481,7 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
         for (int p = 0; p < 4; p++) {
           float e, bu;
           mstep<DK>(dl[p], u[p], dlu[p], a2[k], lam[k], rlam[k], e, bu);
+          if (RS) e *= kp[p];
           h[k] = e * h[k] + bu * bk[p];
           yp[p] += ck[p] * h[k];
         }
@@ -600,7 +617,7 @@ template <int NS, int TPC> struct ChRed {
   }
 };
 
-template <int NS, int TPC, bool VB, bool VC, int DK>
+template <int NS, int TPC, bool VB, bool VC, int DK, bool RS>
 __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grads gr, MGeom q,
                                                   const float *__restrict__ ckpt, float *pB, float *pC) {
   constexpr int CB = kMT / TPC, N = TPC * NS, NBC = (VB ? 1 : 0) + (VC ? 1 : 0);
@@ -620,6 +637,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   float *sub = (float *)(smem + 2 * (q.rbuf + q.bbuf));
   float *red = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub);
   float *cks = (float *)(smem + 2 * (q.rbuf + q.bbuf) + q.sub + q.red); /* [buf][thread][NS] */
+  float *skeep = (float *)(smem + q.smem - q.keep); /* RS: 1 - reset[b, t0 + i] */
+  const uint8_t *rsb = RS ? a.reset + b * L : NULL;
   /* the thread's checkpoints: the block's base and a 32-bit offset (L <= 2^24: takes) */
   const int ckoff = (live ? c : 0) * (int)nch * N + j * NS;
   /* staged rows: 0 u (-> du), 1 Δ (-> Δ' -> dΔ), 2 dy (-> c), 3 z (-> dy silu'(z) -> dz), ra Δ_A
@@ -731,8 +750,9 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   };
   /* Δ -> Δ' = softplus(Δ + bias), dy -> c = dy silu(z), z -> dy silu'(z), by 16-byte chunks; past
    * the end and in missing channels every row is 0: a step that changes nothing */
-  auto prepare = [&](int buf, int nv) {
+  auto prepare = [&](int buf, int64_t t0, int nv) {
     float *su = rows(buf), *sd = su + CB * kBRS, *sg = sd + CB * kBRS, *sz = hz ? sg + CB * kBRS : NULL;
+    if (RS && tid < kBS) skeep[tid] = (tid < nv && rsb[t0 + tid]) ? 0.f : 1.f; /* one buffer, as the forward's */
     float *sa = su + ra * CB * kBRS;
 #pragma unroll
     for (int m = 0; m < RC; m++) {
@@ -820,7 +840,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     __pipeline_wait_prior(0);
     __syncthreads();
     if (s + 1 < nseg) flush(buf ^ 1, t0 + S, (int)(Le - t0 - S < S ? Le - t0 - S : S));
-    prepare(buf, nv);
+    prepare(buf, t0, nv);
     __syncthreads();
     if (s > 0) issue(buf ^ 1, s - 1, (int)S);
     float *su = rows(buf) + c * kBRS, *sd = rows(buf) + (CB + c) * kBRS, *sg = rows(buf) + (2 * CB + c) * kBRS;
@@ -857,6 +877,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
             for (int p = 0; p < 4; p++) {
               float e, bu;
               mstep<DK>(dl[p], u[p], dlu[p], a2[k], lam[k], mrcp(lam[k]), e, bu);
+              if (RS) e *= skeep[i + p];
               hh[k] = e * hh[k] + bu * bk[p];
             }
           }
@@ -906,10 +927,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         for (int p = 0; p < 4; p++) {
           const int ii = h4 + p;
           const float dlu = DK == kDir ? uv[p] : dv[p] * uv[p];
+          const float kp = RS ? skeep[i0 + ii] : 1.f; /* one at a time: 4 at once spilled */
 #pragma unroll
           for (int k = 0; k < NS; k++) {
             float bu;
             mstep<DK>(dav[p], uv[p], dlu, a2[k], lam[k], mrcp(lam[k]), av[ii][k], bu);
+            if (RS) av[ii][k] *= kp; /* a reset: Ā -> 0, so E and every Ā term vanish there */
             hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + bu * Bv[p][k];
           }
         }
@@ -1047,12 +1070,12 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
 }
 
-template <int NS, int TPC, bool VB, bool VC, int DK>
+template <int NS, int TPC, bool VB, bool VC, int DK, bool RS>
 lr_status fwd_m(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream_t s) {
   MGeom q = mgeom(a);
   q.vec = q.vec && al16p(y); /* the flush writes y by 16 bytes too */
   q.cvec = al16p(ckpt);
-  auto k = mamba_fwd_k<NS, TPC, VB, VC, DK>;
+  auto k = mamba_fwd_k<NS, TPC, VB, VC, DK, RS>;
   LR_CUDA_TRY("lr_kcuda_scan_fwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, q, (float *)y, (float *)hL, (float *)ckpt);
   return lr_cuda_check_launch("lr_kcuda_scan_fwd");
@@ -1073,7 +1096,7 @@ lr_status mtail(float *x, int64_t rows, int64_t rpb, const lr_scan_in *a, cudaSt
   return lr_cuda_check_launch("lr_kcuda_scan_bwd");
 }
 
-template <int NS, int TPC, bool VB, bool VC, int DK>
+template <int NS, int TPC, bool VB, bool VC, int DK, bool RS>
 lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, void *ws, cudaStream_t s) {
   MGeom q = mgeom(a, g);
   q.vec = q.vec && al16p(ws);
@@ -1082,7 +1105,7 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   float *pB = NULL, *pC = NULL, *p = (float *)ws;
   if (VB) pB = part ? p : (float *)g->dB, p += part;
   if (VC) pC = part ? p : (float *)g->dC;
-  auto k = mamba_bwd_k<NS, TPC, VB, VC, DK>;
+  auto k = mamba_bwd_k<NS, TPC, VB, VC, DK, RS>;
   LR_CUDA_TRY("lr_kcuda_scan_bwd", cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q.smem));
   k<<<(unsigned)(a->Bn * q.Gt * q.ntile), kMT, q.smem, s>>>(*a, *g, q, (const float *)ckpt, pB, pC);
   LR_TRY(lr_cuda_check_launch("lr_kcuda_scan_bwd"));
@@ -1101,23 +1124,35 @@ lr_status bwd_m(const lr_scan_in *a, const void *ckpt, const lr_scan_grads *g, v
   return LR_OK;
 }
 
-/* the instantiation for N, the kinds of B and C and the discretization (mamba: every kind of B and
- * C; mamba with Δ_A, dirac, zoh and bilinear: B and C both variable or both fixed, see takes) */
+template <bool BWD, int NS, int TPC, bool VB, bool VC, int DK, bool RS>
+lr_status run_m(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
+                cudaStream_t s) {
+  if constexpr (BWD) return bwd_m<NS, TPC, VB, VC, DK, RS>(a, ckpt, g, ws, s);
+  else return fwd_m<NS, TPC, VB, VC, DK, RS>(a, y, hL, (void *)ckpt, s);
+}
+
+/* the instantiation for N, the kinds of B and C, the discretization (mamba: every kind of B and
+ * C; mamba with Δ_A, dirac, zoh and bilinear: B and C both variable or both fixed, see takes) and
+ * resets (mamba, dirac and Δ_A, whose Ā appears only in the recurrence) */
 template <bool BWD, int NS, int TPC>
 lr_status pick_bc(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const lr_scan_grads *g, void *ws,
                   cudaStream_t s) {
-#define LR_M(VB, VC, DK)                                                                                     \
-  (BWD ? bwd_m<NS, TPC, VB, VC, DK>(a, ckpt, g, ws, s) : fwd_m<NS, TPC, VB, VC, DK>(a, y, hL, (void *)ckpt, s))
+  const bool rs = a->reset != NULL;
+#define LR_M(VB, VC, DK)                                                                                  \
+  (rs ? run_m<BWD, NS, TPC, VB, VC, DK, true>(a, y, hL, ckpt, g, ws, s)                                  \
+      : run_m<BWD, NS, TPC, VB, VC, DK, false>(a, y, hL, ckpt, g, ws, s))
+#define LR_M0(VB, VC, DK) run_m<BWD, NS, TPC, VB, VC, DK, false>(a, y, hL, ckpt, g, ws, s)
   if (a->deltaA) return a->varB ? LR_M(true, true, kMamA) : LR_M(false, false, kMamA);
   switch (a->disc) {
   case LR_DISC_DIRAC: return a->varB ? LR_M(true, true, kDir) : LR_M(false, false, kDir);
-  case LR_DISC_ZOH: return a->varB ? LR_M(true, true, kZoh) : LR_M(false, false, kZoh);
-  case LR_DISC_BILINEAR: return a->varB ? LR_M(true, true, kBil) : LR_M(false, false, kBil);
+  case LR_DISC_ZOH: return a->varB ? LR_M0(true, true, kZoh) : LR_M0(false, false, kZoh);
+  case LR_DISC_BILINEAR: return a->varB ? LR_M0(true, true, kBil) : LR_M0(false, false, kBil);
   default: break;
   }
   if (a->varB) return a->varC ? LR_M(true, true, kMam) : LR_M(true, false, kMam);
   return a->varC ? LR_M(false, true, kMam) : LR_M(false, false, kMam);
 #undef LR_M
+#undef LR_M0
 }
 
 template <bool BWD>
@@ -1131,8 +1166,8 @@ lr_status pick(const lr_scan_in *a, void *y, void *hL, const void *ckpt, const l
   }
 }
 
-/* Mamba's case without resets, on the auto and mamba paths (Δ_A with mamba's discretization and B, C
- * both variable or both fixed). The auto path takes the
+/* Mamba's case on the auto and mamba paths (Δ_A with mamba's discretization and B, C both variable or
+ * both fixed; resets with mamba and dirac). The auto path takes the
  * backward only with threads enough (Bn D N / 4 of them) or a short sequence: with fewer, the tile
  * backward, which parallelises time, is faster. Measured on an H200 at L 4096, N 16 (this one, tile):
  * variable B/C, B 2 D 1024 1.19, 1.90 ms and B 1 D 1024 1.19, 0.97; fixed B/C, B 4 D 1024 0.84,
@@ -1144,7 +1179,8 @@ bool takes(const lr_scan_in *a, bool bwd) {
   if (bwd && path == 0 && a->L > 64 &&
       a->Bn * a->D * (a->N / kNS) < (int64_t)sm_count() * ((a->varB || a->varC) ? 48 : 96))
     return false;
-  if (a->rdt != LR_DTYPE_F32 || a->cplx || a->reset) return false;
+  if (a->rdt != LR_DTYPE_F32 || a->cplx) return false;
+  if (a->reset && !(a->disc == LR_DISC_MAMBA || a->disc == LR_DISC_DIRAC)) return false;
   if (a->deltaA && !(a->disc == LR_DISC_MAMBA && a->varB == a->varC)) return false;
   if (a->disc != LR_DISC_MAMBA &&
       !((a->disc == LR_DISC_DIRAC || a->disc == LR_DISC_ZOH || a->disc == LR_DISC_BILINEAR) && a->varB == a->varC))
