@@ -275,6 +275,21 @@ lr_status alloc_locked(size_t bytes, void **out) {
   return LR_OK;
 }
 
+/* A free block into its class's free list, or back to the driver when not caching. */
+void cache_block_locked(Block *b) {
+  Block **fl = g.caching ? free_list(b->size, true) : NULL;
+  if (fl) {
+    b->next = *fl;
+    *fl = b;
+    g.st.cached_bytes += b->size;
+  } else {
+    cudaFree(b->ptr); /* synchronises the device, so no kernel still uses it */
+    g.st.n_cuda_free++;
+    b->next = g.spare;
+    g.spare = b;
+  }
+}
+
 void free_locked(void *p) {
   if (!p || !g.ready) return; /* after release at exit the driver reclaims everything */
   Block **pp = &g.live[hash_ptr(p)];
@@ -291,17 +306,7 @@ void free_locked(void *p) {
     b->pool->free = b;
     return;
   }
-  Block **fl = g.caching ? free_list(b->size, true) : NULL;
-  if (fl) {
-    b->next = *fl;
-    *fl = b;
-    g.st.cached_bytes += b->size;
-  } else {
-    cudaFree(b->ptr); /* synchronises the device, so no kernel still uses it */
-    g.st.n_cuda_free++;
-    b->next = g.spare;
-    g.spare = b;
-  }
+  cache_block_locked(b);
 }
 
 void release_at_exit() {
@@ -578,17 +583,7 @@ static void release_pool_locked(Pool *p) {
   while (Block *b = p->free) {
     p->free = b->next;
     b->pool = NULL;
-    Block **fl = g.caching ? free_list(b->size, true) : NULL;
-    if (fl) {
-      b->next = *fl;
-      *fl = b;
-      g.st.cached_bytes += b->size;
-    } else {
-      cudaFree(b->ptr);
-      g.st.n_cuda_free++;
-      b->next = g.spare;
-      g.spare = b;
-    }
+    cache_block_locked(b);
   }
   for (int i = 0; i < kHashBuckets; i++)
     for (Block *b = g.live[i]; b; b = b->next)
