@@ -50,8 +50,8 @@
 #include <time.h>
 
 #include "nn/registry.h"
-#include "tensor/graph.h"
 #include "ops/ops.h"
+#include "tensor/graph.h"
 #include "tools/tools.h"
 #ifdef LR_CUDA
 #include "kernels/cuda/cuda.h"
@@ -235,7 +235,7 @@ typedef struct {
   lr_tensor *x;    /* training: (B, L, H); generation: the (B, H) input buffer */
   void *cache;     /* generation */
   int64_t L;       /* generation steps */
-  lr_graph *g;     /* generation: one step recorded (graph_step) */
+  lr_graph *g;     /* generation: one step recorded (gen_step) */
 } call_args;
 
 static lr_status train_step(void *p) {
