@@ -31,6 +31,8 @@
  * The plain loops (below) are what a user would write: for each (b, d), t, n: discretize with
  * libm (expf, expm1f, cexpf, log1pf), h = Ā h + B̄ B u, y += C h; the backward recomputes the
  * channel's states into an (L, N) buffer and walks back. Same flags as the library, no threads.
+ * Row "inf" (real mamba var only): the forward as a pass without gradients runs it, with no
+ * checkpoints written (the "fwd" rows write B·D·N·L/chunk states for the backward).
  * Bytes that must move (each counted once): forward reads u, delta (z, variable B and C) and
  * writes y; backward reads u, delta (z, B, C) and dy and writes du, ddelta (dz, dB, dC). The diag
  * scan's forward reads x and writes h; its backward reads x, h, dh and writes dx, ddelta. The
@@ -827,6 +829,13 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
     const int64_t n = Bn * D * L;
     lr_status st = sel_setup(b, (sel_variant)v, Bn, D, L, N, &s, &fb, &bb);
     if (st == LR_OK) st = time_pass(b, k_sel_fwd, k_sel_plain_fwd, &s, s.y, n, save, &pf);
+    pass_t pi = {0};
+    if (st == LR_OK && v == V_MAMBA) { /* the forward of a pass without gradients: no checkpoints */
+      void *ck = s.ckpt;
+      s.ckpt = NULL;
+      st = time_pass(b, k_sel_fwd, k_sel_plain_fwd, &s, s.y, n, save, &pi);
+      s.ckpt = ck;
+    }
     /* the backward needs the kernel's checkpoints: run the forward again after the plain one */
     if (st == LR_OK && cpu) st = k_sel_fwd(b, &s);
     if (st == LR_OK) st = time_pass(b, k_sel_bwd, k_sel_plain_bwd, &s, s.g.ddelta, n, save, &pb);
@@ -836,6 +845,7 @@ static lr_status run(bctx *b, FILE *out, int64_t Bn, int64_t D, int64_t L, int64
       continue;
     }
     row(out, b, names[v], "fwd", &pf, fb, copy_gbs);
+    if (v == V_MAMBA) row(out, b, names[v], "inf", &pi, fb, copy_gbs);
     row(out, b, names[v], "bwd", &pb, bb, copy_gbs);
 #ifdef LR_CUDA
     if (v == V_CZOH && !cpu) sfu_rows(out, (double)n * (double)N, &pf, &pb);

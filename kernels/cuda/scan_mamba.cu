@@ -676,6 +676,17 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   /* per piece, by its parity (so that one barrier a piece keeps them apart): the warps' dB/dC sums
    * red, then part: (step, channel) -> (Σ s1, Σ s2, Σ C h) */
   const size_t rbsz = (size_t)NBC * (kMT / 32) * kSS * N + (size_t)kSS * CB * 4;
+  /* the sub-segment's dB/dC sums this thread adds up over the warps: elements e = tid + 128 m of
+   * (r, ii, n), r < NBC, ii < kSS, n < N; their offsets in red and in the B/C rows (less the
+   * sub-segment's first step), packed 16 + 16 bits, worked out once (per piece they were the
+   * division-heavy tenth of its instructions); -1 past the end */
+  constexpr int RB = (NBC * kSS * N + kMT - 1) / kMT;
+  int rbo[RB > 0 ? RB : 1];
+#pragma unroll
+  for (int m = 0; m < RB; m++) {
+    const int e = tid + m * kMT, r = e / (kSS * N), ii = (e / N) % kSS, n = e % N;
+    rbo[m] = e < NBC * kSS * N ? (r * (kMT / 32) * kSS * N + ii * N + n) | ((bco(N, r, n, kBRS) + ii) << 16) : -1;
+  }
   float *const red0 = red;
 
   /* The stage's rows in 16-byte chunks: thread tid takes chunks tid + 128 m of the block's rows
@@ -1006,14 +1017,15 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       __syncthreads();
       if (VB || VC) {
         /* the sub-segment's dB/dC: the 4 warps in order, into the consumed B/C slots */
-        float *sbc = bcrows(buf);
-        for (int e = tid; e < NBC * kSS * N; e += kMT) {
-          const int r = e / (kSS * N), ii = (e / N) % kSS, n = e % N;
-          const float *rr = red + (size_t)r * (kMT / 32) * kSS * N + ii * N + n;
+        float *sbc = bcrows(buf) + i0;
+#pragma unroll
+        for (int m = 0; m < RB; m++) {
+          if (rbo[m] < 0) continue;
+          const float *rr = red + (rbo[m] & 0xffff);
           float acc = rr[0];
 #pragma unroll
-          for (int w = 1; w < kMT / 32; w++) acc += rr[(size_t)w * kSS * N];
-          sbc[bco(N, r, n, kBRS) + i0 + ii] = acc;
+          for (int w = 1; w < kMT / 32; w++) acc += rr[w * kSS * N];
+          sbc[rbo[m] >> 16] = acc;
         }
       }
       /* the sub-segment's per-element gradients, in place of u, Δ' and z's slots:
