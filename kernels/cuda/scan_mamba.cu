@@ -124,7 +124,7 @@ __host__ __device__ constexpr bool mexp(int DK) { return DK != kBil; }
 /* A compile-time flag passed to the forward's per-stage lambdas (their `auto` parameter): a full
  * stage (every channel of the block live, all kMS steps, 16-byte rows) drops the per-chunk bounds
  * tests, the tail handling and the element-by-element paths. */
-template <bool V> struct MFull { static constexpr bool value = V; };
+template <bool V> struct MFull { static constexpr bool value = V; }; /* and the backward's */
 
 /* Δ u of 4 steps (mamba, zoh's series and bilinear scale it further) or u (dirac) */
 template <int DK> __device__ __forceinline__ void mbu4(const float4 d4, const float4 u4, float (&o)[4]) {
@@ -731,7 +731,10 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
   const float *bcsrc[2] = {(const float *)(VB ? a.Bm : a.Cm) + (b * G + g) * N * L,
                            (const float *)a.Cm + (b * G + g) * N * L};
-  auto issue = [&](int buf, int64_t seg, int nv) {
+  /* every chunk of the rows (BXR) and of the B/C rows (BXB) belongs to some thread's m < RC, BC */
+  constexpr bool BXR = CB * (kBS / 4) % kMT == 0, BXB = N * (kBS / 4) % kMT == 0;
+  auto issue = [&](auto full, int buf, int64_t seg, int nv) {
+    constexpr bool FU = decltype(full)::value;
     const int64_t t0 = seg * S;
     float *sr = rows(buf), *sb = bcrows(buf);
     /* the checkpoint entering the segment: its global load was a long wait at the segment's start */
@@ -746,10 +749,10 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     }
     const float *src[5] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy,
                            (const float *)(hz ? a.z : a.deltaA), (const float *)a.deltaA};
-    if (q.vec) {
+    if (FU || q.vec) {
 #pragma unroll
       for (int m = 0; m < RC; m++) {
-        if (rcc[m] >= ncb || rq[m] >= nv) continue;
+        if (!(FU && BXR) && (rcc[m] >= ncb || rq[m] >= nv)) continue;
 #pragma unroll
         for (int r = 0; r < 5; r++)
           if (r < q.nr) __pipeline_memcpy_async(sr + (r * CB + rcc[m]) * kBRS + rq[m], src[r] + rgo[m] + t0, 16);
@@ -758,7 +761,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int r = 0; r < NBC; r++)
 #pragma unroll
         for (int m = 0; m < BC; m++)
-          if (bn[m] < N && bq[m] < nv)
+          if ((FU && BXB) || (bn[m] < N && bq[m] < nv))
             __pipeline_memcpy_async(sb + bco(N, r, bn[m], kBRS) + bq[m], bcsrc[r] + bgo[m] + t0, 16);
     } else { /* element by element (L % 4 != 0 or rows not 16-byte aligned) */
 #pragma unroll
@@ -779,20 +782,21 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   };
   /* Δ -> Δ' = softplus(Δ + bias), dy -> c = dy silu(z), z -> dy silu'(z), by 16-byte chunks; past
    * the end and in missing channels every row is 0: a step that changes nothing */
-  auto prepare = [&](int buf, int64_t t0, int nv) {
+  auto prepare = [&](auto full, int buf, int64_t t0, int nv) {
+    constexpr bool FU = decltype(full)::value;
     float *su = rows(buf), *sd = su + CB * kBRS, *sg = sd + CB * kBRS, *sz = hz ? sg + CB * kBRS : NULL;
     if (RS && tid < kBS) skeep[tid] = (tid < nv && rsb[t0 + tid]) ? 0.f : 1.f; /* one buffer, as the forward's */
     float *sa = su + ra * CB * kBRS;
 #pragma unroll
     for (int m = 0; m < RC; m++) {
-      if (rcc[m] >= CB) continue;
+      if (!(FU && BXR) && rcc[m] >= CB) continue;
       const int sl = rcc[m] * kBRS + rq[m];
       float4 d4 = *(float4 *)(sd + sl), g4 = *(float4 *)(sg + sl), z4 = sz ? *(float4 *)(sz + sl) : float4();
       float dv[4] = {d4.x, d4.y, d4.z, d4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w}, zv[4] = {z4.x, z4.y, z4.z, z4.w};
-      const bool live4 = rcc[m] < ncb;
+      const bool live4 = FU || rcc[m] < ncb;
 #pragma unroll
       for (int p = 0; p < 4; p++) {
-        const bool ok = live4 && rq[m] + p < nv;
+        const bool ok = FU || (live4 && rq[m] + p < nv);
         const float x = dv[p] + rbias[m];
         dv[p] = ok ? (a.softplus ? msoftplus(x) : x) : 0.f;
         if (sz) {
@@ -806,7 +810,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       *(float4 *)(sd + sl) = make_float4(dv[0], dv[1], dv[2], dv[3]);
       *(float4 *)(sg + sl) = make_float4(gv[0], gv[1], gv[2], gv[3]);
       if (sz) *(float4 *)(sz + sl) = make_float4(zv[0], zv[1], zv[2], zv[3]);
-      if (!live4 || rq[m] + 4 > nv) {
+      if (!FU && (!live4 || rq[m] + 4 > nv)) {
 #pragma unroll
         for (int p = 0; p < 4; p++)
           if (!live4 || rq[m] + p >= nv) {
@@ -815,14 +819,15 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           }
       }
     }
-    if (nv < kBS) {
+    if (!FU && nv < kBS) {
       float *sb = bcrows(buf);
       for (int e = tid; e < NBC * N * kBS; e += kMT)
         if (e % kBS >= nv) sb[bco(N, e / kBS / N, e / kBS % N, kBRS) + e % kBS] = 0.f;
     }
   };
   /* du, dΔ, dz and the variable dB/dC partial of a finished segment */
-  auto flush = [&](int buf, int64_t t0, int nv) {
+  auto flush = [&](auto full, int buf, int64_t t0, int nv) {
+    constexpr bool FU = decltype(full)::value;
     const float *su = rows(buf), *sd = su + CB * kBRS, *sz = hz ? su + 3 * CB * kBRS : NULL;
     float *outs[4] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz, (float *)gr.ddeltaA};
     const float *ins[4] = {su, sd, sz, su + ra * CB * kBRS};
@@ -830,10 +835,10 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     const float *sb = bcrows(buf);
     float *pout[2] = {VB ? pB : pC, pC};
     const int64_t po = (bg * q.ntile + tile) * N * L + t0;
-    if (q.vec) {
+    if (FU || q.vec) {
 #pragma unroll
       for (int m = 0; m < RC; m++) {
-        if (rcc[m] >= ncb || rq[m] >= nv) continue;
+        if (!(FU && BXR) && (rcc[m] >= ncb || rq[m] >= nv)) continue;
 #pragma unroll
         for (int r = 0; r < 4; r++)
           if (wr[r]) *(float4 *)(outs[r] + rgo[m] + t0) = *(const float4 *)(ins[r] + rcc[m] * kBRS + rq[m]);
@@ -842,7 +847,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int r = 0; r < NBC; r++)
 #pragma unroll
         for (int m = 0; m < BC; m++)
-          if (bn[m] < N && bq[m] < nv)
+          if ((FU && BXB) || (bn[m] < N && bq[m] < nv))
             *(float4 *)(pout[r] + po + bgo[m]) = *(const float4 *)(sb + bco(N, r, bn[m], kBRS) + bq[m]);
     } else {
 #pragma unroll
@@ -861,17 +866,23 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   };
 
   const int64_t nseg = (Le + S - 1) / S;
-  if (nseg > 0) issue(0, nseg - 1, (int)(Le - (nseg - 1) * S));
+  /* the per-segment work of a full segment without its bounds tests, of any other with them */
+  const bool fblk = ncb == CB && q.vec;
+  auto stage = [&](auto fn, int buf, int64_t sg, int nv) {
+    if (fblk && nv == kBS) fn(MFull<true>(), buf, sg, nv);
+    else fn(MFull<false>(), buf, sg, nv);
+  };
+  if (nseg > 0) stage(issue, 0, nseg - 1, (int)(Le - (nseg - 1) * S));
   for (int64_t s = nseg - 1; s >= 0; s--) {
     const int buf = (int)((nseg - 1 - s) & 1);
     const int64_t t0 = s * S;
     const int nv = (int)(Le - t0 < S ? Le - t0 : S);
     __pipeline_wait_prior(0);
     __syncthreads();
-    if (s + 1 < nseg) flush(buf ^ 1, t0 + S, (int)(Le - t0 - S < S ? Le - t0 - S : S));
-    prepare(buf, t0, nv);
+    if (s + 1 < nseg) stage(flush, buf ^ 1, t0 + S, (int)(Le - t0 - S < S ? Le - t0 - S : S));
+    stage(prepare, buf, t0, nv);
     __syncthreads();
-    if (s > 0) issue(buf ^ 1, s - 1, (int)S);
+    if (s > 0) stage(issue, buf ^ 1, s - 1, (int)S);
     float *su = rows(buf) + c * kBRS, *sd = rows(buf) + (CB + c) * kBRS, *sg = rows(buf) + (2 * CB + c) * kBRS;
     float *sz = hz ? rows(buf) + (3 * CB + c) * kBRS : NULL, *sa = DA ? rows(buf) + (ra * CB + c) * kBRS : NULL;
     float *sB = bcrows(buf) + bco(N, 0, j * NS, kBRS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS, kBRS);
@@ -1073,7 +1084,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
   if (nseg > 0) {
     __syncthreads();
-    flush((int)((nseg - 1) & 1), 0, (int)(Le < S ? Le : S));
+    stage(flush, (int)((nseg - 1) & 1), 0, (int)(Le < S ? Le : S));
   }
   if (live) {
     const int64_t od = (b * D + d) * N + j * NS;
