@@ -121,10 +121,10 @@ __device__ __forceinline__ float m1mexp(float x) {
 enum { kMam = 0, kDir = 1, kZoh = 2, kBil = 3, kMamA = 4 };
 __host__ __device__ constexpr bool mexp(int DK) { return DK != kBil; }
 
-/* A compile-time flag passed to the forward's per-stage lambdas (their `auto` parameter): a full
- * stage (every channel of the block live, all kMS steps, 16-byte rows) drops the per-chunk bounds
- * tests, the tail handling and the element-by-element paths. */
-template <bool V> struct MFull { static constexpr bool value = V; }; /* and the backward's */
+/* A compile-time flag passed to the per-stage lambdas of both directions (their `auto` parameter):
+ * a full stage or segment (every channel of the block live, all kMS / kBS steps, 16-byte rows)
+ * drops the per-chunk bounds tests, the tail handling and the element-by-element paths. */
+template <bool V> struct MFull { static constexpr bool value = V; };
 
 /* Δ u of 4 steps (mamba, zoh's series and bilinear scale it further) or u (dirac) */
 template <int DK> __device__ __forceinline__ void mbu4(const float4 d4, const float4 u4, float (&o)[4]) {
