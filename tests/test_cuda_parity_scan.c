@@ -885,6 +885,57 @@ Test(cuda_parity_scan, discretize, .init = on_gpu) {
       }
 }
 
+/* The C64 discretization on the GPU (hardware exp2, sin and cos after reducing the angle to
+ * [-π, π], reciprocals; kernels/cuda/scan_k.cuh) against the CPU's full-precision one, with angles
+ * Δ Im λ up to ±90 rad (many turns of the reduction) and Δλ from 1e-4 (the series) up: Ā element by
+ * element within 4e-6 of |Ā| (sin.approx and cos.approx are good to ~7e-7 absolute; the CPU's
+ * cexpf to an ulp or two), B̄ and the gradients within the parity tolerance. */
+Test(cuda_parity_scan, discretize_c64_angles, .init = on_gpu) {
+  static const int kinds[] = {LR_DISC_ZOH, LR_DISC_BILINEAR, LR_DISC_DIRAC, LR_DISC_MAMBA, LR_DISC_ASYNC, LR_DISC_NONE};
+  uint64_t seed = 4321;
+  for (int ki = 0; ki < 6; ki++)
+    for (int ev = 0; ev < 2; ev++) {
+      const int k = kinds[ki];
+      if (ev && k == LR_DISC_NONE) continue;
+      lr_arena *ar = lr_arena_current();
+      lr_arena_mark m = lr_arena_get_mark(ar);
+      float hl[37 * 16 * 2];
+      for (int i = 0; i < 37 * 16; i++) {
+        hl[2 * i] = (float)unif(&seed, -3, -1e-4);
+        hl[2 * i + 1] = (float)unif(&seed, -60, 60);
+      }
+      pair lam = mk_raw(LR_DTYPE_C64, LR_SHAPE(37, 16), hl);
+      cr_assert_eq(lr_requires_grad_(lam.c, true), LR_OK);
+      cr_assert_eq(lr_requires_grad_(lam.g, true), LR_OK);
+      pair dl = mk(LR_DTYPE_F32, LR_SHAPE(37, 1), 1e-4, 1.5, &seed, true);
+      pair da = ev ? mk(LR_DTYPE_F32, LR_SHAPE(16), 1e-4, 1.5, &seed, true) : (pair){0};
+      lr_tensor *ac, *bc, *ag, *bg;
+      cr_assert_eq(lr_discretize(lam.c, dl.c, da.c, (lr_disc)k, &ac, &bc), LR_OK, "%s", lr_last_error());
+      cr_assert_eq(lr_discretize(lam.g, dl.g, da.g, (lr_disc)k, &ag, &bg), LR_OK, "%s", lr_last_error());
+      char what[96];
+      snprintf(what, sizeof what, "discretize_c64_angles[%s%s]", lr_disc_name((lr_disc)k), ev ? ",dA" : "");
+      int64_t n1, n2;
+      double *g = host_d(ag, &n1), *c = host_d(ac, &n2);
+      for (int64_t i = 0; i < n1; i += 2) {
+        const double e = hypot(g[i] - c[i], g[i + 1] - c[i + 1]), r = hypot(c[i], c[i + 1]);
+        cr_assert(e <= 4e-6 * r + 1e-30, "%s: |Ā gpu - cpu| = %g at %lld, |Ā| %g (gpu %g%+gi, cpu %g%+gi)", what, e,
+                  (long long)(i / 2), r, g[i], g[i + 1], c[i], c[i + 1]);
+      }
+      free(g);
+      free(c);
+      check_close(what, "abar", ag, ac);
+      check_close(what, "bbar", bg, bc);
+      uint64_t ws = seed;
+      pair w1 = mk(LR_DTYPE_C64, LR_SHAPE(37, 16), -1, 1, &ws, false), w2 = mk(LR_DTYPE_C64, LR_SHAPE(37, 16), -1, 1, &ws, false);
+      cr_assert_eq(lr_backward(loss_of(ac, w1.c, bc, w2.c), NULL), LR_OK, "%s", lr_last_error());
+      cr_assert_eq(lr_backward(loss_of(ag, w1.g, bg, w2.g), NULL), LR_OK, "%s", lr_last_error());
+      check_close(what, "dlambda", lam.g->grad, lam.c->grad);
+      check_close(what, "ddelta", dl.g->grad, dl.c->grad);
+      if (ev) check_close(what, "ddelta_A", da.g->grad, da.c->grad);
+      lr_arena_rewind(ar, m);
+    }
+}
+
 #else
 Test(cuda_parity_scan, no_cuda) { cr_skip_test("built without CUDA"); }
 #endif

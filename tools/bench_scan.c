@@ -774,8 +774,8 @@ static void row(FILE *out, bctx *b, const char *name, const char *pass, const pa
 #ifdef LR_CUDA
 /* The complex scan's limit is its special functions, not memory: each state update needs e^(Δ Re λ),
  * cos and sin of Δ Im λ (three evaluations; the backward recomputes them once). Their rate against
- * the device's special-function peak (lr_cuda_sfu_peak: what the hardware approximations could
- * deliver; the kernels evaluate them to full precision on the FMA pipes, several instructions each). */
+ * the device's special-function peak (lr_cuda_sfu_peak: the hardware approximations' rate, which
+ * the C64 kernels use: ex2, and sin and cos after reducing the angle, kernels/cuda/scan_k.cuh). */
 static void sfu_rows(FILE *out, double updates, const pass_t *pf, const pass_t *pb) {
   const double peak = lr_cuda_sfu_peak();
   if (peak <= 0) return;

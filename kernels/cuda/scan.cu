@@ -20,7 +20,8 @@
  * padded against bank conflicts) and y, du, dΔ, dΔ_A, dz go out the same way; variable B/C rows
  * are read per lane with 16-byte vector loads when aligned.
  * Forward, per tile and state n (the n loop innermost, so nothing of size N lives in registers):
- * the lane evaluates its IT maps on chip (Tr<T>::eval, the CPU's discretization, every kind,
+ * the lane evaluates its IT maps on chip (Tr<T>::eval, the CPU's discretization (C64's with the
+ * hardware's special functions: scan_k.cuh), every kind,
  * event Δ_A), composes them in order, a warp inclusive scan of the composed maps (5 shuffle
  * rounds, lane order) gives the map of all earlier lanes, applied to the carry (the state entering
  * the tile, one per n in shared memory) it gives the state entering the lane's first step; the lane
@@ -963,14 +964,28 @@ template <typename T> __device__ __forceinline__ T dpow(const T (&pw)[5], int e)
   return r;
 }
 
+/* A row's Ā and B̄ (and partials pp): C64 by the shared full-precision math, not the device's
+ * hardware functions (once per row they gain nothing, and inlined they cost the S5 kernels registers:
+ * 0.393 -> 0.43 and 0.87 -> 1.0 ms on an H200) */
+template <typename T>
+__device__ __forceinline__ void drow_disc(int k, T lam, typename Tr<T>::R a0, typename Tr<T>::R d0, T *ab, T *bb, T *pp) {
+  if (pp) Tr<T>::deriv(k, lam, a0, d0, ab, bb, pp);
+  else Tr<T>::eval(k, lam, a0, d0, ab, bb);
+}
+template <>
+__device__ __forceinline__ void drow_disc<lr_c64>(int k, lr_c64 lam, float a0, float d0, lr_c64 *ab, lr_c64 *bb,
+                                                  lr_c64 *pp) {
+  if (pp) lr_disc_deriv_cf(k, lam, a0, d0, ab, bb, pp);
+  else lr_disc_eval_cf(k, lam, a0, d0, ab, bb);
+}
+
 /* the row's Ā (or conj Ā) and its powers; d0 / a0: Δ and Δ_A of state p */
 template <typename T>
 __device__ __forceinline__ void drow(const lr_dscan_in &a, int64_t p, T *ab, T *bb, T *pp, T (&pw)[5], bool conj) {
   typedef typename Tr<T>::R R;
   const T lam = ((const T *)a.lam)[p];
   const R d0 = ((const R *)a.delta)[p], a0 = a.deltaA ? ((const R *)a.deltaA)[p] : d0;
-  if (pp) Tr<T>::deriv(a.disc, lam, a0, d0, ab, bb, pp);
-  else Tr<T>::eval(a.disc, lam, a0, d0, ab, bb);
+  drow_disc<T>(a.disc, lam, a0, d0, ab, bb, pp);
   pw[0] = conj ? Tr<T>::conj(*ab) : *ab;
 #pragma unroll
   for (int k = 1; k < 5; k++) pw[k] = Tr<T>::mul(pw[k - 1], pw[k - 1]);

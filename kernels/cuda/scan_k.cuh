@@ -33,8 +33,220 @@ template <typename T> struct Tr;
   };
 LR_SCAN_TRAITS(f, float, float, false)
 LR_SCAN_TRAITS(d, double, double, false)
-LR_SCAN_TRAITS(cf, lr_c64, float, true)
 LR_SCAN_TRAITS(cd, lr_c128, double, true)
+
+/* ---- F32 complex (c64) on the device: the hardware's special functions ----
+ * The shared c64 math calls expf, sinf, cosf, expm1f and divides (three sines or cosines, two
+ * exponentials and a complex division per state and step for zoh); on an H200 that made the complex
+ * selective scan 53x slower than the real one (bench scan, B 8, D 2048, L 4096, N 16: 27.7 / 124 ms,
+ * 2.8% / 0.6% of the special-function peak; with these 5.43 / 20.0 ms, 14% / 3.9%, the forward's
+ * kernel also taking the kind at compile time and 4 blocks an SM, scan_seq.cu). On the device
+ * (cf_*) e^x is ex2.approx (~2 ulp), sin and cos are sin/cos.approx after a two-constant reduction
+ * of the angle to [-π, π] (absolute error about 2^-20.5 there, i.e. ~1e-6 of |Ā|), 1/q is
+ * conj(q) rcp.approx(|q|²) (~1 ulp), and φ1 and ψ take their series where the closed forms would
+ * cancel (|v| < 1/2; to v^7: truncation < 2e-8). The formulas and the cases are lr_disc_eval /
+ * lr_disc_deriv / lr_disc_deriv_a's (kernels/discretize_math_impl.h); the CPU keeps the
+ * full-precision ones, and the CUDA parity tests compare the two (test_cuda_parity_scan's
+ * discretize_c64_angles: Ā within 4e-6 of |Ā| at angles to ±90 rad). */
+__device__ __forceinline__ float cf_rcp(float x) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ lr_c64 cf_mul(lr_c64 a, lr_c64 b) {
+  return lr_c64_make(fmaf(a.re, b.re, -a.im * b.im), fmaf(a.re, b.im, a.im * b.re));
+}
+__device__ __forceinline__ lr_c64 cf_inv(lr_c64 q) { /* 1 / q */
+  const float r = cf_rcp(fmaf(q.re, q.re, q.im * q.im));
+  return lr_c64_make(q.re * r, -q.im * r);
+}
+/* e^v */
+__device__ __forceinline__ lr_c64 cf_exp(lr_c64 v) {
+  const float k = rintf(v.im * 0.159154943091895336f); /* the angle less k·2π, in [-π, π] */
+  float r = fmaf(-k, 6.28318548202514648f, v.im);
+  r = fmaf(-k, -1.74845553146951718e-7f, r);
+  float s, c;
+  asm("sin.approx.ftz.f32 %0, %1;" : "=f"(s) : "f"(r));
+  asm("cos.approx.ftz.f32 %0, %1;" : "=f"(c) : "f"(r));
+  float m;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(m) : "f"(v.re * 1.44269504088896341f));
+  return lr_c64_make(m * c, m * s);
+}
+/* Σ_k c[k] v^k, k <= 7, by Horner */
+__device__ __forceinline__ lr_c64 cf_poly(lr_c64 v, const float (&c)[8]) {
+  lr_c64 p = lr_c64_make(c[7], 0.f);
+#pragma unroll
+  for (int k = 6; k >= 0; k--) {
+    p = cf_mul(p, v);
+    p.re += c[k];
+  }
+  return p;
+}
+__device__ __forceinline__ bool cf_small(lr_c64 v) { return fmaf(v.re, v.re, v.im * v.im) < 0.25f; }
+/* zoh's B̄ = Δ φ1(v) = (e^v - 1) / λ and ∂B̄/∂λ = Δ² ψ(v) = ((v - 1) e^v + 1) / λ², v = Δλ, from
+ * e = e^v: the closed forms for |v| >= 1/2 (1 / λ is the state's constant: the compiler takes it
+ * out of the time loop), the series of φ1 and ψ below (λ = 0 takes the series) */
+__device__ __forceinline__ lr_c64 cf_zohb(lr_c64 lam, float d, lr_c64 e) {
+  const float c[8] = {1.f, 1.f / 2, 1.f / 6, 1.f / 24, 1.f / 120, 1.f / 720, 1.f / 5040, 1.f / 40320};
+  const lr_c64 v = lr_c64_scale(lam, d);
+  if (cf_small(v)) return lr_c64_scale(cf_poly(v, c), d);
+  return cf_mul(lr_c64_make(e.re - 1.f, e.im), cf_inv(lam));
+}
+__device__ __forceinline__ lr_c64 cf_zohdb(lr_c64 lam, float d, lr_c64 e) {
+  const float c[8] = {1.f / 2, 1.f / 3, 1.f / 8, 1.f / 30, 1.f / 144, 1.f / 840, 1.f / 5760, 1.f / 45360};
+  const lr_c64 v = lr_c64_scale(lam, d);
+  if (cf_small(v)) return lr_c64_scale(cf_poly(v, c), d * d);
+  lr_c64 n = cf_mul(lr_c64_make(v.re - 1.f, v.im), e);
+  n.re += 1.f;
+  const lr_c64 il = cf_inv(lam);
+  return cf_mul(n, cf_mul(il, il));
+}
+/* lr_disc_eval's c64 cases */
+__device__ __forceinline__ void cf_eval(int kind, lr_c64 lam, float dA, float d, lr_c64 *abar, lr_c64 *bbar) {
+  switch (kind) {
+  case LR_DISC_ZOH: {
+    const lr_c64 e = cf_exp(lr_c64_scale(lam, d));
+    *abar = dA == d ? e : cf_exp(lr_c64_scale(lam, dA));
+    *bbar = cf_zohb(lam, d, e);
+    break;
+  }
+  case LR_DISC_BILINEAR: {
+    const lr_c64 hv = lr_c64_scale(lam, dA * 0.5f), hb = lr_c64_scale(lam, d * 0.5f);
+    *abar = cf_mul(lr_c64_make(1.f + hv.re, hv.im), cf_inv(lr_c64_make(1.f - hv.re, -hv.im)));
+    *bbar = lr_c64_scale(cf_inv(lr_c64_make(1.f - hb.re, -hb.im)), d);
+    break;
+  }
+  case LR_DISC_ASYNC: {
+    *abar = cf_exp(lr_c64_scale(lam, dA));
+    *bbar = cf_zohb(lam, dA, *abar);
+    break;
+  }
+  case LR_DISC_NONE:
+    *abar = lam;
+    *bbar = lr_c64_make(1.f, 0.f);
+    break;
+  case LR_DISC_DIRAC:
+    *abar = cf_exp(lr_c64_scale(lam, dA));
+    *bbar = lr_c64_make(1.f, 0.f);
+    break;
+  default: /* mamba */
+    *abar = cf_exp(lr_c64_scale(lam, dA));
+    *bbar = lr_c64_make(d, 0.f);
+    break;
+  }
+}
+/* lr_disc_deriv's from ak = cf_eval's Ā for these arguments: Ā (= ak), B̄ (cf_eval's bits) and
+ * p[6] = ∂Ā/∂λ, ∂Ā/∂Δ_A, ∂Ā/∂Δ, ∂B̄/∂λ, ∂B̄/∂Δ_A, ∂B̄/∂Δ; the exponential kinds take e^{Δ_A λ} from
+ * ak (zoh's e^{Δλ} too when Δ_A = Δ). (Handing the tile backward's recomputed Ā in here instead of
+ * evaluating it again measured 5% slower on an H200: 21.2 against 20.1 ms.) */
+__device__ __forceinline__ void cf_deriv_k(int kind, lr_c64 lam, float dA, float d, lr_c64 ak, lr_c64 *abar,
+                                           lr_c64 *bbar, lr_c64 *p) {
+  const lr_c64 zero = lr_c64_make(0.f, 0.f), one = lr_c64_make(1.f, 0.f);
+  for (int i = 0; i < 6; i++) p[i] = zero;
+  switch (kind) {
+  case LR_DISC_ZOH: {
+    const lr_c64 e = dA == d ? ak : cf_exp(lr_c64_scale(lam, d));
+    *abar = ak;
+    *bbar = cf_zohb(lam, d, e);
+    p[0] = lr_c64_scale(ak, dA);
+    p[1] = cf_mul(lam, ak);
+    p[3] = cf_zohdb(lam, d, e);
+    p[5] = e;
+    break;
+  }
+  case LR_DISC_BILINEAR: {
+    cf_eval(kind, lam, dA, d, abar, bbar);
+    const lr_c64 qa = cf_inv(lr_c64_make(1.f - lam.re * dA * 0.5f, -lam.im * dA * 0.5f));
+    const lr_c64 qb = cf_inv(lr_c64_make(1.f - lam.re * d * 0.5f, -lam.im * d * 0.5f));
+    const lr_c64 ia2 = cf_mul(qa, qa), ib2 = cf_mul(qb, qb);
+    p[0] = lr_c64_scale(ia2, dA);
+    p[1] = cf_mul(lam, ia2);
+    p[3] = lr_c64_scale(ib2, d * d * 0.5f);
+    p[5] = ib2;
+    break;
+  }
+  case LR_DISC_ASYNC:
+    *abar = ak;
+    *bbar = cf_zohb(lam, dA, ak);
+    p[0] = lr_c64_scale(ak, dA);
+    p[1] = cf_mul(lam, ak);
+    p[3] = cf_zohdb(lam, dA, ak);
+    p[4] = ak;
+    break;
+  case LR_DISC_NONE:
+    *abar = lam;
+    *bbar = one;
+    p[0] = one;
+    break;
+  case LR_DISC_DIRAC:
+    *abar = ak;
+    *bbar = one;
+    p[0] = lr_c64_scale(ak, dA);
+    p[1] = cf_mul(lam, ak);
+    break;
+  default: /* mamba */
+    *abar = ak;
+    *bbar = lr_c64_make(d, 0.f);
+    p[0] = lr_c64_scale(ak, dA);
+    p[1] = cf_mul(lam, ak);
+    p[5] = one;
+    break;
+  }
+}
+/* lr_disc_deriv's from scratch */
+__device__ __forceinline__ void cf_deriv(int kind, lr_c64 lam, float dA, float d, lr_c64 *abar, lr_c64 *bbar,
+                                         lr_c64 *p) {
+  lr_c64 ak, bk;
+  cf_eval(kind, lam, dA, d, &ak, &bk);
+  cf_deriv_k(kind, lam, dA, d, ak, abar, bbar, p);
+}
+/* lr_disc_deriv_a's: Ā and pa[2] = ∂Ā/∂λ, ∂Ā/∂Δ_A (cf_eval's Ā bits) */
+__device__ __forceinline__ void cf_deriv_a(int kind, lr_c64 lam, float dA, lr_c64 *abar, lr_c64 *pa) {
+  if (kind == LR_DISC_BILINEAR) {
+    const lr_c64 hv = lr_c64_scale(lam, dA * 0.5f);
+    const lr_c64 qa = cf_inv(lr_c64_make(1.f - hv.re, -hv.im)), ia2 = cf_mul(qa, qa);
+    *abar = cf_mul(lr_c64_make(1.f + hv.re, hv.im), qa);
+    pa[0] = lr_c64_scale(ia2, dA);
+    pa[1] = cf_mul(lam, ia2);
+    return;
+  }
+  *abar = cf_exp(lr_c64_scale(lam, dA));
+  pa[0] = lr_c64_scale(*abar, dA);
+  pa[1] = cf_mul(lam, *abar);
+}
+
+/* Tr<lr_c64>: the shared math on the host, the cf_* functions on the device */
+template <> struct Tr<lr_c64> {
+  typedef float R;
+  static constexpr bool C = true;
+  __device__ static lr_c64 mul(lr_c64 a, lr_c64 b) { return dm_mul_cf(a, b); }
+  __device__ static lr_c64 add(lr_c64 a, lr_c64 b) { return dm_add_cf(a, b); }
+  __device__ static lr_c64 scale(lr_c64 a, float s) { return dm_scale_cf(a, s); }
+  __device__ static lr_c64 conj(lr_c64 a) { return dm_conj_cf(a); }
+  __device__ static lr_c64 r(float x) { return dm_r_cf(x); }
+  __device__ static float redot(lr_c64 a, lr_c64 b) { return dm_redot_cf(a, b); }
+  __host__ __device__ static void eval(int k, lr_c64 lam, float dA, float d, lr_c64 *a, lr_c64 *b) {
+#ifdef __CUDA_ARCH__
+    cf_eval(k, lam, dA, d, a, b);
+#else
+    lr_disc_eval_cf(k, lam, dA, d, a, b);
+#endif
+  }
+  __host__ __device__ static void deriv(int k, lr_c64 lam, float dA, float d, lr_c64 *a, lr_c64 *b, lr_c64 *p) {
+#ifdef __CUDA_ARCH__
+    cf_deriv(k, lam, dA, d, a, b, p);
+#else
+    lr_disc_deriv_cf(k, lam, dA, d, a, b, p);
+#endif
+  }
+  __host__ __device__ static void deriv_a(int k, lr_c64 lam, float dA, lr_c64 *a, lr_c64 *pa) {
+#ifdef __CUDA_ARCH__
+    cf_deriv_a(k, lam, dA, a, pa);
+#else
+    lr_disc_deriv_a_cf(k, lam, dA, a, pa);
+#endif
+  }
+};
 
 /* exp and log1p in the precision of R (the CPU evaluates these in double and rounds; in F32 the
  * GPU's float versions differ from that by an ulp or two, far cheaper than FP64 per element). */

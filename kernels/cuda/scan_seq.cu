@@ -14,7 +14,8 @@
  * lanes of a channel read one word; Δ's bias and softplus and z's SiLU are applied once per element
  * when a stage arrives; y goes back through u's slots and out coalesced. F32 mamba evaluates
  * Ā = 2^(Δ·A·log2 e) with the hardware exp2 (ex2.approx: ~2 ulp); everything else calls the
- * shared discretization (Tr<T>::eval, the CPU's functions). The state entering every step
+ * shared discretization (Tr<T>::eval: the CPU's functions, C64's with the hardware's exp2, sin,
+ * cos and reciprocal, scan_k.cuh; C64 takes the kind at compile time). The state entering every step
  * t ≡ 0 (mod chunk) goes to ckpt (B, D, ceil(L / chunk), N) as the tile kernel writes it, so either
  * backward can follow either forward.
  *
@@ -126,9 +127,10 @@ template <typename T> bool sok(const lr_scan_in *a, bool bwd) {
   if ((a->varB && !aligned<T>(a->Bm)) || (a->varC && !aligned<T>(a->Cm))) return false;
   if (g_scan_path == 1) return true;
   /* auto, from lrnnx bench scan on an H200 (B8 D2048 L4096 N16, ms, sequential / tile): forward
-   * F32 mamba variable B/C 2.64 / 4.86, fixed 2.12 / 2.68, C64 zoh 27.9 / 34.3, but F32 zoh
-   * (the generic discretization) 11.0 / 5.3; backward 13.9 / 15.4, 9.1 / 4.6, 189 / 123, 55 / 15.
-   * So the forward of F32 mamba and complex scans, never the backward (yet). */
+   * F32 mamba variable B/C 2.64 / 4.86, fixed 2.12 / 2.68, C64 zoh 5.43 / 6.67 (27.9 / 34.3 with
+   * the full-precision special functions), but F32 zoh (the generic discretization) 11.0 / 5.3;
+   * backward 13.9 / 15.4, 9.1 / 4.6, C64 zoh 73.9 / 20.1, F32 zoh 55 / 15. So the forward of F32
+   * mamba and complex scans, never the backward (yet). */
   if (bwd) return false;
   const bool fits = a->rdt == LR_DTYPE_F32 && (a->cplx || (a->disc == LR_DISC_MAMBA && !a->deltaA));
   return fits && (a->L <= 64 || a->Bn * a->D * q.tpc >= (int64_t)sm_count() * 128);
@@ -159,10 +161,12 @@ __device__ __forceinline__ T upd(int kind, T lam, float a2, typename Tr<T>::R dl
   return av;
 }
 
-/* ================= forward ================= */
+/* ================= forward =================
+ * C64 is held to 128 registers (4 blocks an SM: B 8, D 2048, N 16 is 512 blocks, one wave on an
+ * H200; at 168 registers it took 1.3 waves): complex zoh 7.25 -> 5.43 ms, though it spills. */
 template <typename T, int DK, int VAR>
-__global__ void __launch_bounds__(kST) seq_fwd_k(lr_scan_in a, SGeom q, typename Tr<T>::R *__restrict__ y, T *hL,
-                                                 T *__restrict__ ckpt) {
+__global__ void __launch_bounds__(kST, std::is_same<T, lr_c64>::value ? 4 : 1)
+    seq_fwd_k(lr_scan_in a, SGeom q, typename Tr<T>::R *__restrict__ y, T *hL, T *__restrict__ ckpt) {
   typedef typename Tr<T>::R R;
   typedef Tr<T> O;
   constexpr int NS = SCfg<T>::NS;
@@ -745,6 +749,15 @@ lr_status seq_fwd(const lr_scan_in *a, void *y, void *hL, void *ckpt, cudaStream
     if (a->N == (int64_t)q.tpc * SCfg<float>::NS && a->varB == a->varC)
       return a->varB ? fwd_t<float, LR_DISC_MAMBA, 1>(a, y, hL, ckpt, s) : fwd_t<float, LR_DISC_MAMBA, 0>(a, y, hL, ckpt, s);
     return fwd_t<float, LR_DISC_MAMBA>(a, y, hL, ckpt, s);
+  }
+  if (a->rdt == LR_DTYPE_F32 && a->cplx && !a->deltaA) { /* C64: the kind at compile time (fewer registers) */
+    switch (a->disc) {
+    case LR_DISC_ZOH: return fwd_t<lr_c64, LR_DISC_ZOH>(a, y, hL, ckpt, s);
+    case LR_DISC_BILINEAR: return fwd_t<lr_c64, LR_DISC_BILINEAR>(a, y, hL, ckpt, s);
+    case LR_DISC_DIRAC: return fwd_t<lr_c64, LR_DISC_DIRAC>(a, y, hL, ckpt, s);
+    case LR_DISC_MAMBA: return fwd_t<lr_c64, LR_DISC_MAMBA>(a, y, hL, ckpt, s);
+    default: break;
+    }
   }
   if (a->rdt == LR_DTYPE_F32) return a->cplx ? fwd_t<lr_c64, -1>(a, y, hL, ckpt, s) : fwd_t<float, -1>(a, y, hL, ckpt, s);
   return a->cplx ? fwd_t<lr_c128, -1>(a, y, hL, ckpt, s) : fwd_t<double, -1>(a, y, hL, ckpt, s);
