@@ -35,6 +35,20 @@ LR_SCAN_TRAITS(f, float, float, false)
 LR_SCAN_TRAITS(d, double, double, false)
 LR_SCAN_TRAITS(cd, lr_c128, double, true)
 
+/* 2^x by the hardware (ex2.approx.ftz: about 2 ulp): F32 mamba's Ā = 2^(Δ A log2 e). */
+__device__ __forceinline__ float ex2(float x) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+/* 1 / x by the hardware (rcp.approx.ftz: about 1 ulp) */
+__device__ __forceinline__ float rcpa(float x) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
 /* ---- F32 complex (c64) on the device: the hardware's special functions ----
  * The shared c64 math calls expf, sinf, cosf, expm1f and divides (three sines or cosines, two
  * exponentials and a complex division per state and step for zoh); on an H200 that made the complex
@@ -48,16 +62,11 @@ LR_SCAN_TRAITS(cd, lr_c128, double, true)
  * lr_disc_deriv / lr_disc_deriv_a's (kernels/discretize_math_impl.h); the CPU keeps the
  * full-precision ones, and the CUDA parity tests compare the two (test_cuda_parity_scan's
  * discretize_c64_angles: Ā within 4e-6 of |Ā| at angles to ±90 rad). */
-__device__ __forceinline__ float cf_rcp(float x) {
-  float r;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
 __device__ __forceinline__ lr_c64 cf_mul(lr_c64 a, lr_c64 b) {
   return lr_c64_make(fmaf(a.re, b.re, -a.im * b.im), fmaf(a.re, b.im, a.im * b.re));
 }
 __device__ __forceinline__ lr_c64 cf_inv(lr_c64 q) { /* 1 / q */
-  const float r = cf_rcp(fmaf(q.re, q.re, q.im * q.im));
+  const float r = rcpa(fmaf(q.re, q.re, q.im * q.im));
   return lr_c64_make(q.re * r, -q.im * r);
 }
 /* e^v */
@@ -68,8 +77,7 @@ __device__ __forceinline__ lr_c64 cf_exp(lr_c64 v) {
   float s, c;
   asm("sin.approx.ftz.f32 %0, %1;" : "=f"(s) : "f"(r));
   asm("cos.approx.ftz.f32 %0, %1;" : "=f"(c) : "f"(r));
-  float m;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(m) : "f"(v.re * 1.44269504088896341f));
+  const float m = ex2(v.re * 1.44269504088896341f);
   return lr_c64_make(m * c, m * s);
 }
 /* Σ_k c[k] v^k, k <= 7, by Horner */
@@ -256,12 +264,6 @@ __device__ __forceinline__ double ex_(double x) { return exp(x); }
 __device__ __forceinline__ float l1p_(float x) { return log1pf(x); }
 __device__ __forceinline__ double l1p_(double x) { return log1p(x); }
 
-/* 2^x by the hardware (ex2.approx.ftz: about 2 ulp): F32 mamba's Ā = 2^(Δ A log2 e). */
-__device__ __forceinline__ float ex2(float x) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
 
 /* Δ after softplus (lrnnx: log1p(exp(x)) for x <= 20). */
 template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) {

@@ -68,12 +68,6 @@ __host__ __device__ __forceinline__ int bco(int N, int r, int n, int rs = kRS) {
   return r * bcn(N, rs) + n * rs + 4 * (n >> 3);
 }
 
-__device__ __forceinline__ float mrcp(float x) {
-  float r;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
-
 /* Δ after the bias and softplus, without branches: log(1 + e^x) = max(x, 0) + log1p(t), t = e^-|x|
  * in (0, 1], log1p(t) = t P(t) with P the degree-9 Chebyshev interpolant of log1p(t) / t on [0, 1]
  * (worst relative error 1.4e-7 in F32 arithmetic, against 2.4e-7 for the atanh series this replaced;
@@ -96,7 +90,7 @@ __device__ __forceinline__ float msoftplus(float x) {
 }
 
 /* silu(z) = z / (1 + e^-z) in hardware (z -> -inf: -0) */
-__device__ __forceinline__ float msilu(float z) { return z * mrcp(1.f + ex2(z * -1.4426950408889634f)); }
+__device__ __forceinline__ float msilu(float z) { return z * rcpa(1.f + ex2(z * -1.4426950408889634f)); }
 
 /* 1 - e^-x for x >= 0 (the softplus derivative from its output): its series below 1/2, where the
  * difference would cancel, 1 - 2^(-x log2 e) above; no branches, a few ulp */
@@ -171,7 +165,7 @@ __device__ __forceinline__ void mzohd(float dl, float lam, float rlam, float e, 
 template <int DK>
 __device__ __forceinline__ void mstep(float dl, float u, float dlu, float ac, float lam, float rlam, float &e, float &bu) {
   if (DK == kBil) {
-    const float r = mrcp(fmaf(dl, ac, 1.f));
+    const float r = rcpa(fmaf(dl, ac, 1.f));
     e = fmaf(2.f, r, -1.f);
     bu = dlu * r;
   } else {
@@ -800,7 +794,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
         const float x = dv[p] + rbias[m];
         dv[p] = ok ? (a.softplus ? msoftplus(x) : x) : 0.f;
         if (sz) {
-          const float zz = ok ? zv[p] : 0.f, sgm = mrcp(1.f + ex2(zz * -1.4426950408889634f)), gy = ok ? gv[p] : 0.f;
+          const float zz = ok ? zv[p] : 0.f, sgm = rcpa(1.f + ex2(zz * -1.4426950408889634f)), gy = ok ? gv[p] : 0.f;
           gv[p] = gy * (zz * sgm);
           zv[p] = gy * (sgm * (1.f + zz * (1.f - sgm)));
         } else {
@@ -916,7 +910,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
             for (int p = 0; p < 4; p++) {
               float e, bu;
-              mstep<DK>(dl[p], u[p], dlu[p], a2[k], lam[k], mrcp(lam[k]), e, bu);
+              mstep<DK>(dl[p], u[p], dlu[p], a2[k], lam[k], rcpa(lam[k]), e, bu);
               if (RS) e *= skeep[i + p];
               hh[k] = e * hh[k] + bu * bk[p];
             }
@@ -971,7 +965,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
           for (int k = 0; k < NS; k++) {
             float bu;
-            mstep<DK>(dav[p], uv[p], dlu, a2[k], lam[k], mrcp(lam[k]), av[ii][k], bu);
+            mstep<DK>(dav[p], uv[p], dlu, a2[k], lam[k], rcpa(lam[k]), av[ii][k], bu);
             if (RS) av[ii][k] *= kp; /* a reset: Ā -> 0, so E and every Ā term vanish there */
             hs[ii][k] = av[ii][k] * (ii ? hs[ii - 1][k] : hin[k]) + bu * Bv[p][k];
           }
@@ -990,7 +984,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           float gB; /* G B̄ u: dB_t, or its sum over time */
           if (DK == kZoh) { /* s1 = Σ G B B̄, s2 = Σ G (λ e h + e B u), dλ += G (Δ e h + B u ∂B̄/∂λ) */
             float bb, db;
-            mzohd(dl, lam[k], mrcp(lam[k]), av[ii][k], bb, db);
+            mzohd(dl, lam[k], rcpa(lam[k]), av[ii][k], bb, db);
             const float gb = Gt * bk;
             s1 += gb * bb;
             E[k] = av[ii][k] * Gt;
