@@ -264,7 +264,6 @@ __device__ __forceinline__ double ex_(double x) { return exp(x); }
 __device__ __forceinline__ float l1p_(float x) { return log1pf(x); }
 __device__ __forceinline__ double l1p_(double x) { return log1p(x); }
 
-
 /* Δ after softplus (lrnnx: log1p(exp(x)) for x <= 20). */
 template <typename R> __device__ __forceinline__ R delta_of(R x, bool softplus) {
   if (!softplus || x > (R)20) return x;
