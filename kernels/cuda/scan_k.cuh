@@ -143,27 +143,22 @@ __device__ __forceinline__ void cf_eval(int kind, lr_c64 lam, float dA, float d,
     break;
   }
 }
-/* lr_disc_deriv's from ak = cf_eval's Ā for these arguments: Ā (= ak), B̄ (cf_eval's bits) and
- * p[6] = ∂Ā/∂λ, ∂Ā/∂Δ_A, ∂Ā/∂Δ, ∂B̄/∂λ, ∂B̄/∂Δ_A, ∂B̄/∂Δ; the exponential kinds take e^{Δ_A λ} from
- * ak (zoh's e^{Δλ} too when Δ_A = Δ). (Handing the tile backward's recomputed Ā in here instead of
- * evaluating it again measured slower on an H200, B 8, D 2048, L 4096, N 16: 21.2 ms against 20.1
- * with Ā evaluated again at reset steps, 20.8 keeping the un-reset Ā per step.) */
-__device__ __forceinline__ void cf_deriv_k(int kind, lr_c64 lam, float dA, float d, lr_c64 ak, lr_c64 *abar,
-                                           lr_c64 *bbar, lr_c64 *p) {
+/* lr_disc_deriv's c64 cases: Ā, B̄ (cf_eval's bits) and p[6] = ∂Ā/∂λ, ∂Ā/∂Δ_A, ∂Ā/∂Δ, ∂B̄/∂λ,
+ * ∂B̄/∂Δ_A, ∂B̄/∂Δ. The exponential kinds evaluate e^{Δ_A λ} once (zoh's e^{Δλ} is the same value
+ * when Δ_A = Δ). (Handing the tile backward's recomputed Ā in here instead of evaluating it again
+ * measured slower on an H200, B 8, D 2048, L 4096, N 16: 21.2 ms against 20.1 with Ā evaluated again
+ * at reset steps, 20.8 keeping the un-reset Ā per step.) */
+__device__ __forceinline__ void cf_deriv(int kind, lr_c64 lam, float dA, float d, lr_c64 *abar, lr_c64 *bbar,
+                                         lr_c64 *p) {
   const lr_c64 zero = lr_c64_make(0.f, 0.f), one = lr_c64_make(1.f, 0.f);
   for (int i = 0; i < 6; i++) p[i] = zero;
-  switch (kind) {
-  case LR_DISC_ZOH: {
-    const lr_c64 e = dA == d ? ak : cf_exp(lr_c64_scale(lam, d));
-    *abar = ak;
-    *bbar = cf_zohb(lam, d, e);
-    p[0] = lr_c64_scale(ak, dA);
-    p[1] = cf_mul(lam, ak);
-    p[3] = cf_zohdb(lam, d, e);
-    p[5] = e;
-    break;
+  if (kind == LR_DISC_NONE) {
+    *abar = lam;
+    *bbar = one;
+    p[0] = one;
+    return;
   }
-  case LR_DISC_BILINEAR: {
+  if (kind == LR_DISC_BILINEAR) {
     cf_eval(kind, lam, dA, d, abar, bbar);
     const lr_c64 qa = cf_inv(lr_c64_make(1.f - lam.re * dA * 0.5f, -lam.im * dA * 0.5f));
     const lr_c64 qb = cf_inv(lr_c64_make(1.f - lam.re * d * 0.5f, -lam.im * d * 0.5f));
@@ -172,42 +167,33 @@ __device__ __forceinline__ void cf_deriv_k(int kind, lr_c64 lam, float dA, float
     p[1] = cf_mul(lam, ia2);
     p[3] = lr_c64_scale(ib2, d * d * 0.5f);
     p[5] = ib2;
+    return;
+  }
+  const lr_c64 ak = cf_exp(lr_c64_scale(lam, dA)); /* zoh, async, dirac, mamba: Ā = e^{Δ_A λ} */
+  *abar = ak;
+  p[0] = lr_c64_scale(ak, dA);
+  p[1] = cf_mul(lam, ak);
+  switch (kind) {
+  case LR_DISC_ZOH: {
+    const lr_c64 e = dA == d ? ak : cf_exp(lr_c64_scale(lam, d));
+    *bbar = cf_zohb(lam, d, e);
+    p[3] = cf_zohdb(lam, d, e);
+    p[5] = e;
     break;
   }
   case LR_DISC_ASYNC:
-    *abar = ak;
     *bbar = cf_zohb(lam, dA, ak);
-    p[0] = lr_c64_scale(ak, dA);
-    p[1] = cf_mul(lam, ak);
     p[3] = cf_zohdb(lam, dA, ak);
     p[4] = ak;
     break;
-  case LR_DISC_NONE:
-    *abar = lam;
-    *bbar = one;
-    p[0] = one;
-    break;
   case LR_DISC_DIRAC:
-    *abar = ak;
     *bbar = one;
-    p[0] = lr_c64_scale(ak, dA);
-    p[1] = cf_mul(lam, ak);
     break;
   default: /* mamba */
-    *abar = ak;
     *bbar = lr_c64_make(d, 0.f);
-    p[0] = lr_c64_scale(ak, dA);
-    p[1] = cf_mul(lam, ak);
     p[5] = one;
     break;
   }
-}
-/* lr_disc_deriv's from scratch */
-__device__ __forceinline__ void cf_deriv(int kind, lr_c64 lam, float dA, float d, lr_c64 *abar, lr_c64 *bbar,
-                                         lr_c64 *p) {
-  lr_c64 ak, bk;
-  cf_eval(kind, lam, dA, d, &ak, &bk);
-  cf_deriv_k(kind, lam, dA, d, ak, abar, bbar, p);
 }
 /* lr_disc_deriv_a's: Ā and pa[2] = ∂Ā/∂λ, ∂Ā/∂Δ_A (cf_eval's Ā bits) */
 __device__ __forceinline__ void cf_deriv_a(int kind, lr_c64 lam, float dA, lr_c64 *abar, lr_c64 *pa) {
