@@ -143,11 +143,25 @@ __device__ __forceinline__ void cf_eval(int kind, lr_c64 lam, float dA, float d,
     break;
   }
 }
+/* lr_disc_deriv_a's: Ā and pa[2] = ∂Ā/∂λ, ∂Ā/∂Δ_A (cf_eval's Ā bits) */
+__device__ __forceinline__ void cf_deriv_a(int kind, lr_c64 lam, float dA, lr_c64 *abar, lr_c64 *pa) {
+  if (kind == LR_DISC_BILINEAR) {
+    const lr_c64 hv = lr_c64_scale(lam, dA * 0.5f);
+    const lr_c64 qa = cf_inv(lr_c64_make(1.f - hv.re, -hv.im)), ia2 = cf_mul(qa, qa);
+    *abar = cf_mul(lr_c64_make(1.f + hv.re, hv.im), qa);
+    pa[0] = lr_c64_scale(ia2, dA);
+    pa[1] = cf_mul(lam, ia2);
+    return;
+  }
+  *abar = cf_exp(lr_c64_scale(lam, dA));
+  pa[0] = lr_c64_scale(*abar, dA);
+  pa[1] = cf_mul(lam, *abar);
+}
 /* lr_disc_deriv's c64 cases: Ā, B̄ (cf_eval's bits) and p[6] = ∂Ā/∂λ, ∂Ā/∂Δ_A, ∂Ā/∂Δ, ∂B̄/∂λ,
- * ∂B̄/∂Δ_A, ∂B̄/∂Δ. The exponential kinds evaluate e^{Δ_A λ} once (zoh's e^{Δλ} is the same value
- * when Δ_A = Δ). (Handing the tile backward's recomputed Ā in here instead of evaluating it again
- * measured slower on an H200, B 8, D 2048, L 4096, N 16: 21.2 ms against 20.1 with Ā evaluated again
- * at reset steps, 20.8 keeping the un-reset Ā per step.) */
+ * ∂B̄/∂Δ_A, ∂B̄/∂Δ; Ā and its first two from cf_deriv_a (zoh's e^{Δλ} is Ā when Δ_A = Δ).
+ * (Handing the tile backward's recomputed Ā in here instead of evaluating it again measured slower
+ * on an H200, B 8, D 2048, L 4096, N 16: 21.2 ms against 20.1 with Ā evaluated again at reset steps,
+ * 20.8 keeping the un-reset Ā per step.) */
 __device__ __forceinline__ void cf_deriv(int kind, lr_c64 lam, float dA, float d, lr_c64 *abar, lr_c64 *bbar,
                                          lr_c64 *p) {
   const lr_c64 zero = lr_c64_make(0.f, 0.f), one = lr_c64_make(1.f, 0.f);
@@ -158,22 +172,17 @@ __device__ __forceinline__ void cf_deriv(int kind, lr_c64 lam, float dA, float d
     p[0] = one;
     return;
   }
-  if (kind == LR_DISC_BILINEAR) {
-    cf_eval(kind, lam, dA, d, abar, bbar);
-    const lr_c64 qa = cf_inv(lr_c64_make(1.f - lam.re * dA * 0.5f, -lam.im * dA * 0.5f));
-    const lr_c64 qb = cf_inv(lr_c64_make(1.f - lam.re * d * 0.5f, -lam.im * d * 0.5f));
-    const lr_c64 ia2 = cf_mul(qa, qa), ib2 = cf_mul(qb, qb);
-    p[0] = lr_c64_scale(ia2, dA);
-    p[1] = cf_mul(lam, ia2);
+  cf_deriv_a(kind, lam, dA, abar, p);
+  const lr_c64 ak = *abar;
+  switch (kind) {
+  case LR_DISC_BILINEAR: {
+    const lr_c64 hb = lr_c64_scale(lam, d * 0.5f), qb = cf_inv(lr_c64_make(1.f - hb.re, -hb.im)),
+                 ib2 = cf_mul(qb, qb);
+    *bbar = lr_c64_scale(qb, d);
     p[3] = lr_c64_scale(ib2, d * d * 0.5f);
     p[5] = ib2;
-    return;
+    break;
   }
-  const lr_c64 ak = cf_exp(lr_c64_scale(lam, dA)); /* zoh, async, dirac, mamba: Ā = e^{Δ_A λ} */
-  *abar = ak;
-  p[0] = lr_c64_scale(ak, dA);
-  p[1] = cf_mul(lam, ak);
-  switch (kind) {
   case LR_DISC_ZOH: {
     const lr_c64 e = dA == d ? ak : cf_exp(lr_c64_scale(lam, d));
     *bbar = cf_zohb(lam, d, e);
@@ -194,20 +203,6 @@ __device__ __forceinline__ void cf_deriv(int kind, lr_c64 lam, float dA, float d
     p[5] = one;
     break;
   }
-}
-/* lr_disc_deriv_a's: Ā and pa[2] = ∂Ā/∂λ, ∂Ā/∂Δ_A (cf_eval's Ā bits) */
-__device__ __forceinline__ void cf_deriv_a(int kind, lr_c64 lam, float dA, lr_c64 *abar, lr_c64 *pa) {
-  if (kind == LR_DISC_BILINEAR) {
-    const lr_c64 hv = lr_c64_scale(lam, dA * 0.5f);
-    const lr_c64 qa = cf_inv(lr_c64_make(1.f - hv.re, -hv.im)), ia2 = cf_mul(qa, qa);
-    *abar = cf_mul(lr_c64_make(1.f + hv.re, hv.im), qa);
-    pa[0] = lr_c64_scale(ia2, dA);
-    pa[1] = cf_mul(lam, ia2);
-    return;
-  }
-  *abar = cf_exp(lr_c64_scale(lam, dA));
-  pa[0] = lr_c64_scale(*abar, dA);
-  pa[1] = cf_mul(lam, *abar);
 }
 
 /* Tr<lr_c64>: the shared math on the host, the cf_* functions on the device */
