@@ -59,6 +59,11 @@ const int kNS = 4;      /* states per thread (8 halves the warps: slower on an H
 const int kBS = 16;     /* backward: steps per segment (the forward's checkpoint interval) */
 const int kBRS = kBS + 4; /* backward: row stride of a staged row, floats */
 const int kSS = 4;      /* backward: steps per recomputed sub-segment */
+/* backward: floats of padding after each step's row of the per-step sums (part): the epilogue's
+ * 16-byte loads of 4 steps x 2 channels per 8 lanes then hit 8 different bank quads (unpadded, the
+ * 4 steps of a channel shared one: 16 wavefronts a load instead of 4, 8% of the backward's
+ * shared-memory wavefronts on an H200) */
+const int kPP = 8;
 
 /* Offset of staged B/C row n of array r (arrays of N rows): every 8 rows (the rows of lanes j and
  * j + 1) start 16 bytes further on, so that the lanes' 16-byte loads of one step hit different
@@ -211,7 +216,7 @@ MGeom mgeom(const lr_scan_in *a, const lr_scan_grads *g = NULL) {
             (!a->deltaA || al16p(g->ddeltaA)) && (!a->varB || al16p(g->dB)) && (!a->varC || al16p(g->dC));
     q.sub = (size_t)(kBS / kSS) * kNS * kMT * sizeof(float);
     /* + part; two of each, by piece parity */
-    q.red = 2 * ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * q.cb * 4) * sizeof(float);
+    q.red = 2 * ((size_t)nbc * (kMT / 32) * kSS * a->N + (size_t)kSS * (q.cb * 4 + kPP)) * sizeof(float);
     q.ck = 2 * (size_t)kMT * kNS * sizeof(float); /* the segment's checkpoint, a stage ahead */
     q.keep = a->reset ? (size_t)kBRS * sizeof(float) : 0;
     q.smem = 2 * (q.rbuf + q.bbuf) + q.sub + q.red + q.ck + q.keep;
@@ -687,7 +692,8 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
   /* per piece, by its parity (so that one barrier a piece keeps them apart): the warps' dB/dC sums
    * red, then part: (step, channel) -> (Σ s1, Σ s2, Σ C h) */
-  const size_t rbsz = (size_t)NBC * (kMT / 32) * kSS * N + (size_t)kSS * CB * 4;
+  constexpr int PS = CB * 4 + kPP; /* part's step stride */
+  const size_t rbsz = (size_t)NBC * (kMT / 32) * kSS * N + (size_t)kSS * PS;
   /* the sub-segment's dB/dC sums this thread adds up over the warps: elements e = tid + 128 m of
    * (r, ii, n), r < NBC, ii < kSS, n < N; their offsets in red and in the B/C rows (less the
    * sub-segment's first step), packed 16 + 16 bits, worked out once (per piece they were the
@@ -1020,7 +1026,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           s2 += shxor(s2, m);
           yp += shxor(yp, m);
         }
-        if (j == 0) *(float4 *)(part + (ii * CB + c) * 4) = make_float4(s1, s2, yp, 0.f);
+        if (j == 0) *(float4 *)(part + ii * PS + c * 4) = make_float4(s1, s2, yp, 0.f);
         if (VB || VC) {
           float *rw = red + (size_t)(warp * kSS + ii) * N + j * NS + X;
           if (VB) {
@@ -1057,7 +1063,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       for (int m = 0; m < EPB; m++) {
         const int cc = ecc[m], ii = (tid + m * kMT) % kSS, i = i0 + ii;
         if (cc >= ncb || i >= nv) continue;
-        const float4 pt = *(const float4 *)(part + (ii * CB + cc) * 4);
+        const float4 pt = *(const float4 *)(part + ii * PS + cc * 4);
         float *ru = rows(buf) + cc * kBRS + i, *rd = ru + CB * kBRS, *rg = ru + 2 * CB * kBRS;
         const float uu = *ru, dl = *rd, cf = *rg;
         float du = (DK == kMam || DK == kBil || DA) ? dl * pt.x : pt.x;
