@@ -693,6 +693,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   /* per piece, by its parity (so that one barrier a piece keeps them apart): the warps' dB/dC sums
    * red, then part: (step, channel) -> (Σ s1, Σ s2, Σ C h) */
   constexpr int PS = CB * 4 + kPP; /* part's step stride */
+  const bool jlo = (j & 2) == 0, j0 = (j & 3) == 1, jz = (j & 3) == 0; /* the reduce-scatter's roles (TPC >= 4) */
   const size_t rbsz = (size_t)NBC * (kMT / 32) * kSS * N + (size_t)kSS * PS;
   /* the sub-segment's dB/dC sums this thread adds up over the warps: elements e = tid + 128 m of
    * (r, ii, n), r < NBC, ii < kSS, n < N; their offsets in red and in the B/C rows (less the
@@ -1020,13 +1021,30 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           if (VC) vC[k] = hs[ii][k] * cf;
           else dCf[k] += hs[ii][k] * cf;
         }
+        if constexpr (TPC >= 4) {
+          /* the channel's lane sums: whole rounds over lane bits 2.., then a reduce-scatter over
+           * bits 0 and 1 that leaves s1, s2 and C h with lanes j = 0, 1, 2, which write them (3
+           * shuffles and adds and 3 selects a step against 6 and 6, and one conflict-free store
+           * instead of a 16-byte one from every fourth lane: 4 wavefronts) */
 #pragma unroll
-        for (int m = 1; m < TPC; m <<= 1) {
-          s1 += shxor(s1, m);
-          s2 += shxor(s2, m);
-          yp += shxor(yp, m);
+          for (int m = 4; m < TPC; m <<= 1) {
+            s1 += shxor(s1, m);
+            s2 += shxor(s2, m);
+            yp += shxor(yp, m);
+          }
+          const float r1 = shxor(jlo ? yp : s1, 2), r2 = shxor(s2, 2); /* lanes 0, 1: s1 and s2; 2, 3: C h */
+          const float va = (jlo ? s1 : yp) + r1, vb = s2 + r2;
+          const float v = (j0 ? vb : va) + shxor(jz ? vb : va, 1);
+          if (j < 3) part[ii * PS + c * 4 + j] = v;
+        } else {
+#pragma unroll
+          for (int m = 1; m < TPC; m <<= 1) {
+            s1 += shxor(s1, m);
+            s2 += shxor(s2, m);
+            yp += shxor(yp, m);
+          }
+          if (j == 0) *(float4 *)(part + ii * PS + c * 4) = make_float4(s1, s2, yp, 0.f);
         }
-        if (j == 0) *(float4 *)(part + ii * PS + c * 4) = make_float4(s1, s2, yp, 0.f);
         if (VB || VC) {
           float *rw = red + (size_t)(warp * kSS + ii) * N + j * NS + X;
           if (VB) {
