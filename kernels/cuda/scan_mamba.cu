@@ -600,6 +600,10 @@ __global__ void __launch_bounds__(kMT, TPC == 2 ? 3 : 4) mamba_fwd_k(lr_scan_in 
  * an SM (3 with 32-step segments: B 8, D 2048 then took 1.3 waves; 2.77 -> 2.29 ms on an H200); the
  * forward keeps a checkpoint every 16 steps for it. No atomics: bitwise reproducible. */
 
+/* The backward's staged rows in the order 0, 4, 1, 5, 2, 6, 3, 7 within each 8 (CB and N are
+ * multiples of 8): see its chunk offsets */
+__device__ __forceinline__ int mrow(int x) { return (x & ~7) | ((x >> 1) & 3) | ((x & 1) << 2); }
+
 /* Sums over the warp's channels (the lane bits TPC..16) of a value per state, without selects: a
  * lane keeps its states in the order k ^ X (X from its high lane bits, below), so every halving
  * exchange keeps registers [0, n) and sends [n, 2n) on all lanes. At the end register v < V holds
@@ -709,8 +713,11 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   float *const red0 = red;
 
   /* The stage's rows in 16-byte chunks: thread tid takes chunks tid + 128 m of the block's rows
-   * (channel rcc = chunk / 8, steps rq + [0, 4)) and of the B/C rows (state bn); their offsets in
-   * the (B, D, L) and (B, G, N, L) arrays are fixed, so they are worked out once. */
+   * (channel rcc, steps rq + [0, 4)) and of the B/C rows (state bn); their offsets in the (B, D, L)
+   * and (B, G, N, L) arrays are fixed, so they are worked out once. A row is 4 chunks; each 8 lanes
+   * take rows x and x + 4 of an 8-row group (mrow), whose chunks lie on 8 different bank quads at
+   * the 20-float row stride (rows x and x + 1 shared one: twice the shared-memory wavefronts in the
+   * copies, the prepare and the flush). */
   constexpr int RC = (CB * (kBS / 4) + kMT - 1) / kMT, BC = (N * (kBS / 4) + kMT - 1) / kMT;
   int rcc[RC], rq[RC], bn[BC], bq[BC];
   int64_t rgo[RC], bgo[BC];
@@ -718,7 +725,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
   for (int m = 0; m < RC; m++) {
     const int e = tid + m * kMT;
-    rcc[m] = e < CB * (kBS / 4) ? e / (kBS / 4) : CB;
+    rcc[m] = e < CB * (kBS / 4) ? mrow(e / (kBS / 4)) : CB;
     rq[m] = (e % (kBS / 4)) * 4;
     rgo[m] = row0 + (int64_t)rcc[m] * L + rq[m];
     rbias[m] = (rcc[m] < ncb && a.dbias) ? ((const float *)a.dbias)[d0 + rcc[m]] : 0.f;
@@ -726,7 +733,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
   for (int m = 0; m < BC; m++) {
     const int e = tid + m * kMT;
-    bn[m] = e < N * (kBS / 4) ? e / (kBS / 4) : N;
+    bn[m] = e < N * (kBS / 4) ? mrow(e / (kBS / 4)) : N;
     bq[m] = (e % (kBS / 4)) * 4;
     bgo[m] = (int64_t)bn[m] * L + bq[m];
   }
