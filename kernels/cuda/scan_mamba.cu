@@ -698,7 +698,9 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   /* per piece, by its parity (so that one barrier a piece keeps them apart): the warps' dB/dC sums
    * red, then part: (step, channel) -> (Σ s1, Σ s2, Σ C h) */
   constexpr int PS = CB * 4 + kPP; /* part's step stride */
-  const bool jlo = (j & 2) == 0, j0 = (j & 3) == 1, jz = (j & 3) == 0; /* the reduce-scatter's roles (TPC >= 4) */
+  /* the lane's role in the reduce-scatter of the channel's sums (TPC >= 4), by j mod 4: 0 or 1 (jlo),
+   * 1 (jq1), 0 (jq0) */
+  const bool jlo = (j & 2) == 0, jq1 = (j & 3) == 1, jq0 = (j & 3) == 0;
   const size_t rbsz = (size_t)NBC * (kMT / 32) * kSS * N + (size_t)kSS * PS;
   /* the sub-segment's dB/dC sums this thread adds up over the warps: elements e = tid + 128 m of
    * (r, ii, n), r < NBC, ii < kSS, n < N; their offsets in red and in the B/C rows (less the
@@ -1042,7 +1044,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
           }
           const float r1 = shxor(jlo ? yp : s1, 2), r2 = shxor(s2, 2); /* lanes 0, 1: s1 and s2; 2, 3: C h */
           const float va = (jlo ? s1 : yp) + r1, vb = s2 + r2;
-          const float v = (j0 ? vb : va) + shxor(jz ? vb : va, 1);
+          const float v = (jq1 ? vb : va) + shxor(jq0 ? vb : va, 1);
           if (j < 3) part[ii * PS + c * 4 + j] = v;
         } else {
 #pragma unroll
