@@ -663,6 +663,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   const uint8_t *rsb = RS ? a.reset + b * L : NULL;
   /* the thread's checkpoints: the block's base and a 32-bit offset (L <= 2^24: takes) */
   const int ckoff = (live ? c : 0) * (int)nch * N + j * NS;
+  const float *const ckb = ckpt + (b * D + d0) * nch * N + ckoff;
   /* staged rows: 0 u (-> du), 1 Δ (-> Δ' -> dΔ), 2 dy (-> c), 3 z (-> dy silu'(z) -> dz), ra Δ_A
    * (-> dΔ_A) */
   auto rows = [&](int buf) { return (float *)(smem + buf * (q.rbuf + q.bbuf)); };
@@ -723,14 +724,14 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
    * copies, the prepare and the flush). */
   constexpr int RC = (CB * (kBS / 4) + kMT - 1) / kMT, BC = (N * (kBS / 4) + kMT - 1) / kMT;
   int rcc[RC], rq[RC], bn[BC], bq[BC];
-  int64_t rgo[RC], bgo[BC];
+  int rgo[RC], bgo[BC]; /* 32-bit offsets within the block's rows (CB L, N L <= 2^30) */
   float rbias[RC];
 #pragma unroll
   for (int m = 0; m < RC; m++) {
     const int e = tid + m * kMT;
     rcc[m] = e < CB * (kBS / 4) ? mrow(e / (kBS / 4)) : CB;
     rq[m] = (e % (kBS / 4)) * 4;
-    rgo[m] = row0 + (int64_t)rcc[m] * L + rq[m];
+    rgo[m] = rcc[m] * (int)L + rq[m];
     rbias[m] = (rcc[m] < ncb && a.dbias) ? ((const float *)a.dbias)[d0 + rcc[m]] : 0.f;
   }
 #pragma unroll
@@ -738,19 +739,26 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     const int e = tid + m * kMT;
     bn[m] = e < N * (kBS / 4) ? mrow(e / (kBS / 4)) : N;
     bq[m] = (e % (kBS / 4)) * 4;
-    bgo[m] = (int64_t)bn[m] * L + bq[m];
+    bgo[m] = bn[m] * (int)L + bq[m];
   }
-  const float *bcsrc[2] = {(const float *)(VB ? a.Bm : a.Cm) + (b * G + g) * N * L,
-                           (const float *)a.Cm + (b * G + g) * N * L};
+  /* the block's rows (B, D, L), B/C rows and dB/dC partial rows: their bases, fixed per block, so
+   * that per segment only 32-bit offsets move (64-bit address arithmetic was a third of the
+   * segment's per-thread overhead) */
+  auto at = [](const void *p, int64_t o) { return p ? (float *)p + o : (float *)NULL; };
+  const float *const src[5] = {at(a.u, row0), at(a.delta, row0), at(gr.gy, row0), at(hz ? a.z : a.deltaA, row0),
+                               at(a.deltaA, row0)};
+  float *const outs[4] = {at(gr.du, row0), at(gr.ddelta, row0), at(hz ? gr.dz : NULL, row0), at(gr.ddeltaA, row0)};
+  const float *const bcsrc[2] = {at(VB ? a.Bm : a.Cm, (b * G + g) * N * L), at(a.Cm, (b * G + g) * N * L)};
+  float *const pout[2] = {at(VB ? pB : pC, (bg * q.ntile + tile) * N * L), at(pC, (bg * q.ntile + tile) * N * L)};
   /* every chunk of the rows (BXR) and of the B/C rows (BXB) belongs to some thread's m < RC, BC */
   constexpr bool BXR = CB * (kBS / 4) % kMT == 0, BXB = N * (kBS / 4) % kMT == 0;
-  auto issue = [&](auto full, int buf, int64_t seg, int nv) {
+  auto issue = [&](auto full, int buf, int seg, int nv) {
     constexpr bool FU = decltype(full)::value;
-    const int64_t t0 = seg * S;
+    const int t0 = seg * (int)S;
     float *sr = rows(buf), *sb = bcrows(buf);
     /* the checkpoint entering the segment: its global load was a long wait at the segment's start */
     float *ckd = cks + (buf * kMT + tid) * NS;
-    const float *ckg = ckpt + ((b * D + d0) * nch + seg) * N + ckoff;
+    const float *ckg = ckb + seg * N;
     if (q.cvec && (NS & 3) == 0) {
 #pragma unroll
       for (int k = 0; k < NS; k += 4) __pipeline_memcpy_async(ckd + k, ckg + k, 16);
@@ -758,42 +766,40 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
 #pragma unroll
       for (int k = 0; k < NS; k++) __pipeline_memcpy_async(ckd + k, ckg + k, 4);
     }
-    const float *src[5] = {(const float *)a.u, (const float *)a.delta, (const float *)gr.gy,
-                           (const float *)(hz ? a.z : a.deltaA), (const float *)a.deltaA};
     if (FU || q.vec) {
 #pragma unroll
       for (int m = 0; m < RC; m++) {
         if (!(FU && BXR) && (rcc[m] >= ncb || rq[m] >= nv)) continue;
 #pragma unroll
         for (int r = 0; r < 5; r++)
-          if (r < q.nr) __pipeline_memcpy_async(sr + (r * CB + rcc[m]) * kBRS + rq[m], src[r] + rgo[m] + t0, 16);
+          if (r < q.nr) __pipeline_memcpy_async(sr + (r * CB + rcc[m]) * kBRS + rq[m], src[r] + (rgo[m] + t0), 16);
       }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
 #pragma unroll
         for (int m = 0; m < BC; m++)
           if ((FU && BXB) || (bn[m] < N && bq[m] < nv))
-            __pipeline_memcpy_async(sb + bco(N, r, bn[m], kBRS) + bq[m], bcsrc[r] + bgo[m] + t0, 16);
+            __pipeline_memcpy_async(sb + bco(N, r, bn[m], kBRS) + bq[m], bcsrc[r] + (bgo[m] + t0), 16);
     } else { /* element by element (L % 4 != 0 or rows not 16-byte aligned) */
 #pragma unroll
       for (int r = 0; r < 5; r++)
         for (int e = tid; e < CB * kBS && r < q.nr; e += kMT) {
           const int cc = e / kBS, tt = e % kBS;
           if (cc < ncb && tt < nv)
-            __pipeline_memcpy_async(sr + (r * CB + cc) * kBRS + tt, src[r] + row0 + cc * L + t0 + tt, 4);
+            __pipeline_memcpy_async(sr + (r * CB + cc) * kBRS + tt, src[r] + (cc * (int)L + t0 + tt), 4);
         }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
         for (int e = tid; e < N * kBS; e += kMT) {
           const int n = e / kBS, tt = e % kBS;
-          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n, kBRS) + tt, bcsrc[r] + n * L + t0 + tt, 4);
+          if (tt < nv) __pipeline_memcpy_async(sb + bco(N, r, n, kBRS) + tt, bcsrc[r] + (n * (int)L + t0 + tt), 4);
         }
     }
     __pipeline_commit();
   };
   /* Δ -> Δ' = softplus(Δ + bias), dy -> c = dy silu(z), z -> dy silu'(z), by 16-byte chunks; past
    * the end and in missing channels every row is 0: a step that changes nothing */
-  auto prepare = [&](auto full, int buf, int64_t t0, int nv) {
+  auto prepare = [&](auto full, int buf, int t0, int nv) {
     constexpr bool FU = decltype(full)::value;
     float *su = rows(buf), *sd = su + CB * kBRS, *sg = sd + CB * kBRS, *sz = hz ? sg + CB * kBRS : NULL;
     if (RS && tid < kBS) skeep[tid] = (tid < nv && rsb[t0 + tid]) ? 0.f : 1.f; /* one buffer, as the forward's */
@@ -805,18 +811,30 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
       float4 d4 = *(float4 *)(sd + sl), g4 = *(float4 *)(sg + sl), z4 = sz ? *(float4 *)(sz + sl) : float4();
       float dv[4] = {d4.x, d4.y, d4.z, d4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w}, zv[4] = {z4.x, z4.y, z4.z, z4.w};
       const bool live4 = FU || rcc[m] < ncb;
+      bool ok[4];
 #pragma unroll
       for (int p = 0; p < 4; p++) {
-        const bool ok = FU || (live4 && rq[m] + p < nv);
-        const float x = dv[p] + rbias[m];
-        dv[p] = ok ? (a.softplus ? msoftplus(x) : x) : 0.f;
-        if (sz) {
-          const float zz = ok ? zv[p] : 0.f, sgm = rcpa(1.f + ex2(zz * -1.4426950408889634f)), gy = ok ? gv[p] : 0.f;
+        ok[p] = FU || (live4 && rq[m] + p < nv);
+        dv[p] += rbias[m];
+      }
+      /* the tests of softplus and z outside the loops over the 4 elements, so that their chains
+       * interleave (tested per element, each element's softplus and silu ran as a branch of its
+       * own, one chain at a time: 12.6% of the backward's stall samples, 10% of them issuing) */
+      if (a.softplus)
+#pragma unroll
+        for (int p = 0; p < 4; p++) dv[p] = msoftplus(dv[p]);
+      if (sz) {
+#pragma unroll
+        for (int p = 0; p < 4; p++) {
+          const float zz = ok[p] ? zv[p] : 0.f, sgm = rcpa(1.f + ex2(zz * -1.4426950408889634f)), gy = ok[p] ? gv[p] : 0.f;
           gv[p] = gy * (zz * sgm);
           zv[p] = gy * (sgm * (1.f + zz * (1.f - sgm)));
-        } else {
-          gv[p] = ok ? gv[p] : 0.f;
         }
+      }
+#pragma unroll
+      for (int p = 0; p < 4; p++) {
+        dv[p] = ok[p] ? dv[p] : 0.f;
+        if (!sz) gv[p] = ok[p] ? gv[p] : 0.f;
       }
       *(float4 *)(sd + sl) = make_float4(dv[0], dv[1], dv[2], dv[3]);
       *(float4 *)(sg + sl) = make_float4(gv[0], gv[1], gv[2], gv[3]);
@@ -837,63 +855,60 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
     }
   };
   /* du, dΔ, dz and the variable dB/dC partial of a finished segment */
-  auto flush = [&](auto full, int buf, int64_t t0, int nv) {
+  auto flush = [&](auto full, int buf, int t0, int nv) {
     constexpr bool FU = decltype(full)::value;
     const float *su = rows(buf), *sd = su + CB * kBRS, *sz = hz ? su + 3 * CB * kBRS : NULL;
-    float *outs[4] = {(float *)gr.du, (float *)gr.ddelta, (float *)gr.dz, (float *)gr.ddeltaA};
     const float *ins[4] = {su, sd, sz, su + ra * CB * kBRS};
     const bool wr[4] = {true, true, hz, DA && gr.ddeltaA};
     const float *sb = bcrows(buf);
-    float *pout[2] = {VB ? pB : pC, pC};
-    const int64_t po = (bg * q.ntile + tile) * N * L + t0;
     if (FU || q.vec) {
 #pragma unroll
       for (int m = 0; m < RC; m++) {
         if (!(FU && BXR) && (rcc[m] >= ncb || rq[m] >= nv)) continue;
 #pragma unroll
         for (int r = 0; r < 4; r++)
-          if (wr[r]) *(float4 *)(outs[r] + rgo[m] + t0) = *(const float4 *)(ins[r] + rcc[m] * kBRS + rq[m]);
+          if (wr[r]) *(float4 *)(outs[r] + (rgo[m] + t0)) = *(const float4 *)(ins[r] + rcc[m] * kBRS + rq[m]);
       }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
 #pragma unroll
         for (int m = 0; m < BC; m++)
           if ((FU && BXB) || (bn[m] < N && bq[m] < nv))
-            *(float4 *)(pout[r] + po + bgo[m]) = *(const float4 *)(sb + bco(N, r, bn[m], kBRS) + bq[m]);
+            *(float4 *)(pout[r] + (bgo[m] + t0)) = *(const float4 *)(sb + bco(N, r, bn[m], kBRS) + bq[m]);
     } else {
 #pragma unroll
       for (int r = 0; r < 4; r++)
         for (int e = tid; e < CB * kBS && wr[r]; e += kMT) {
           const int cc = e / kBS, tt = e % kBS;
-          if (cc < ncb && tt < nv) outs[r][row0 + cc * L + t0 + tt] = ins[r][cc * kBRS + tt];
+          if (cc < ncb && tt < nv) outs[r][cc * (int)L + t0 + tt] = ins[r][cc * kBRS + tt];
         }
 #pragma unroll
       for (int r = 0; r < NBC; r++)
         for (int e = tid; e < N * kBS; e += kMT) {
           const int n = e / kBS, tt = e % kBS;
-          if (tt < nv) pout[r][po + n * L + tt] = sb[bco(N, r, n, kBRS) + tt];
+          if (tt < nv) pout[r][n * (int)L + t0 + tt] = sb[bco(N, r, n, kBRS) + tt];
         }
     }
   };
 
-  const int64_t nseg = (Le + S - 1) / S;
+  const int Si = (int)S, nseg = (Le + Si - 1) / Si; /* 32-bit: L <= 2^24 */
   /* the per-segment work of a full segment without its bounds tests, of any other with them */
   const bool fblk = ncb == CB && q.vec;
-  auto stage = [&](auto fn, int buf, int64_t sg, int nv) {
+  auto stage = [&](auto fn, int buf, int sg, int nv) {
     if (fblk && nv == kBS) fn(MFull<true>(), buf, sg, nv);
     else fn(MFull<false>(), buf, sg, nv);
   };
-  if (nseg > 0) stage(issue, 0, nseg - 1, (int)(Le - (nseg - 1) * S));
-  for (int64_t s = nseg - 1; s >= 0; s--) {
-    const int buf = (int)((nseg - 1 - s) & 1);
-    const int64_t t0 = s * S;
-    const int nv = (int)(Le - t0 < S ? Le - t0 : S);
+  if (nseg > 0) stage(issue, 0, nseg - 1, Le - (nseg - 1) * Si);
+  for (int s = nseg - 1; s >= 0; s--) {
+    const int buf = (nseg - 1 - s) & 1;
+    const int t0 = s * Si;
+    const int nv = Le - t0 < Si ? Le - t0 : Si;
     __pipeline_wait_prior(0);
     __syncthreads();
-    if (s + 1 < nseg) stage(flush, buf ^ 1, t0 + S, (int)(Le - t0 - S < S ? Le - t0 - S : S));
+    if (s + 1 < nseg) stage(flush, buf ^ 1, t0 + Si, Le - t0 - Si < Si ? Le - t0 - Si : Si);
     stage(prepare, buf, t0, nv);
     __syncthreads();
-    if (s > 0) stage(issue, buf ^ 1, s - 1, (int)S);
+    if (s > 0) stage(issue, buf ^ 1, s - 1, Si);
     float *su = rows(buf) + c * kBRS, *sd = rows(buf) + (CB + c) * kBRS, *sg = rows(buf) + (2 * CB + c) * kBRS;
     float *sz = hz ? rows(buf) + (3 * CB + c) * kBRS : NULL, *sa = DA ? rows(buf) + (ra * CB + c) * kBRS : NULL;
     float *sB = bcrows(buf) + bco(N, 0, j * NS, kBRS), *sC = bcrows(buf) + bco(N, VB ? 1 : 0, j * NS, kBRS);
@@ -1112,7 +1127,7 @@ __global__ void __launch_bounds__(kMT, 4) mamba_bwd_k(lr_scan_in a, lr_scan_grad
   }
   if (nseg > 0) {
     __syncthreads();
-    stage(flush, (int)((nseg - 1) & 1), 0, (int)(Le < S ? Le : S));
+    stage(flush, (nseg - 1) & 1, 0, Le < Si ? Le : Si);
   }
   if (live) {
     const int64_t od = (b * D + d) * N + j * NS;
