@@ -7,6 +7,8 @@
  * src elements (reduced dims).
  *
  * Deterministic, no atomics: who adds what in which order depends only on the shapes.
+ *  - flat: nothing reduced and both sides contiguous (a gradient of the input's own shape):
+ *    dst[i] += src[i], by 16 bytes where F32 and aligned; the same adds as thread.
  *  - thread: one thread per dst element adds its r elements in src's row-major order, exactly as
  *    the CPU does, so the result is bitwise equal to the CPU's. Used when there are enough dst
  *    elements to fill the GPU (m >= 65536) or the reductions are short (r <= 64).
@@ -16,6 +18,8 @@
  *  - row: the innermost src dim is reduced (sum along a row): a block of 256 threads per dst
  *    element; thread t adds elements t, t + 256, ... in order, then a fixed shared-memory tree.
  */
+#include <type_traits>
+
 #include "kernels/cuda/common.cuh"
 
 namespace {
@@ -174,9 +178,31 @@ void build_geom(const int64_t *dstr, int ndim, const int64_t *ss, AccGeom *g, bo
   }
 }
 
+/* dst += src over m elements, both contiguous (no dim reduced: a gradient of the input's own
+ * shape, the common case), by 16 bytes where aligned: the same adds as acc_thread without its
+ * per-element index arithmetic (acc_thread ran these at 2.8 TB/s on an H200, 18% of a Mamba
+ * layer's training step at B 32, L 2048, H 128) */
+template <typename T> __global__ void acc_flat(T *dst, const T *__restrict__ src, int64_t m) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < m; i += (int64_t)blockDim.x * gridDim.x)
+    dst[i] = lr_add_(dst[i], src[i]);
+}
+__global__ void acc_flat4(float4 *dst, const float4 *__restrict__ src, int64_t m4) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < m4; i += (int64_t)blockDim.x * gridDim.x) {
+    float4 a = dst[i];
+    const float4 b = src[i];
+    a.x += b.x, a.y += b.y, a.z += b.z, a.w += b.w;
+    dst[i] = a;
+  }
+}
+
 template <typename T, typename I> lr_status launch(void *dst, const void *src, const AccGeom &g, bool inner_kept,
                                                    cudaStream_t s) {
-  if (g.m >= 65536 || g.r <= 64) {
+  if (g.nr == 0 && g.nk == 1 && g.kdst[0] == 1 && g.ksrc[0] == 1) {
+    if (std::is_same<T, float>::value && g.m % 4 == 0 && ((uintptr_t)dst & 15) == 0 && ((uintptr_t)src & 15) == 0)
+      acc_flat4<<<lr_cuda_blocks(g.m / 4, 256), 256, 0, s>>>((float4 *)dst, (const float4 *)src, g.m / 4);
+    else
+      acc_flat<T><<<lr_cuda_blocks(g.m, 256), 256, 0, s>>>((T *)dst, (const T *)src, g.m);
+  } else if (g.m >= 65536 || g.r <= 64) {
     acc_thread<T, I><<<lr_cuda_blocks(g.m, 256), 256, 0, s>>>((T *)dst, (const T *)src, g);
   } else if (inner_kept) {
     acc_column<T, I><<<lr_cuda_blocks(g.m, kColX), dim3(kColX, kColY), 0, s>>>((T *)dst, (const T *)src, g);

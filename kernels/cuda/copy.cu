@@ -16,12 +16,15 @@
  * kernel with one or two dims, and a copy that is contiguous on both sides becomes one
  * cudaMemcpyAsync. Launch: a grid-stride loop, one thread per destination element in row-major
  * order, the multi-index split innermost first; 32-bit signed index arithmetic when every offset
- * fits (64-bit division is several times slower on the GPU).
+ * fits (64-bit division is several times slower on the GPU). A copy that transposes (the
+ * destination's innermost dim is not the source's unit-stride one, as (B, L, D) -> (B, D, L))
+ * goes by 32 x 32 tiles through shared memory instead (tile.cuh), so that both sides coalesce.
  *
  * Deterministic trivially: every destination element is written by exactly one thread (dst never
  * has zero strides: the tensor layer copies into allocated tensors and their windows only).
  */
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/tile.cuh"
 
 namespace {
 
@@ -131,6 +134,18 @@ extern "C" lr_status lr_cuda_strided_copy(void *dst, const int64_t *dst_strides,
   cudaStream_t s;
   LR_TRY(lr_cuda_init());
   s = lr_cuda_stream();
+  lr_tile::Geom tg; /* a transposing copy: by tiles (tile.cuh) */
+  if (lr_tile::plan(g.ndim, g.shape, g.ds, g.ss, &tg)) {
+    switch (es) {
+      case 1: lr_tile::launch((uint8_t *)dst, (const uint8_t *)src, tg, s); break;
+      case 2: lr_tile::launch((uint16_t *)dst, (const uint16_t *)src, tg, s); break;
+      case 4: lr_tile::launch((uint32_t *)dst, (const uint32_t *)src, tg, s); break;
+      case 8: lr_tile::launch((uint64_t *)dst, (const uint64_t *)src, tg, s); break;
+      case 16: lr_tile::launch((Word16 *)dst, (const Word16 *)src, tg, s); break;
+      default: return lr_fail(LR_ERR_ARG, "%s: element size %zu, expected 1, 2, 4, 8 or 16", fn, es);
+    }
+    return lr_cuda_check_launch(fn);
+  }
   switch (es) {
     case 1: launch_copy_w<uint8_t>(dst, src, n, g, s); break;
     case 2: launch_copy_w<uint16_t>(dst, src, n, g, s); break;

@@ -11,7 +11,8 @@
  * transposed view such as x.T) as op T with ld = its column stride, or op C when it is conjugated
  * (the backward's B^H, A^H). cuBLAS has no "conjugate, no transpose" (CUBLAS_OP_CONJG is a
  * placeholder), so a conjugated operand with unit column stride, like any operand that is unit
- * stride in neither dim, is first packed (conjugated) into scratch by a strided-copy kernel.
+ * stride in neither dim, is first packed (conjugated) into scratch by a strided-copy kernel (by
+ * tiles through shared memory when the pack transposes: tile.cuh).
  *
  * Batch dims: as on the CPU, a dim along which Y is broadcast and X, C continue their rows is
  * folded into M ((B, L, H) @ (H, E) is one GEMM); a dim along which C is summed (stride 0: the
@@ -34,6 +35,7 @@
 #include <new>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/tile.cuh"
 
 namespace {
 
@@ -107,8 +109,20 @@ void pack_collapse(int ndim, const int64_t *shape, const int64_t *st, PackGeom *
   g->nd = m;
 }
 
+struct Conj {
+  template <typename T> __device__ T operator()(T v) const { return conj_(v); }
+};
+
 template <typename T>
 lr_status launch_pack(void *dst, const void *src, int64_t n, const PackGeom &g, bool conj, cudaStream_t s) {
+  int64_t ds[kPackDims], acc = 1; /* dst is contiguous */
+  for (int k = g.nd - 1; k >= 0; k--) ds[k] = acc, acc *= g.shape[k];
+  lr_tile::Geom tg; /* a transposing pack: by tiles (tile.cuh) */
+  if (lr_tile::plan(g.nd, g.shape, ds, g.st, &tg)) {
+    if (conj) lr_tile::launch((T *)dst, (const T *)src, tg, s, Conj());
+    else lr_tile::launch((T *)dst, (const T *)src, tg, s);
+    return lr_cuda_check_launch("lr_kcuda_pack");
+  }
   int64_t mo = 0;
   bool neg = false;
   for (int k = 0; k < g.nd; k++) {
