@@ -6,9 +6,10 @@
  *   dxp[p] = sum_j w[j] gpre[p - j] + gs[p - L]  (dx = dxp[K-1:], ds0 = dxp[:K-1]),
  *   dw[d, j] = sum_{b, t} gpre xp[t + j],  dbias[d] = sum_{b, t} gpre.
  * Launch layout: forward, step, gpre and dxp one thread per output element (j ascending, as the
- * CPU, so those match it up to the last bit of exp); dw and dbias one block per (d, j) (j = K is
- * the bias) whose threads each sum a fixed strided subset of (b, t), combined by a fixed shared-
- * memory tree. gpre is kept in double in the caller's work (B, D, L).
+ * CPU, so those match it up to the last bit of exp); dw and dbias by blocks per (d, group of
+ * sequences) whose threads each sum a fixed strided subset of (b, t), combined by a fixed shared-
+ * memory tree, then the groups in order (dw_part_k, dw_fin_k). gpre is kept in double in the
+ * caller's work (B, D, L), the groups' partials after it.
  * Deterministic: no atomics, every sum in a fixed order.
  */
 #include "kernels/cuda/common.cuh"
@@ -83,31 +84,68 @@ __global__ void dxp_k(int64_t B, int64_t D, int64_t L, int64_t K, const T *w, co
   }
 }
 
-/* block (d, j): j < K gives dw[d, j], j = K gives dbias[d] */
+/* dw and dbias in two steps. dw_part_k: block (d, c) of D x nc sums, for channel d, the elements
+ * (b, t) of the sequences b = c, c + nc, ...; thread i takes t = i, i + 256, ... of each, and a
+ * pass takes kDwG taps (and, in the first, the bias), so gpre is read once a pass and x as a
+ * window around it, without divisions; each tap's 256 partials meet in a fixed shared-memory tree
+ * into part[d, j, c]. dw_fin_k adds part[d, j, 0 .. nc) in order. (One block per (d, j) over all
+ * (b, t), with a 64-bit division per element, read gpre K + 1 times: 293 us of a Mamba layer's
+ * 3.8 ms training step on an H200 at B 32, L 2048, H 128.) */
+const int kDwG = 4;
+
+/* sequences per dw_part_k block group: enough blocks (about 4096) to fill the GPU */
+int64_t dw_chunks(int64_t B, int64_t D) {
+  int64_t nc = D > 0 ? (4096 + D - 1) / D : 1;
+  return nc < 1 ? 1 : nc > B ? (B > 0 ? B : 1) : nc;
+}
+
 template <typename T>
-__global__ void dw_k(int64_t B, int64_t D, int64_t L, int64_t K, const T *x, const T *s0, const double *gp, T *dw,
-                     T *dbias) {
-  __shared__ double sh[kThreads];
-  for (int64_t blk = blockIdx.x; blk < D * (K + 1); blk += gridDim.x) {
-    int64_t d = blk / (K + 1), j = blk % (K + 1);
-    double acc = 0;
-    if ((j < K && dw) || (j == K && dbias))
-      for (int64_t m = threadIdx.x; m < B * L; m += blockDim.x) {
-        int64_t b = m / L, t = m % L, line = b * D + d;
-        double v = gp[line * L + t];
-        acc += j < K ? v * xp(x, s0, L, K, line, t + j) : v;
+__global__ void dw_part_k(int64_t B, int64_t D, int64_t L, int64_t K, int64_t nc, const T *x, const T *s0,
+                          const double *gp, double *part) {
+  __shared__ double sh[kDwG + 1][kThreads];
+  for (int64_t blk = blockIdx.x; blk < D * nc; blk += gridDim.x) {
+    const int64_t d = blk / nc, c = blk % nc;
+    for (int64_t j0 = 0; j0 == 0 || j0 < K; j0 += kDwG) { /* once at least: the bias */
+      double acc[kDwG + 1] = {0.0};
+      for (int64_t b = c; b < B; b += nc) {
+        const int64_t line = b * D + d;
+        const double *g = gp + line * L;
+        for (int64_t t = threadIdx.x; t < L; t += kThreads) {
+          const double v = g[t];
+          acc[kDwG] += v;
+#pragma unroll
+          for (int q = 0; q < kDwG; q++)
+            if (j0 + q < K) acc[q] += v * xp(x, s0, L, K, line, t + j0 + q);
+        }
       }
-    sh[threadIdx.x] = acc;
-    __syncthreads();
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-      if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+#pragma unroll
+      for (int q = 0; q <= kDwG; q++) sh[q][threadIdx.x] = acc[q];
+      __syncthreads();
+      for (int st = kThreads / 2; st > 0; st >>= 1) {
+        if ((int)threadIdx.x < st)
+#pragma unroll
+          for (int q = 0; q <= kDwG; q++) sh[q][threadIdx.x] += sh[q][threadIdx.x + st];
+        __syncthreads();
+      }
+      if (threadIdx.x == 0) {
+        for (int q = 0; q < kDwG && j0 + q < K; q++) part[(d * (K + 1) + j0 + q) * nc + c] = sh[q][0];
+        if (j0 == 0) part[(d * (K + 1) + K) * nc + c] = sh[kDwG][0];
+      }
       __syncthreads();
     }
-    if (threadIdx.x == 0) {
-      if (j < K && dw) dw[d * K + j] = (T)sh[0];
-      if (j == K && dbias) dbias[d] = (T)sh[0];
-    }
-    __syncthreads();
+  }
+}
+
+/* thread (d, j): dw[d, j] (j < K) or dbias[d] (j = K), the nc partials in order */
+template <typename T>
+__global__ void dw_fin_k(int64_t D, int64_t K, int64_t nc, const double *part, T *dw, T *dbias) {
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < D * (K + 1);
+       e += (int64_t)blockDim.x * gridDim.x) {
+    const int64_t d = e / (K + 1), j = e % (K + 1);
+    double acc = 0.0;
+    for (int64_t c = 0; c < nc; c++) acc += part[e * nc + c];
+    if (j < K && dw) dw[d * K + j] = (T)acc;
+    if (j == K && dbias) dbias[d] = (T)acc;
   }
 }
 
@@ -163,9 +201,12 @@ lr_status bwd(int64_t B, int64_t D, int64_t L, int64_t K, const void *x, const v
     LR_TRY(lr_cuda_check_launch(fn));
   }
   if ((dw || dbias) && D > 0) {
-    int64_t nb = D * (K + 1);
-    dw_k<T><<<(unsigned)(nb < 65536 ? nb : 65536), kThreads, 0, s>>>(B, D, L, K, (const T *)x, (const T *)s0, gp,
-                                                                      (T *)dw, (T *)dbias);
+    const int64_t nc = dw_chunks(B, D), nb = D * nc;
+    double *part = gp + B * D * L; /* (D, K + 1, nc) */
+    dw_part_k<T><<<(unsigned)(nb < 65536 ? nb : 65536), kThreads, 0, s>>>(B, D, L, K, nc, (const T *)x, (const T *)s0,
+                                                                          gp, part);
+    LR_TRY(lr_cuda_check_launch(fn));
+    dw_fin_k<T><<<lr_cuda_blocks(D * (K + 1), kThreads), kThreads, 0, s>>>(D, K, nc, part, (T *)dw, (T *)dbias);
     LR_TRY(lr_cuda_check_launch(fn));
   }
   return LR_OK;
@@ -187,8 +228,7 @@ extern "C" lr_status lr_kcuda_causal_conv1d_fwd(lr_dtype dt, int64_t B, int64_t 
 }
 
 extern "C" size_t lr_kcuda_causal_conv1d_bwd_work(int64_t B, int64_t D, int64_t L, int64_t K) {
-  (void)K;
-  return sizeof(double) * (size_t)(B * D * L);
+  return sizeof(double) * (size_t)(B * D * L + D * (K + 1) * dw_chunks(B, D)); /* gpre, dw's partials */
 }
 
 extern "C" lr_status lr_kcuda_causal_conv1d_bwd(lr_dtype dt, int64_t B, int64_t D, int64_t L, int64_t K, const void *x,
