@@ -39,6 +39,13 @@ static inline unsigned lr_cuda_blocks(int64_t n, int threads) {
   return (unsigned)b;
 }
 
+/* Largest |offset| that strides str reach over shape (n dims): whether 32-bit indices fit. */
+static inline int64_t lr_cuda_reach(int n, const int64_t *shape, const int64_t *str) {
+  int64_t o = 0;
+  for (int k = 0; k < n; k++) o += (shape[k] > 0 ? shape[k] - 1 : 0) * (str[k] < 0 ? -str[k] : str[k]);
+  return o;
+}
+
 /* Addition for the four float dtypes, used by kernels templated on the element type. */
 __device__ __forceinline__ float lr_add_(float a, float b) { return a + b; }
 __device__ __forceinline__ double lr_add_(double a, double b) { return a + b; }

@@ -85,13 +85,6 @@ void collapse(int ndim, const int64_t *shape, const int64_t *ds, const int64_t *
   g->ndim = m;
 }
 
-/* Largest |offset| reachable through strides st. */
-int64_t max_abs_offset(const CopyGeom &g, const int64_t *st) {
-  int64_t o = 0;
-  for (int k = 0; k < g.ndim; k++) o += (g.shape[k] - 1) * (st[k] < 0 ? -st[k] : st[k]);
-  return o;
-}
-
 template <typename W, typename I>
 void launch_copy(void *dst, const void *src, int64_t n, const CopyGeom &g, cudaStream_t s) {
   unsigned blocks = lr_cuda_blocks(n, kThreads);
@@ -102,7 +95,8 @@ void launch_copy(void *dst, const void *src, int64_t n, const CopyGeom &g, cudaS
 }
 
 template <typename W> void launch_copy_w(void *dst, const void *src, int64_t n, const CopyGeom &g, cudaStream_t s) {
-  bool small = n < INT32_MAX && max_abs_offset(g, g.ds) < INT32_MAX && max_abs_offset(g, g.ss) < INT32_MAX;
+  bool small = n < INT32_MAX && lr_cuda_reach(g.ndim, g.shape, g.ds) < INT32_MAX &&
+               lr_cuda_reach(g.ndim, g.shape, g.ss) < INT32_MAX;
   if (small) launch_copy<W, int32_t>(dst, src, n, g, s);
   else launch_copy<W, int64_t>(dst, src, n, g, s);
 }

@@ -123,14 +123,10 @@ lr_status launch_pack(void *dst, const void *src, int64_t n, const PackGeom &g, 
     else lr_tile::launch((T *)dst, (const T *)src, tg, s);
     return lr_cuda_check_launch("lr_kcuda_pack");
   }
-  int64_t mo = 0;
   bool neg = false;
-  for (int k = 0; k < g.nd; k++) {
-    if (g.st[k] < 0) neg = true;
-    mo += (g.shape[k] - 1) * (g.st[k] < 0 ? -g.st[k] : g.st[k]);
-  }
+  for (int k = 0; k < g.nd; k++) neg = neg || g.st[k] < 0;
   unsigned blocks = lr_cuda_blocks(n, 256);
-  bool small = !neg && n < INT32_MAX && mo < INT32_MAX;
+  bool small = !neg && n < INT32_MAX && lr_cuda_reach(g.nd, g.shape, g.st) < INT32_MAX;
   if (small) {
     if (conj) pack_kernel<T, uint32_t, true><<<blocks, 256, 0, s>>>((T *)dst, (const T *)src, (uint32_t)n, g);
     else pack_kernel<T, uint32_t, false><<<blocks, 256, 0, s>>>((T *)dst, (const T *)src, (uint32_t)n, g);

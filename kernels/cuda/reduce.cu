@@ -294,13 +294,6 @@ Kind plan(int nk, const int64_t *kshape, const int64_t *kstr, int nr, const int6
   return kind;
 }
 
-/* Largest |offset| reachable, to choose 32-bit indices. */
-int64_t reach(int n, const int64_t *shape, const int64_t *str) {
-  int64_t o = 0;
-  for (int k = 0; k < n; k++) o += (shape[k] > 0 ? shape[k] - 1 : 0) * (str[k] < 0 ? -str[k] : str[k]);
-  return o;
-}
-
 bool has_neg(int n, const int64_t *str) {
   for (int k = 0; k < n; k++)
     if (str[k] < 0) return true;
@@ -310,7 +303,8 @@ bool has_neg(int n, const int64_t *str) {
 bool small_index(const RGeom &g) {
   int64_t items = g.m * g.P, span = g.P * g.chunk;
   return !has_neg(g.nk, g.kstr) && !has_neg(g.nr, g.rstr) && items < INT32_MAX / 2 && span < INT32_MAX / 2 &&
-         g.r < INT32_MAX / 2 && reach(g.nk, g.kshape, g.kstr) + reach(g.nr, g.rshape, g.rstr) < INT32_MAX / 2 &&
+         g.r < INT32_MAX / 2 &&
+         lr_cuda_reach(g.nk, g.kshape, g.kstr) + lr_cuda_reach(g.nr, g.rshape, g.rstr) < INT32_MAX / 2 &&
          g.m * (int64_t)kColX < INT32_MAX / 2;
 }
 
@@ -584,8 +578,8 @@ __global__ void expand_kernel(T *__restrict__ dx, I n, EGeom e, const T *__restr
 template <typename T, bool VAR>
 lr_status launch_expand(void *dx, int64_t n, const EGeom &e, const void *g, double s, const void *x, const void *c,
                         cudaStream_t st) {
-  bool small = n < INT32_MAX && !has_neg(e.nd, e.gs) && reach(e.nd, e.shape, e.gs) < INT32_MAX &&
-               (!VAR || (!has_neg(e.nd, e.xs) && reach(e.nd, e.shape, e.xs) < INT32_MAX));
+  bool small = n < INT32_MAX && !has_neg(e.nd, e.gs) && lr_cuda_reach(e.nd, e.shape, e.gs) < INT32_MAX &&
+               (!VAR || (!has_neg(e.nd, e.xs) && lr_cuda_reach(e.nd, e.shape, e.xs) < INT32_MAX));
   unsigned blocks = lr_cuda_blocks(n, kThreads);
   if (small)
     expand_kernel<T, uint32_t, VAR><<<blocks, kThreads, 0, st>>>((T *)dx, (uint32_t)n, e, (const T *)g, s,
@@ -667,7 +661,7 @@ extern "C" lr_status lr_kcuda_argext(lr_dtype dt, bool is_max, void *values, int
   if (need && (!scratch || scratch_bytes < need))
     return lr_fail(LR_ERR_INTERNAL, "%s: needs %zu bytes of scratch, got %zu", fn, need, scratch ? scratch_bytes : 0);
   bool small = !has_neg(nk, kstr) && ls >= 0 && g.m * g.P < INT32_MAX / 2 && g.P * g.chunk < INT32_MAX / 2 &&
-               reach(nk, kshape, kstr) + (L - 1) * ls < INT32_MAX / 2;
+               lr_cuda_reach(nk, kshape, kstr) + (L - 1) * ls < INT32_MAX / 2;
   cudaStream_t s = lr_cuda_pick_stream(stream);
   switch (dt) {
     case LR_DTYPE_F32:

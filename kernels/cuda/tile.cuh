@@ -85,17 +85,12 @@ __global__ void __launch_bounds__(256) copy_k(W *__restrict__ dst, const W *__re
   }
 }
 
-/* Largest |offset| that strides st reach over the plan's shape */
-inline int64_t reach(const Geom &g, const int64_t *st) {
-  int64_t o = 0;
-  for (int k = 0; k < g.nd; k++) o += (g.shape[k] - 1) * (st[k] < 0 ? -st[k] : st[k]);
-  return o;
-}
-
 /* The copy of a plan, with 32-bit index arithmetic where every offset fits */
-template <typename W, typename Op = Same> void launch(W *dst, const W *src, const Geom &g, cudaStream_t s, Op op = Op()) {
+template <typename W, typename Op = Same>
+void launch(W *dst, const W *src, const Geom &g, cudaStream_t s, Op op = Op()) {
   const unsigned blocks = (unsigned)(g.ntiles < 65536 ? g.ntiles : 65536);
-  if (g.ntiles < INT32_MAX && reach(g, g.ds) < INT32_MAX && reach(g, g.ss) < INT32_MAX)
+  if (g.ntiles < INT32_MAX && lr_cuda_reach(g.nd, g.shape, g.ds) < INT32_MAX &&
+      lr_cuda_reach(g.nd, g.shape, g.ss) < INT32_MAX)
     copy_k<W, int32_t, Op><<<blocks, 256, 0, s>>>(dst, src, g, op);
   else
     copy_k<W, int64_t, Op><<<blocks, 256, 0, s>>>(dst, src, g, op);
